@@ -1,0 +1,81 @@
+# Observer — the few targets a newcomer needs.
+#   make demo   daemon on the built-in KIS-protocol simulator, plus the console
+#   make test   the whole test suite (creates .venv and installs everything first)
+#   make check  ruff, mypy, import rules
+#   make proto  regenerate protos/observer/v1/*_pb2*.py(i)
+#   make bench  benchmarks that print figures (see README)
+#   make soak   long soak tests, kept out of `make test`
+
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-dev
+
+.PHONY: venv demo daemon test soak check fmt proto bench bench-ingest bench-tail bench-console bench-stores postgres clean
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+# PostgreSQL server binaries for the store tests: installed when missing and we are root
+# with apt-get (CI machines); the tests skip with the reason when they are still absent.
+postgres:
+	@if ! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 && ! command -v pg_ctl >/dev/null 2>&1; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			echo "installing PostgreSQL server binaries for the tests"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null || true; \
+		else echo "PostgreSQL binaries not found; PostgreSQL tests will be skipped"; fi; \
+	fi
+
+demo: $(STAMP)
+	$(VENV)/bin/observer-daemon demo
+
+daemon: $(STAMP)
+	$(VENV)/bin/observer-daemon run
+
+test: $(STAMP) postgres
+	$(PY) -m pytest -m "not soak" -p no:cacheprovider -q
+
+soak: $(STAMP) postgres
+	$(PY) -m pytest -m soak -p no:cacheprovider -q
+
+check: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	@mkdir -p build/typecheck/observer
+	@ln -sfn ../../../daemon build/typecheck/observer/daemon
+	@ln -sfn ../../../console build/typecheck/observer/console
+	@ln -sfn ../../../protos/observer/v1 build/typecheck/observer/v1
+	cd build/typecheck && MYPYPATH=. ../../$(PY) -m mypy --config-file ../../pyproject.toml \
+		--explicit-package-bases $$(find -L observer/daemon observer/console -name '*.py')
+	$(PY) -m pytest -q -p no:cacheprovider tests/test_import_rules.py
+
+fmt: $(STAMP)
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+proto: $(STAMP)
+	$(PY) -m grpc_tools.protoc -Iprotos --python_out=protos --pyi_out=protos \
+		--grpc_python_out=protos protos/observer/v1/*.proto
+
+bench: bench-ingest bench-tail bench-stores bench-console
+
+bench-ingest: $(STAMP)
+	$(VENV)/bin/pip install -q -e '.[bench]'
+	$(PY) bench/ingest.py
+
+bench-tail: $(STAMP)
+	$(PY) bench/tail.py
+
+bench-stores: $(STAMP) postgres
+	$(PY) bench/stores.py
+
+bench-console: $(STAMP)
+	$(PY) bench/console.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""observer-console: the Textual operations console (import package ``observer.console``)."""

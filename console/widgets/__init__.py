@@ -1,0 +1,1 @@
+"""Console widgets, grouped by the screen region they serve."""

@@ -1,0 +1,1 @@
+"""gRPC API: status, tail, control, health, reflection, metrics."""

@@ -1,0 +1,1 @@
+"""Verified backups: archive, manifest, verify, restore."""

@@ -1,0 +1,579 @@
+"""The environment contract: one table of every setting the daemon reads.
+
+Each field of :class:`Config` is one environment variable, described by :func:`setting`
+(default, kind, whether the daemon writes to it, whether it is secret). The loader, the
+``observer-daemon config`` command, the startup contract, ``doctor`` and the README's
+configuration table are all derived from this one table.
+
+Precedence: command-line flags, then the process environment, then the dotenv file named
+by ``OBSERVER_ENV_FILE``, then the defaults below. With nothing set, every path lives under
+``./observer-runtime/`` and the built-in simulator is the source.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from observer.daemon.errors import ConfigError
+
+#: Where every path lives on a laptop when nothing is set (relative to the working directory).
+LOCAL_RUNTIME = "observer-runtime"
+#: Where every path lives in the cluster (the ConfigMap and the image set these).
+CLUSTER_RUNTIME = "/opt/platform/runtime/observer"
+
+
+class Kind(StrEnum):
+    PATH = "path"
+    SECRET = "secret"
+    INT = "int"
+    FLOAT = "float"
+    BOOL = "bool"
+    STR = "str"
+    CHOICE = "choice"
+    SYMBOLS = "symbols"
+    TIME = "time"
+
+
+@dataclass(frozen=True)
+class Var:
+    """One row of the environment table."""
+
+    name: str
+    attr: str
+    kind: Kind
+    default: str
+    help: str
+    written: bool = False
+    secret: bool = False
+    required: bool = False
+    choices: tuple[str, ...] = ()
+    flag: str | None = None
+    cluster: str | None = None  # value in the cluster ConfigMap when it differs from default
+
+    @property
+    def is_path(self) -> bool:
+        return self.kind is Kind.PATH
+
+
+def setting(
+    name: str,
+    kind: Kind,
+    default: str,
+    help: str,
+    *,
+    written: bool = False,
+    required: bool = False,
+    choices: tuple[str, ...] = (),
+    flag: str | None = None,
+    cluster: str | None = None,
+) -> Any:
+    """Declare a Config field backed by environment variable ``name``."""
+    return field(
+        metadata={
+            "var": dict(
+                name=name,
+                kind=kind,
+                default=default,
+                help=help,
+                written=written,
+                secret=kind is Kind.SECRET,
+                required=required,
+                choices=choices,
+                flag=flag,
+                cluster=cluster,
+            )
+        }
+    )
+
+
+_C = CLUSTER_RUNTIME
+
+
+@dataclass(frozen=True)
+class Config:
+    """Effective settings. Build it with :func:`load_config`, never by hand in production code."""
+
+    # --- paths -------------------------------------------------------------------------
+    data_dir: Path = setting(
+        "OBSERVER_DATA_DIR", Kind.PATH, f"{LOCAL_RUNTIME}/data",
+        "Tick files (assets/), event bus, Parquet datasets, backups. Must be a persistent volume.",
+        written=True, flag="--data-dir", cluster=f"{_C}/data",
+    )  # fmt: skip
+    log_dir: Path = setting(
+        "OBSERVER_LOG_DIR", Kind.PATH, f"{LOCAL_RUNTIME}/logs",
+        "Root of the log folders (system, scalp, swing, maintenance).",
+        written=True, flag="--log-dir", cluster=f"{_C}/logs",
+    )  # fmt: skip
+    system_log_dir: Path = setting(
+        "OBSERVER_SYSTEM_LOG_DIR", Kind.PATH, "{OBSERVER_LOG_DIR}/system",
+        "System log, gap records (gap_YYYYMMDD.jsonl), overflow accounting.",
+        written=True, cluster=f"{_C}/logs/system",
+    )  # fmt: skip
+    maintenance_log_dir: Path = setting(
+        "OBSERVER_MAINTENANCE_LOG_DIR", Kind.PATH, "{OBSERVER_LOG_DIR}/maintenance",
+        "Backup, retention and repair log.",
+        written=True, cluster=f"{_C}/logs/maintenance",
+    )  # fmt: skip
+    snapshot_dir: Path = setting(
+        "OBSERVER_SNAPSHOT_DIR", Kind.PATH, "{OBSERVER_DATA_DIR}/snapshots",
+        "Periodic status snapshots (status.json) kept for post-mortems after a crash.",
+        written=True, cluster=f"{_C}/data/snapshots",
+    )  # fmt: skip
+    config_dir: Path = setting(
+        "OBSERVER_CONFIG_DIR", Kind.PATH, f"{LOCAL_RUNTIME}/config",
+        "Operator configuration (optional universe.csv, watchlist); read-only, included in backups.",
+        cluster=f"{_C}/config",
+    )  # fmt: skip
+    token_cache_dir: Path = setting(
+        "KIS_TOKEN_CACHE_DIR", Kind.PATH, "{OBSERVER_DATA_DIR}/.kis-token",
+        "KIS access-token cache (mode 0600). Keep it on a persistent volume: a lost cache "
+        "means a reissue, and reissues are rate-limited by KIS.",
+        written=True, cluster=f"{_C}/data/.kis-token",
+    )  # fmt: skip
+    env_file: str = setting(
+        "OBSERVER_ENV_FILE", Kind.STR, "",
+        "Optional dotenv file read after the process environment (flags > env > this file > defaults).",
+        flag="--env-file",
+    )  # fmt: skip
+
+    # --- KIS ---------------------------------------------------------------------------
+    kis_app_key: str = setting(
+        "KIS_APP_KEY", Kind.SECRET, "", "KIS app key. Unset: the built-in simulator is the source."
+    )
+    kis_app_secret: str = setting("KIS_APP_SECRET", Kind.SECRET, "", "KIS app secret.")
+    kis_hts_id: str = setting(
+        "KIS_HTS_ID", Kind.SECRET, "", "KIS HTS user id (only for account notices; optional)."
+    )
+    kis_env: str = setting(
+        "KIS_ENV", Kind.CHOICE, "",
+        "Which KIS servers to use when credentials are set: real or paper. Required then.",
+        choices=("", "real", "paper"), flag="--kis-env",
+    )  # fmt: skip
+    kis_rest_url: str = setting(
+        "KIS_REST_URL", Kind.STR, "", "Override the KIS REST base URL (default from KIS_ENV)."
+    )
+    kis_ws_url: str = setting(
+        "KIS_WS_URL", Kind.STR, "", "Override the KIS websocket URL (default from KIS_ENV)."
+    )
+    market: str = setting(
+        "OBSERVER_MARKET", Kind.CHOICE, "KRX",
+        "Realtime feed: KRX (H0STCNT0), NXT (H0NXCNT0) or UN, integrated (H0UNCNT0).",
+        choices=("KRX", "NXT", "UN"),
+    )  # fmt: skip
+    symbols: tuple[str, ...] = setting(
+        "OBSERVER_SYMBOLS", Kind.SYMBOLS, "005930,000660,035420,035720,005380,051910,006400,068270",
+        "Scalp watchlist: comma-separated 6-digit symbols subscribed on the websocket (max 41).",
+        flag="--symbols",
+    )  # fmt: skip
+    swing_symbols: tuple[str, ...] = setting(
+        "OBSERVER_SWING_SYMBOLS", Kind.SYMBOLS, "",
+        "Swing universe polled over REST; empty = every symbol of the universe file.",
+    )  # fmt: skip
+    swing_interval: float = setting(
+        "OBSERVER_SWING_INTERVAL", Kind.FLOAT, "60",
+        "Seconds between two sweeps of the swing universe (0 disables the swing track).",
+    )  # fmt: skip
+    min_price: int = setting(
+        "OBSERVER_MIN_PRICE", Kind.INT, "0",
+        "Swing track: snapshots of symbols priced below this (won) are not written; 0 keeps all.",
+    )  # fmt: skip
+    rest_rate: float = setting(
+        "OBSERVER_REST_RATE", Kind.FLOAT, "0",
+        "REST requests per second; 0 = below the KIS limit for the environment (15 real, 1.5 paper).",
+    )  # fmt: skip
+
+    # --- files -------------------------------------------------------------------------
+    commit_interval_ms: int = setting(
+        "OBSERVER_COMMIT_INTERVAL_MS", Kind.INT, "200",
+        "Group commit: write and fsync tick files at most this often (milliseconds).",
+    )  # fmt: skip
+    commit_records: int = setting(
+        "OBSERVER_COMMIT_RECORDS", Kind.INT, "20000",
+        "Group commit: also write and fsync once this many records are pending.",
+    )  # fmt: skip
+    min_free_mb: int = setting(
+        "OBSERVER_MIN_FREE_MB", Kind.INT, "64",
+        "Free space (MiB) each written volume must keep; below it the contract fails at start "
+        "and readiness goes NOT_SERVING.",
+    )  # fmt: skip
+    container: str = setting(
+        "OBSERVER_CONTAINER", Kind.CHOICE, "auto",
+        "Container mode: written paths must be on mounted volumes, not the root filesystem. "
+        "auto detects a container.",
+        choices=("auto", "true", "false"), flag="--container",
+    )  # fmt: skip
+
+    # --- API ---------------------------------------------------------------------------
+    service_port: int = setting(
+        "SERVICE_PORT", Kind.INT, "50051", "gRPC port (status, tail, control, health, reflection).",
+        flag="--port",
+    )  # fmt: skip
+    listen_address: str = setting(
+        "OBSERVER_LISTEN_ADDRESS", Kind.STR, "auto",
+        "gRPC/metrics listen address; auto = 127.0.0.1 on a laptop, [::] in a container.",
+        flag="--listen", cluster="[::]",
+    )  # fmt: skip
+    metrics_port: int = setting(
+        "OBSERVER_METRICS_PORT", Kind.INT, "9464", "Prometheus metrics port (0 disables).",
+    )  # fmt: skip
+    control_token: str = setting(
+        "OBSERVER_CONTROL_TOKEN", Kind.SECRET, "",
+        "Bearer token required by control calls (backup, rotate, subscriptions, retention). "
+        "Unset: control calls are refused.",
+    )  # fmt: skip
+    watchdog_seconds: float = setting(
+        "OBSERVER_WATCHDOG_SECONDS", Kind.FLOAT, "15",
+        "Liveness goes NOT_SERVING when the event loop or the writer stalls longer than this.",
+    )  # fmt: skip
+    tail_buffer: int = setting(
+        "OBSERVER_TAIL_BUFFER", Kind.INT, "20000",
+        "Ticks buffered per tail subscriber; a slower subscriber loses its oldest ticks.",
+    )  # fmt: skip
+
+    # --- PostgreSQL --------------------------------------------------------------------
+    db_host: str = setting(
+        "DB_HOST", Kind.STR, "", "PostgreSQL host; unset disables the PostgreSQL sink.",
+        cluster="observer-postgres",
+    )  # fmt: skip
+    db_port: int = setting("DB_PORT", Kind.INT, "5432", "PostgreSQL port.")
+    db_name: str = setting("DB_NAME", Kind.STR, "observer", "PostgreSQL database.")
+    db_user: str = setting("DB_USER", Kind.STR, "observer", "PostgreSQL user.")
+    db_password: str = setting("DB_PASSWORD", Kind.SECRET, "", "PostgreSQL password.")
+    standalone: bool = setting(
+        "OBSERVER_STANDALONE", Kind.BOOL, "false",
+        "Files only: the PostgreSQL sink stays off even when DB_HOST is set.",
+    )  # fmt: skip
+
+    # --- backups and retention ---------------------------------------------------------
+    backup_time: str = setting(
+        "OBSERVER_BACKUP_TIME", Kind.TIME, "16:00",
+        "Daily scheduled backup, HH:MM KST (empty disables the schedule).",
+    )  # fmt: skip
+    retain_backup_days: int = setting(
+        "OBSERVER_RETAIN_BACKUP_DAYS", Kind.INT, "30", "Days backups are kept."
+    )
+    retention_time: str = setting(
+        "OBSERVER_RETENTION_TIME", Kind.TIME, "17:00",
+        "Daily retention run, HH:MM KST (empty disables the schedule).",
+    )  # fmt: skip
+    retain_scalp_log_days: int = setting(
+        "OBSERVER_RETAIN_SCALP_LOG_DAYS", Kind.INT, "3", "Days scalp logs are kept."
+    )
+    retain_swing_log_days: int = setting(
+        "OBSERVER_RETAIN_SWING_LOG_DAYS", Kind.INT, "7", "Days swing logs are kept."
+    )
+    retain_system_log_days: int = setting(
+        "OBSERVER_RETAIN_SYSTEM_LOG_DAYS",
+        Kind.INT,
+        "30",
+        "Days system and maintenance logs are kept.",
+    )
+    retain_raw_days: int = setting(
+        "OBSERVER_RETAIN_RAW_DAYS", Kind.INT, "0",
+        "Days raw tick files (assets/) are kept once derived and backed up; 0 keeps them forever.",
+    )  # fmt: skip
+    retain_dataset_days: int = setting(
+        "OBSERVER_RETAIN_DATASET_DAYS",
+        Kind.INT,
+        "0",
+        "Days Parquet datasets are kept; 0 = forever.",
+    )
+
+    # --- logging and deployment labels -------------------------------------------------
+    log_level: str = setting(
+        "LOG_LEVEL", Kind.CHOICE, "INFO", "Log level.",
+        choices=("DEBUG", "INFO", "WARNING", "ERROR"), flag="--log-level",
+    )  # fmt: skip
+    log_format: str = setting(
+        "LOG_FORMAT", Kind.CHOICE, "text", "Log format: text or json (one object per line).",
+        choices=("text", "json"),
+    )  # fmt: skip
+    app_env: str = setting(
+        "APP_ENV", Kind.CHOICE, "development",
+        "Deployment label. production refuses to start on the simulator (no KIS credentials).",
+        choices=("development", "staging", "production"), cluster="production",
+    )  # fmt: skip
+    tz: str = setting(
+        "TZ", Kind.STR, "",
+        "Process time zone for third-party libraries; market time is always KST regardless.",
+        cluster="Asia/Seoul",
+    )  # fmt: skip
+
+    # --- simulator (used when KIS credentials are unset, or by `observer-daemon simulate`) -
+    sim_rate: float = setting(
+        "OBSERVER_SIM_RATE", Kind.FLOAT, "200", "Simulator: ticks per second across all symbols."
+    )
+    sim_seed: int = setting(
+        "OBSERVER_SIM_SEED", Kind.INT, "0", "Simulator: random seed (0 = random)."
+    )
+    sim_drop_every: float = setting(
+        "OBSERVER_SIM_DROP_EVERY", Kind.FLOAT, "0",
+        "Simulator fault: drop every websocket connection after this many seconds (0 = never).",
+    )  # fmt: skip
+    sim_malformed: float = setting(
+        "OBSERVER_SIM_MALFORMED", Kind.FLOAT, "0",
+        "Simulator fault: fraction of realtime frames sent malformed (0..1).",
+    )  # fmt: skip
+    sim_market_hours: str = setting(
+        "OBSERVER_SIM_MARKET_HOURS", Kind.CHOICE, "always",
+        "Simulator: trade around the clock (always) or only 09:00-15:30 KST (krx).",
+        choices=("always", "krx"),
+    )  # fmt: skip
+
+    # ------------------------------------------------------------------------------------
+    @property
+    def uses_simulator(self) -> bool:
+        """True when no KIS credentials are configured: the built-in simulator is the source."""
+        return not (self.kis_app_key and self.kis_app_secret)
+
+    @property
+    def postgres_enabled(self) -> bool:
+        return bool(self.db_host) and not self.standalone
+
+
+def _vars() -> tuple[Var, ...]:
+    out = []
+    for f in dataclasses.fields(Config):
+        meta = f.metadata["var"]
+        out.append(Var(attr=f.name, **meta))
+    return tuple(out)
+
+
+#: The environment table, in declaration order.
+ENV_TABLE: tuple[Var, ...] = _vars()
+BY_NAME: dict[str, Var] = {v.name: v for v in ENV_TABLE}
+
+
+def var(name: str) -> Var:
+    """The table row for ``name`` (KeyError names the unknown variable)."""
+    return BY_NAME[name]
+
+
+# --- loading -----------------------------------------------------------------------------
+
+_SYMBOL = re.compile(r"^\d{6}$")
+_TIME = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+_TEMPLATE = re.compile(r"\{([A-Z0-9_]+)\}")
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where an effective value came from: ``flag``, ``env``, ``env-file`` or ``default``."""
+
+    source: str
+    detail: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.source} {self.detail}".strip()
+
+
+@dataclass(frozen=True)
+class Loaded:
+    config: Config
+    origins: Mapping[str, Origin]
+    raw: Mapping[str, str]
+
+
+def parse_dotenv(text: str, where: str = "env file") -> dict[str, str]:
+    """Parse dotenv text: ``KEY=value``, optional ``export``, quotes, ``#`` comments."""
+    out: dict[str, str] = {}
+    for n, line in enumerate(text.splitlines(), 1):
+        s = line.strip()
+        if not s or s.startswith("#"):
+            continue
+        if s.startswith("export "):
+            s = s[7:].lstrip()
+        key, sep, value = s.partition("=")
+        key = key.strip()
+        if not sep or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
+            raise ConfigError(
+                f"{where} line {n} is not KEY=value ({line[:40]!r}); fix or remove that line."
+            )
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        elif " #" in value:
+            value = value.split(" #", 1)[0].rstrip()
+        out[key] = value
+    return out
+
+
+def _convert(v: Var, text: str, origin: Origin) -> Any:
+    def bad(why: str) -> ConfigError:
+        shown = "(secret)" if v.secret else repr(text)
+        return ConfigError(f"{v.name}={shown} from {origin} is invalid: {why}.")
+
+    if v.kind is Kind.PATH:
+        return Path(text).expanduser().absolute() if text else Path()
+    if v.kind is Kind.INT:
+        try:
+            n = int(text)
+        except ValueError:
+            raise bad("expected a whole number") from None
+        if n < 0:
+            raise bad("must not be negative")
+        return n
+    if v.kind is Kind.FLOAT:
+        try:
+            x = float(text)
+        except ValueError:
+            raise bad("expected a number") from None
+        if not x >= 0:
+            raise bad("must not be negative")
+        return x
+    if v.kind is Kind.BOOL:
+        t = text.strip().lower()
+        if t in ("1", "true", "yes", "on"):
+            return True
+        if t in ("0", "false", "no", "off", ""):
+            return False
+        raise bad("expected true or false")
+    if v.kind is Kind.CHOICE:
+        if text not in v.choices:
+            allowed = ", ".join(c or '""' for c in v.choices)
+            raise bad(f"expected one of {allowed}")
+        return text
+    if v.kind is Kind.SYMBOLS:
+        syms = tuple(dict.fromkeys(s.strip() for s in text.split(",") if s.strip()))
+        wrong = [s for s in syms if not _SYMBOL.match(s)]
+        if wrong:
+            raise bad(f"symbols must be 6 digits, got {', '.join(wrong[:5])}")
+        return syms
+    if v.kind is Kind.TIME:
+        if text and not _TIME.match(text):
+            raise bad("expected HH:MM (24-hour, KST) or empty")
+        return text
+    return text
+
+
+def load_config(
+    flags: Mapping[str, str] | None = None,
+    environ: Mapping[str, str] | None = None,
+    *,
+    cwd: Path | None = None,
+) -> Loaded:
+    """Resolve every setting: flags, then environment, then OBSERVER_ENV_FILE, then defaults.
+
+    ``flags`` is keyed by variable name (the CLI maps ``--data-dir`` to OBSERVER_DATA_DIR).
+    Relative paths are resolved against ``cwd`` (default: the working directory).
+    """
+    flags = dict(flags or {})
+    env = dict(os.environ if environ is None else environ)
+    base = cwd or Path.cwd()
+
+    env_file_name = flags.get("OBSERVER_ENV_FILE") or env.get("OBSERVER_ENV_FILE", "")
+    file_values: dict[str, str] = {}
+    if env_file_name:
+        p = Path(env_file_name)
+        if not p.is_absolute():
+            p = base / p
+        try:
+            file_values = parse_dotenv(p.read_text(encoding="utf-8"), where=str(p))
+        except OSError as e:
+            raise ConfigError(
+                f"OBSERVER_ENV_FILE={env_file_name} cannot be read ({e.strerror}); "
+                "point it at a readable dotenv file or unset it."
+            ) from None
+
+    raw: dict[str, str] = {}
+    origins: dict[str, Origin] = {}
+    for v in ENV_TABLE:
+        if v.name in flags:
+            raw[v.name], origins[v.name] = flags[v.name], Origin("flag", v.flag or "")
+        elif v.name in env:
+            raw[v.name], origins[v.name] = env[v.name], Origin("env")
+        elif v.name in file_values:
+            raw[v.name], origins[v.name] = (
+                file_values[v.name],
+                Origin("env-file", str(env_file_name)),
+            )
+        else:
+            raw[v.name], origins[v.name] = v.default, Origin("default")
+
+    # Expand {VAR} references (defaults such as {OBSERVER_LOG_DIR}/system) in table order.
+    for v in ENV_TABLE:
+        raw[v.name] = _TEMPLATE.sub(lambda m: raw.get(m.group(1), ""), raw[v.name])
+
+    values: dict[str, Any] = {}
+    for v in ENV_TABLE:
+        text = raw[v.name]
+        if v.is_path and text and not Path(text).expanduser().is_absolute():
+            text = str(base / text)
+        values[v.attr] = _convert(v, text, origins[v.name])
+    cfg = Config(**values)
+    _cross_checks(cfg)
+    return Loaded(cfg, origins, raw)
+
+
+def _cross_checks(cfg: Config) -> None:
+    if bool(cfg.kis_app_key) != bool(cfg.kis_app_secret):
+        missing = "KIS_APP_SECRET" if cfg.kis_app_key else "KIS_APP_KEY"
+        raise ConfigError(
+            f"{missing} is not set but its partner is: set both KIS_APP_KEY and KIS_APP_SECRET "
+            "to collect from KIS, or neither to run on the built-in simulator."
+        )
+    if not cfg.uses_simulator and not cfg.kis_env and not (cfg.kis_rest_url and cfg.kis_ws_url):
+        raise ConfigError(
+            "KIS credentials are set but KIS_ENV is not: set KIS_ENV=real or KIS_ENV=paper "
+            "so the daemon knows which KIS servers to use."
+        )
+    if cfg.app_env == "production" and cfg.uses_simulator:
+        raise ConfigError(
+            "APP_ENV=production but KIS_APP_KEY/KIS_APP_SECRET are unset: the daemon would "
+            "record simulated ticks as production data. Provide the KIS secret or change APP_ENV."
+        )
+    if len(cfg.symbols) > 41:
+        raise ConfigError(
+            f"OBSERVER_SYMBOLS lists {len(cfg.symbols)} symbols; KIS allows at most 41 realtime "
+            "registrations per app key. Remove some."
+        )
+
+
+def fingerprint(secret: str) -> str:
+    """First 8 hex digits of the secret's sha256: enough to compare, useless to attack."""
+    return hashlib.sha256(secret.encode()).hexdigest()[:8]
+
+
+def display_value(v: Var, value: str) -> str:
+    """A value fit to print: secrets become presence and fingerprint, never the value."""
+    if v.secret:
+        return f"set (sha256:{fingerprint(value)})" if value else "unset"
+    return value
+
+
+def written_paths(cfg: Config) -> list[tuple[Var, Path]]:
+    """Every path the daemon writes, with its table row (for the contract and doctor)."""
+    return [(v, getattr(cfg, v.attr)) for v in ENV_TABLE if v.is_path and v.written]
+
+
+def secrets_of(cfg: Config) -> list[tuple[Var, str]]:
+    return [(v, getattr(cfg, v.attr)) for v in ENV_TABLE if v.secret]
+
+
+def markdown_table() -> str:
+    """The README's configuration table, generated from ENV_TABLE."""
+    lines = [
+        "| Variable | Default | Kind | Written | Secret | Description |",
+        "|---|---|---|---|---|---|",
+    ]
+    for v in ENV_TABLE:
+        default = f"`{v.default}`" if v.default else "(unset)"
+        kind = v.kind.value + (f" ({'/'.join(c for c in v.choices if c)})" if v.choices else "")
+        lines.append(
+            f"| `{v.name}` | {default} | {kind} | {'yes' if v.written else ''} | "
+            f"{'yes' if v.secret else ''} | {v.help.replace('|', '/')} |"
+        )
+    return "\n".join(lines)
+
+
+def replace(cfg: Config, **changes: Any) -> Config:
+    """A copy of ``cfg`` with some fields changed (tests and the composition root)."""
+    return dataclasses.replace(cfg, **changes)

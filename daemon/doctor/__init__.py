@@ -1,0 +1,1 @@
+"""`observer-daemon doctor`: manifests and live environment checked against the environment table."""

@@ -1,0 +1,1 @@
+"""Ingest path: hub fan-out, durable JSONL segment writers, crash recovery."""

@@ -1,0 +1,1 @@
+"""KIS Open API client: REST auth, websocket session, frame parser, swing quotes."""

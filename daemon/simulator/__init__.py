@@ -1,0 +1,1 @@
+"""The built-in KIS-protocol simulator (REST + websocket on loopback)."""

@@ -1,0 +1,1 @@
+"""Derived stores: Parquet datasets, PostgreSQL, retention."""
