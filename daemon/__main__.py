@@ -1,0 +1,5 @@
+"""python -m observer.daemon"""
+
+from observer.daemon.cli import main
+
+raise SystemExit(main())

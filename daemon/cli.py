@@ -1,0 +1,148 @@
+"""``observer-daemon``: the command line.
+
+    observer-daemon [run]          collect (default: on the built-in simulator)
+    observer-daemon demo           run in the foreground with a one-line status every few seconds
+    observer-daemon config         print the effective settings and where each came from
+    observer-daemon simulate       serve the KIS protocol on loopback (the simulator alone)
+    observer-daemon backup         take a verified backup of the data volume now
+    observer-daemon verify ARCHIVE re-hash a backup archive against its manifest
+    observer-daemon restore ARCHIVE --into DIR
+    observer-daemon doctor [--manifests PATH] [--json]
+
+A foreseeable failure prints one paragraph (what failed, the value, what to do) and exits
+non-zero; never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from observer.daemon import __version__
+from observer.daemon.config import ENV_TABLE, Loaded, display_value, load_config
+from observer.daemon.errors import ObserverError
+
+_FLAG_VARS = [v for v in ENV_TABLE if v.flag]
+
+
+def _add_setting_flags(p: argparse.ArgumentParser) -> None:
+    for v in _FLAG_VARS:
+        assert v.flag is not None
+        p.add_argument(v.flag, dest=v.name, metavar=v.kind.value.upper(), help=f"{v.name}")
+
+
+def _flags(ns: argparse.Namespace) -> dict[str, str]:
+    return {v.name: str(getattr(ns, v.name)) for v in _FLAG_VARS if getattr(ns, v.name, None)}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="observer-daemon",
+        description="Realtime KRX tick collector for the KIS Open API.",
+    )
+    parser.add_argument("--version", action="version", version=f"observer-daemon {__version__}")
+    sub = parser.add_subparsers(dest="command")
+
+    run = sub.add_parser("run", help="collect ticks (the default command)")
+    _add_setting_flags(run)
+    demo = sub.add_parser("demo", help="run in the foreground with a one-line status")
+    _add_setting_flags(demo)
+    demo.add_argument("--every", type=float, default=3.0, help="seconds between status lines")
+
+    cfg = sub.add_parser("config", help="print the effective settings and their sources")
+    _add_setting_flags(cfg)
+    cfg.add_argument("--json", action="store_true")
+
+    sub.add_parser("simulate", help="serve the KIS protocol on loopback", add_help=False)
+
+    b = sub.add_parser("backup", help="take a verified backup now")
+    _add_setting_flags(b)
+    ver = sub.add_parser("verify", help="verify a backup archive")
+    _add_setting_flags(ver)
+    ver.add_argument("archive")
+    res = sub.add_parser("restore", help="verify, then restore a backup archive")
+    _add_setting_flags(res)
+    res.add_argument("archive")
+    res.add_argument("--into", required=True, type=Path)
+
+    sub.add_parser("doctor", help="check manifests or this environment", add_help=False)
+    return parser
+
+
+def print_config(loaded: Loaded, as_json: bool) -> None:
+    rows = []
+    for v in ENV_TABLE:
+        value = display_value(v, loaded.raw[v.name])
+        if v.is_path and value:
+            value = str(getattr(loaded.config, v.attr))
+        rows.append((v.name, value, str(loaded.origins[v.name])))
+    if as_json:
+        print(json.dumps([{"name": n, "value": val, "source": s} for n, val, s in rows], indent=2))
+        return
+    w0 = max(len(r[0]) for r in rows)
+    w1 = min(60, max(len(r[1]) for r in rows))
+    for n, val, s in rows:
+        print(f"{n:<{w0}}  {val:<{w1}}  {s}")
+    src = (
+        "built-in KIS simulator"
+        if loaded.config.uses_simulator
+        else "KIS " + (loaded.config.kis_env or "custom URLs")
+    )
+    print(f"\nsource: {src}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    # Subcommands with their own parsers take the rest of the line untouched.
+    if args and args[0] == "simulate":
+        from observer.daemon.simulator.cli import main as simulate
+
+        return _guard(lambda: simulate(args[1:]))
+    if args and args[0] == "doctor":
+        from observer.daemon.doctor.cli import main as doctor
+
+        return _guard(lambda: doctor(args[1:]))
+    parser = build_parser()
+    if not args or (args[0].startswith("-") and args[0] not in ("-h", "--help", "--version")):
+        args = ["run", *args]
+    ns = parser.parse_args(args)
+    return _guard(lambda: _dispatch(ns))
+
+
+def _dispatch(ns: argparse.Namespace) -> int:
+    loaded = load_config(_flags(ns))
+    cmd = ns.command or "run"
+    if cmd == "config":
+        print_config(loaded, ns.json)
+        return 0
+    if cmd in ("run", "demo"):
+        from observer.daemon.app import run_daemon
+
+        return run_daemon(loaded, status_every=ns.every if cmd == "demo" else None)
+    from observer.daemon.backup import cli as backup_cli
+
+    if cmd == "backup":
+        return backup_cli.backup_main(loaded.config)
+    if cmd == "verify":
+        return backup_cli.verify_main(loaded.config, ns.archive)
+    if cmd == "restore":
+        return backup_cli.restore_main(loaded.config, ns.archive, ns.into)
+    raise AssertionError(cmd)
+
+
+def _guard(fn: object) -> int:
+    assert callable(fn)
+    try:
+        return int(fn())
+    except ObserverError as e:
+        print(f"observer-daemon: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

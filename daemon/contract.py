@@ -1,0 +1,235 @@
+"""The startup contract: before collecting, every path the daemon writes must be usable and
+must survive a restart.
+
+For each written path of the environment table: it exists or can be created, is writable
+(a probe file is created, fsynced and removed), keeps ``OBSERVER_MIN_FREE_MB`` free, and — in
+container mode — lies on a mounted volume, not the container's root filesystem or an
+emptyDir. Then an exclusive lock on the data directory stops a second writer.
+
+A CRITICAL or HIGH problem stops the daemon with one readable paragraph (exit code 3/4);
+WARNINGs are reported in status and by ``doctor``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import json
+import os
+import socket
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from observer.daemon.config import Config, Var, written_paths
+from observer.daemon.errors import ContractError, LockHeldError
+from observer.daemon.volumes import Mount, VolumeKind, mount_for, read_mounts, usage
+
+CRITICAL, HIGH, WARNING = "CRITICAL", "HIGH", "WARNING"
+_RANK = {CRITICAL: 3, HIGH: 2, WARNING: 1}
+
+
+@dataclass(frozen=True)
+class Problem:
+    severity: str
+    variable: str
+    path: str
+    message: str
+    fix: str
+
+    def line(self) -> str:
+        return f"{self.severity}: {self.variable}={self.path}: {self.message} Fix: {self.fix}"
+
+
+def is_container_mode(cfg: Config) -> bool:
+    from observer.daemon.volumes import in_container
+
+    if cfg.container == "true":
+        return True
+    if cfg.container == "false":
+        return False
+    return in_container()
+
+
+def _probe_write(path: Path) -> OSError | None:
+    """Create, write, fsync and remove a probe file; the OSError if any step fails."""
+    probe = path / f".observer-probe-{os.getpid()}"
+    try:
+        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            os.write(fd, b"probe\n")
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        probe.unlink()
+    except OSError as e:
+        with contextlib.suppress(OSError):
+            probe.unlink(missing_ok=True)
+        return e
+    return None
+
+
+def _check_path(
+    v: Var, path: Path, cfg: Config, container: bool, mounts: list[Mount], create: bool
+) -> list[Problem]:
+    out: list[Problem] = []
+    p = str(path)
+
+    def add(sev: str, msg: str, fix: str) -> None:
+        out.append(Problem(sev, v.name, p, msg, fix))
+
+    if create:
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            add(
+                CRITICAL,
+                f"the directory cannot be created ({e.strerror}).",
+                f"create it, make it writable by uid {os.getuid()}, or point {v.name} "
+                "at a writable volume.",
+            )
+            return out
+    if not path.is_dir():
+        add(CRITICAL, "the directory does not exist.", f"create it or point {v.name} elsewhere.")
+        return out
+    err = _probe_write(path)
+    if err is not None:
+        why = {
+            errno.EROFS: "the filesystem is read-only",
+            errno.EACCES: f"permission denied for uid {os.getuid()}",
+            errno.EPERM: f"permission denied for uid {os.getuid()}",
+            errno.ENOSPC: "the volume is full",
+            errno.EDQUOT: "the disk quota is exhausted",
+        }.get(err.errno or 0, err.strerror or str(err))
+        add(
+            CRITICAL,
+            f"cannot write there: {why}.",
+            f"mount a writable volume at {p} (or point {v.name} at one) and check its "
+            "owner/fsGroup.",
+        )
+        return out
+    vol = usage(path, mounts=mounts, container=container)
+    free_mb = vol.free // (1024 * 1024)
+    if free_mb < cfg.min_free_mb:
+        add(
+            CRITICAL,
+            f"only {free_mb} MiB free on {vol.mount_point} (needs OBSERVER_MIN_FREE_MB="
+            f"{cfg.min_free_mb}).",
+            "free space (retention, older backups) or grow the volume.",
+        )
+    if vol.inodes_total and vol.inodes_free < 1000:
+        add(CRITICAL, f"only {vol.inodes_free} inodes free on {vol.mount_point}.", "free inodes.")
+    if container and not vol.kind.survives_restart:
+        add(
+            CRITICAL,
+            f"it is not on a persistent volume: {vol.reason}. Data written there would be "
+            "lost at restart.",
+            f"mount a PersistentVolumeClaim at {p} (or point {v.name} under an existing "
+            "PVC mount).",
+        )
+    elif not container and vol.kind is VolumeKind.EPHEMERAL:
+        add(WARNING, f"{vol.reason}.", f"point {v.name} at a disk-backed directory.")
+    return out
+
+
+def check(cfg: Config, *, container: bool, create: bool = True) -> list[Problem]:
+    """Every problem with the paths the daemon writes (creates them when ``create``)."""
+    mounts = read_mounts()
+    problems: list[Problem] = []
+    for v, path in written_paths(cfg):
+        problems.extend(_check_path(v, path, cfg, container, mounts, create))
+    data = mount_for(cfg.data_dir, mounts)
+    if container and data is not None and data.read_only:
+        problems.append(
+            Problem(
+                CRITICAL,
+                "OBSERVER_DATA_DIR",
+                str(cfg.data_dir),
+                f"{data.mount_point} is mounted read-only.",
+                "mount the data PVC read-write.",
+            )
+        )
+    if cfg.config_dir and not cfg.config_dir.exists():
+        problems.append(
+            Problem(
+                WARNING,
+                "OBSERVER_CONFIG_DIR",
+                str(cfg.config_dir),
+                "the configuration directory does not exist; built-in defaults are used.",
+                "create it (or mount the ConfigMap there) to configure the universe.",
+            )
+        )
+    return problems
+
+
+def worst(problems: list[Problem]) -> str | None:
+    if not problems:
+        return None
+    return max(problems, key=lambda p: _RANK.get(p.severity, 0)).severity
+
+
+def enforce(problems: list[Problem]) -> list[Problem]:
+    """Raise ContractError for CRITICAL/HIGH problems; return the warnings that remain."""
+    fatal = [p for p in problems if p.severity in (CRITICAL, HIGH)]
+    if fatal:
+        lines = "\n".join(f"  - {p.line()}" for p in fatal)
+        raise ContractError(
+            "The startup contract failed, so the daemon will not collect (ticks written now "
+            f"could be lost or never written):\n{lines}"
+        )
+    return [p for p in problems if p not in fatal]
+
+
+@dataclass(frozen=True)
+class Holder:
+    pid: int
+    host: str
+    started_at: float
+
+
+class DataDirLock:
+    """An exclusive flock on ``<data dir>/.observer.lock`` that names its holder."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.path = data_dir / ".observer.lock"
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = self._read(fd)
+            os.close(fd)
+            who = (
+                f"pid {holder.pid} on host {holder.host}, since "
+                f"{time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(holder.started_at))}"
+                if holder
+                else "an unknown process"
+            )
+            raise LockHeldError(
+                f"Another observer-daemon already writes to OBSERVER_DATA_DIR="
+                f"{self.path.parent} ({who}). Two writers on one data directory would "
+                "interleave and corrupt the tick files. Stop the other daemon first, or give "
+                "this one its own OBSERVER_DATA_DIR (one volume per replica)."
+            ) from None
+        info = Holder(os.getpid(), socket.gethostname(), time.time())
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, (json.dumps(asdict(info)) + "\n").encode(), 0)
+        os.fsync(fd)
+        self._fd = fd
+
+    @staticmethod
+    def _read(fd: int) -> Holder | None:
+        try:
+            data = json.loads(os.pread(fd, 4096, 0) or b"null")
+            return Holder(int(data["pid"]), str(data["host"]), float(data["started_at"]))
+        except (ValueError, KeyError, TypeError, OSError):
+            return None
+
+    def release(self) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None

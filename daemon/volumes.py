@@ -1,0 +1,201 @@
+"""What a path is really stored on: the mount behind it, its usage, and whether it survives
+a pod restart.
+
+The incident this guards against: tick files written to the container's own root filesystem
+(or an emptyDir) and lost at every restart. We read ``/proc/self/mountinfo``, find the mount
+that holds the path (longest mount-point prefix of its real path), and classify it from the
+mount's source root, as the kubelet leaves it: ``.../kubernetes.io~empty-dir/...`` is an
+emptyDir, ``pvc-...`` / ``kubernetes.io~csi`` / ``local-path`` roots are persistent volumes,
+and the mount at ``/`` is the container's root filesystem.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+
+
+class VolumeKind(StrEnum):
+    PERSISTENT = "persistent-volume"  # a PVC, or a host disk outside a container
+    EPHEMERAL = "ephemeral-volume"  # emptyDir or tmpfs: gone when the pod goes
+    CONTAINER_ROOT = "container-root-fs"  # the container's own filesystem: gone at restart
+    LOCAL_DISK = "local-disk"  # not in a container: a plain directory on this machine
+    UNKNOWN = "unknown"
+
+    @property
+    def survives_restart(self) -> bool:
+        return self in (VolumeKind.PERSISTENT, VolumeKind.LOCAL_DISK)
+
+
+@dataclass(frozen=True)
+class Mount:
+    mount_id: int
+    mount_point: str
+    root: str  # the path inside the source filesystem that is mounted here
+    fstype: str
+    source: str
+    options: tuple[str, ...]
+
+    @property
+    def read_only(self) -> bool:
+        return "ro" in self.options
+
+
+def _unescape(s: str) -> str:
+    # mountinfo escapes space, tab, newline and backslash as \ooo octal.
+    out, i = [], 0
+    while i < len(s):
+        if s[i] == "\\" and i + 3 < len(s) and s[i + 1 : i + 4].isdigit():
+            out.append(chr(int(s[i + 1 : i + 4], 8)))
+            i += 4
+        else:
+            out.append(s[i])
+            i += 1
+    return "".join(out)
+
+
+def parse_mountinfo(text: str) -> list[Mount]:
+    """Parse /proc/self/mountinfo (see proc(5))."""
+    mounts = []
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) < 10 or "-" not in parts:
+            continue
+        sep = parts.index("-")
+        mounts.append(
+            Mount(
+                mount_id=int(parts[0]),
+                root=_unescape(parts[3]),
+                mount_point=_unescape(parts[4]),
+                options=tuple(parts[5].split(",")),
+                fstype=parts[sep + 1],
+                source=_unescape(parts[sep + 2]),
+            )
+        )
+    return mounts
+
+
+def read_mounts(mountinfo: Path = Path("/proc/self/mountinfo")) -> list[Mount]:
+    try:
+        return parse_mountinfo(mountinfo.read_text())
+    except OSError:
+        return []
+
+
+def mount_for(path: Path, mounts: list[Mount]) -> Mount | None:
+    """The mount holding ``path``: the last-mounted one with the longest matching prefix."""
+    real = os.path.realpath(path)
+    best: Mount | None = None
+    for m in mounts:  # later lines shadow earlier ones at the same mount point
+        mp = m.mount_point
+        if (real == mp or real.startswith(mp.rstrip("/") + "/")) and (
+            best is None or len(mp) >= len(best.mount_point)
+        ):
+            best = m
+    return best
+
+
+def in_container() -> bool:
+    """Best-effort: are we inside a container (Kubernetes, Docker, Podman, containerd)?"""
+    if os.environ.get("KUBERNETES_SERVICE_HOST"):
+        return True
+    if Path("/.dockerenv").exists() or Path("/run/.containerenv").exists():
+        return True
+    try:
+        cg = Path("/proc/1/cgroup").read_text()
+    except OSError:
+        return False
+    return any(k in cg for k in ("kubepods", "docker", "containerd", "libpod"))
+
+
+_PERSISTENT_MARKS = ("pvc-", "kubernetes.io~csi", "kubernetes.io~local-volume", "local-path")
+
+
+def classify(mount: Mount | None, container: bool) -> tuple[VolumeKind, str]:
+    """Classify a mount and say why, in words an operator can check."""
+    if mount is None:
+        return VolumeKind.UNKNOWN, "no mount found in /proc/self/mountinfo"
+    where = f"mount {mount.mount_point} ({mount.fstype}, source root {mount.root})"
+    if "kubernetes.io~empty-dir" in mount.root:
+        return VolumeKind.EPHEMERAL, f"{where} is an emptyDir: deleted with the pod"
+    if any(k in mount.root or k in mount.source for k in _PERSISTENT_MARKS):
+        return VolumeKind.PERSISTENT, f"{where} is a persistent volume claim"
+    if mount.fstype in ("tmpfs", "ramfs"):
+        return VolumeKind.EPHEMERAL, f"{where} is memory-backed: lost at restart"
+    if mount.mount_point == "/":
+        if container:
+            return (
+                VolumeKind.CONTAINER_ROOT,
+                f"{where} is the container's root filesystem: lost at every restart",
+            )
+        return VolumeKind.LOCAL_DISK, f"{where}: the machine's root filesystem (not a container)"
+    if container:
+        return VolumeKind.PERSISTENT, f"{where} is a volume mounted into the container"
+    return VolumeKind.LOCAL_DISK, f"{where}: a local disk (not a container)"
+
+
+@dataclass(frozen=True)
+class VolumeUsage:
+    path: Path
+    mount_point: str
+    fstype: str
+    kind: VolumeKind
+    reason: str
+    read_only: bool
+    capacity: int
+    used: int
+    free: int
+    inodes_total: int
+    inodes_free: int
+
+
+def usage(path: Path, *, mounts: list[Mount] | None = None, container: bool) -> VolumeUsage:
+    """Usage and classification of the volume holding ``path`` (which must exist)."""
+    ms = read_mounts() if mounts is None else mounts
+    m = mount_for(path, ms)
+    kind, reason = classify(m, container)
+    st = os.statvfs(path)
+    capacity = st.f_blocks * st.f_frsize
+    free = st.f_bavail * st.f_frsize
+    return VolumeUsage(
+        path=path,
+        mount_point=m.mount_point if m else "?",
+        fstype=m.fstype if m else "?",
+        kind=kind,
+        reason=reason,
+        read_only=bool(m and m.read_only) or bool(st.f_flag & os.ST_RDONLY),
+        capacity=capacity,
+        used=capacity - st.f_bfree * st.f_frsize,
+        free=free,
+        inodes_total=st.f_files,
+        inodes_free=st.f_favail,
+    )
+
+
+@dataclass
+class GrowthTracker:
+    """Growth rate of a volume's used bytes from samples over a sliding window."""
+
+    window: float = 600.0
+    samples: deque[tuple[float, int]] = field(default_factory=deque)
+
+    def add(self, used: int, now: float | None = None) -> None:
+        t = time.monotonic() if now is None else now
+        self.samples.append((t, used))
+        while len(self.samples) > 2 and t - self.samples[0][0] > self.window:
+            self.samples.popleft()
+
+    def rate(self) -> float:
+        """Bytes per second (0 until two samples at least a second apart)."""
+        if len(self.samples) < 2:
+            return 0.0
+        (t0, u0), (t1, u1) = self.samples[0], self.samples[-1]
+        return (u1 - u0) / (t1 - t0) if t1 - t0 >= 1.0 else 0.0
+
+    def seconds_until_full(self, free: int) -> float | None:
+        r = self.rate()
+        return free / r if r > 0 else None

@@ -1,0 +1,132 @@
+"""The startup contract: usable paths, persistent volumes in container mode, one writer."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from observer.daemon import config as c
+from observer.daemon.contract import CRITICAL, DataDirLock, check, enforce
+from observer.daemon.errors import ContractError, LockHeldError
+from observer.daemon.volumes import VolumeKind, classify, mount_for, parse_mountinfo
+
+MOUNTINFO = textwrap.dedent(
+    """\
+    22 1 0:21 / / rw,relatime - overlay overlay rw,lowerdir=/l,upperdir=/u
+    30 22 253:1 /var/lib/kubelet/pods/abc/volumes/kubernetes.io~empty-dir/tmp /tmp rw - ext4 /dev/vda1 rw
+    31 22 253:1 /var/lib/rancher/k3s/storage/pvc-1234_observer-prod_observer-data-pvc /opt/platform/runtime/observer/data rw - ext4 /dev/vda1 rw
+    32 22 253:1 /var/lib/kubelet/pods/abc/volumes/kubernetes.io~configmap/cfg /opt/platform/runtime/observer/config ro - ext4 /dev/vda1 rw
+    33 22 0:40 / /dev/shm rw - tmpfs shm rw
+    34 22 253:1 /srv/with\\040space /mnt/x rw - ext4 /dev/vda1 rw
+    """
+)
+
+
+def _cfg(tmp_path: Path, **env: str) -> c.Config:
+    return c.load_config(environ={"OBSERVER_MIN_FREE_MB": "1", **env}, cwd=tmp_path).config
+
+
+def test_mountinfo_classifies_pvc_emptydir_and_container_root() -> None:
+    mounts = parse_mountinfo(MOUNTINFO)
+    data = mount_for(Path("/opt/platform/runtime/observer/data/assets"), mounts)
+    assert classify(data, container=True)[0] is VolumeKind.PERSISTENT
+    tmp = mount_for(Path("/tmp/x"), mounts)
+    kind, reason = classify(tmp, container=True)
+    assert kind is VolumeKind.EPHEMERAL and "emptyDir" in reason
+    root = mount_for(Path("/opt/platform/runtime/observer/logs"), mounts)
+    kind, reason = classify(root, container=True)
+    assert kind is VolumeKind.CONTAINER_ROOT and "lost at every restart" in reason
+    assert mount_for(Path("/mnt/x/y"), mounts).root == "/srv/with space"  # type: ignore[union-attr]
+
+
+def test_writable_local_paths_pass_and_are_created(tmp_path: Path) -> None:
+    cfg = _cfg(tmp_path)
+    assert [p for p in check(cfg, container=False) if p.severity == CRITICAL] == []
+    for _, path in c.written_paths(cfg):
+        assert path.is_dir()
+
+
+def test_data_dir_on_the_root_filesystem_is_flagged_in_container_mode(tmp_path: Path) -> None:
+    mounts = parse_mountinfo(Path("/proc/self/mountinfo").read_text())
+    holder = mount_for(tmp_path, mounts)
+    if holder is None or holder.mount_point != "/":
+        pytest.skip(f"{tmp_path} is not on the root filesystem here ({holder})")
+    cfg = _cfg(tmp_path)
+    problems = check(cfg, container=True)
+    data = [p for p in problems if p.variable == "OBSERVER_DATA_DIR"]
+    assert data and data[0].severity == CRITICAL
+    assert "lost at restart" in data[0].message
+    with pytest.raises(ContractError, match="OBSERVER_DATA_DIR"):
+        enforce(problems)
+
+
+def test_a_second_writer_is_refused_with_the_holder_named(tmp_path: Path) -> None:
+    first = DataDirLock(tmp_path)
+    first.acquire()
+    try:
+        with pytest.raises(LockHeldError, match=rf"pid {os.getpid()} on host"):
+            DataDirLock(tmp_path).acquire()
+    finally:
+        first.release()
+    again = DataDirLock(tmp_path)
+    again.acquire()
+    again.release()
+
+
+def _can_unshare() -> str | None:
+    if os.geteuid() != 0:
+        return "needs root for a mount namespace and tmpfs"
+    if shutil.which("unshare") is None:
+        return "needs unshare(1)"
+    r = subprocess.run(["unshare", "--mount", "true"], capture_output=True)
+    return None if r.returncode == 0 else f"unshare --mount failed: {r.stderr.decode()[:100]}"
+
+
+_UNSHARE = ("unshare", "--mount", "--propagation", "private")
+_IN_NAMESPACE = """
+import sys, subprocess
+from pathlib import Path
+from observer.daemon import config as c
+from observer.daemon.contract import check
+root = Path(sys.argv[1]); mode = sys.argv[2]
+data = root / "data"; data.mkdir(exist_ok=True)
+opts = "size=2m" + (",ro" if mode == "ro" else "")
+subprocess.run(["mount", "-t", "tmpfs", "-o", opts, "tmpfs", str(data)], check=True)
+if mode == "full":
+    with open(data / "filler", "wb") as f:
+        try:
+            while True:
+                f.write(b"x" * 65536)
+        except OSError:
+            pass
+cfg = c.load_config(environ={"OBSERVER_DATA_DIR": str(data), "OBSERVER_MIN_FREE_MB": "1"},
+                    cwd=root).config
+for p in check(cfg, container=False):
+    if p.variable == "OBSERVER_DATA_DIR":
+        print(p.severity, p.message)
+"""
+
+
+@pytest.mark.root
+@pytest.mark.parametrize(("mode", "needle"), [("ro", "read-only"), ("full", "full")])
+def test_unwritable_or_full_data_dir_on_real_tmpfs_is_a_clear_error(
+    tmp_path: Path, mode: str, needle: str
+) -> None:
+    reason = _can_unshare()
+    if reason:
+        pytest.skip(reason)
+    out = subprocess.run(
+        [*_UNSHARE, sys.executable, "-c", _IN_NAMESPACE, str(tmp_path), mode],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("CRITICAL"), out.stdout
+    assert needle in out.stdout
