@@ -1,0 +1,297 @@
+"""Parquet datasets derived from closed JSONL segments.
+
+Each closed segment becomes one file
+``datasets/track=<scalp|swing>/date=YYYY-MM-DD/<segment-stem>.parquet`` (hive partitioning,
+zstd). The Arrow schema is explicit, never inferred:
+
+* integers (seq, prices, volumes, values, sign, side) are int64, ratios float64;
+* ``trade_date`` is date32; ``ts`` and ``received_at`` are ``timestamp("us", "Asia/Seoul")``:
+  the JSON's ISO-8601 ``+09:00`` strings are parsed to instants, so every reader (pyarrow,
+  DuckDB, Polars) sees real timestamps, and the zone keeps KST wall-clock display.
+
+A conversion writes a hidden temporary file (``.<name>.tmp``, which dataset readers skip)
+in the target folder, fsyncs it, renames it into place and fsyncs the folder: a crash
+leaves either no file or the complete one. The file's metadata records the source name
+and its byte length; a target whose metadata matches the source is left untouched, so
+converting twice changes nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.json as pj
+import pyarrow.parquet as pq
+from observer.daemon.model import SCALP_FIELDS, SWING_FIELDS, Track
+from observer.daemon.stores.segments import (
+    Emit,
+    closed_segments,
+    complete_length,
+    fsync_dir,
+    segment_date,
+    track_of,
+)
+
+log = logging.getLogger(__name__)
+
+KST_ZONE = "Asia/Seoul"
+_TS = pa.timestamp("us", tz=KST_ZONE)
+_SOURCE = b"observer.source"
+_SOURCE_BYTES = b"observer.source_bytes"
+
+_FLOATS = {"change_pct", "vwap", "strength", "per", "pbr", "eps", "bps"}
+_STRINGS = {"symbol", "vi"}
+
+
+def _type(name: str) -> pa.DataType:
+    if name in ("ts", "received_at"):
+        return _TS
+    if name == "trade_date":
+        return pa.date32()
+    if name == "halted":
+        return pa.bool_()
+    if name in _FLOATS:
+        return pa.float64()
+    if name in _STRINGS:
+        return pa.string()
+    return pa.int64()
+
+
+#: The stored schema of each track, in line order.
+SCHEMAS: dict[Track, pa.Schema] = {
+    Track.SCALP: pa.schema([(n, _type(n)) for n in SCALP_FIELDS]),
+    Track.SWING: pa.schema([(n, _type(n)) for n in SWING_FIELDS]),
+}
+
+
+def _read_schema(track: Track) -> pa.Schema:
+    # Arrow's JSON reader cannot parse a date string into date32, but parses it as a
+    # timestamp; we cast that column afterwards.
+    s = SCHEMAS[track]
+    i = s.get_field_index("trade_date")
+    return s.set(i, pa.field("trade_date", pa.timestamp("s")))
+
+
+_READ_SCHEMAS = {t: _read_schema(t) for t in Track}
+
+
+def read_segment(path: Path, length: int | None = None, track: Track | None = None) -> pa.Table:
+    """The complete lines of a segment as a table with the track's stored schema."""
+    track = track or track_of(path)
+    n = complete_length(path) if length is None else length
+    if n == 0:
+        return SCHEMAS[track].empty_table()
+    with pa.memory_map(str(path)) as mm:
+        buf = mm.read_buffer(n)
+    table = pj.read_json(
+        pa.BufferReader(buf),
+        read_options=pj.ReadOptions(block_size=4 << 20),
+        parse_options=pj.ParseOptions(
+            explicit_schema=_READ_SCHEMAS[track], unexpected_field_behavior="error"
+        ),
+    )
+    i = table.schema.get_field_index("trade_date")
+    table = table.set_column(i, "trade_date", table.column(i).cast(pa.date32()))
+    return table.select(SCHEMAS[track].names)
+
+
+def dataset_path(segment: Path, datasets_dir: Path) -> Path:
+    """Where the Parquet file of ``segment`` lives."""
+    track = track_of(segment)
+    return (
+        datasets_dir
+        / f"track={track.value}"
+        / f"date={segment_date(segment)}"
+        / f"{segment.stem}.parquet"
+    )
+
+
+def is_current(segment: Path, datasets_dir: Path, length: int | None = None) -> bool:
+    """True when the dataset file of ``segment`` exists and was made from all of its lines."""
+    target = dataset_path(segment, datasets_dir)
+    try:
+        meta = pq.read_schema(target).metadata or {}
+    except (OSError, pa.ArrowInvalid):
+        return False
+    n = complete_length(segment) if length is None else length
+    return meta.get(_SOURCE_BYTES) == str(n).encode() and meta.get(_SOURCE) == segment.name.encode()
+
+
+def convert_segment(
+    path: Path,
+    datasets_dir: Path,
+    *,
+    before_rename: Callable[[], None] | None = None,
+) -> Path | None:
+    """Convert one closed segment; returns the dataset file, or None when it has no lines.
+
+    Idempotent: when the target already holds every complete line, nothing is written.
+    ``before_rename`` is a test hook run after the temporary file is written.
+    """
+    track = track_of(path)
+    n = complete_length(path)
+    if n == 0:
+        return None
+    target = dataset_path(path, datasets_dir)
+    if is_current(path, datasets_dir, n):
+        return target
+    table = read_segment(path, n, track)
+    table = table.replace_schema_metadata(
+        {_SOURCE: path.name.encode(), _SOURCE_BYTES: str(n).encode()}
+    )
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            pq.write_table(table, f, compression="zstd", row_group_size=1 << 20)
+            f.flush()
+            os.fsync(f.fileno())
+        if before_rename is not None:
+            before_rename()
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    fsync_dir(target.parent)
+    return target
+
+
+def remove_stale_temporaries(datasets_dir: Path) -> int:
+    """Delete temporary files left by a crash mid-conversion; returns how many."""
+    removed = 0
+    for tmp in datasets_dir.glob("track=*/date=*/.*.parquet.*.tmp"):
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+            removed += 1
+    return removed
+
+
+@dataclass(frozen=True)
+class ParquetStatus:
+    """What the status API shows for this sink."""
+
+    pending: int  # closed segments queued or being converted (the lag)
+    converted: int  # conversions done since start (skips included)
+    last_converted: str  # dataset path relative to the data directory, "" before the first
+    last_error: str  # the most recent failure, kept after later successes
+    last_duration_s: float
+
+
+class ParquetSink:
+    """Converts segments as the writer closes them, off the event loop, one at a time."""
+
+    def __init__(self, data_dir: Path, emit: Emit | None = None) -> None:
+        self.data_dir = data_dir
+        self.datasets_dir = data_dir / "datasets"
+        self._emit = emit
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._lock = asyncio.Lock()
+        self._pending: set[Path] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._converted = 0
+        self._last_converted = ""
+        self._last_error = ""
+        self._last_duration = 0.0
+
+    # --- writer hook -------------------------------------------------------------------
+    def on_segment_closed(self, path: Path) -> None:
+        """Close listener for the segment writer: schedule the conversion of ``path``.
+
+        Safe to call from the event loop or from another thread.
+        """
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        if loop is not None:
+            self._schedule(path)
+        elif self._loop is not None:
+            self._loop.call_soon_threadsafe(self._schedule, path)
+        else:
+            log.warning(
+                "parquet: %s closed before the sink started; backfill will convert it", path
+            )
+
+    def _schedule(self, path: Path) -> None:
+        self._loop = asyncio.get_running_loop()
+        if path in self._pending:
+            return
+        self._pending.add(path)
+        task = asyncio.create_task(self._convert(path), name=f"parquet {path.name}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _convert(self, path: Path) -> None:
+        try:
+            async with self._lock:
+                t0 = time.perf_counter()
+                try:
+                    target = await asyncio.to_thread(convert_segment, path, self.datasets_dir)
+                except Exception as e:  # a bad segment must not stop the sink
+                    self._last_error = f"converting {path.name} failed: {e}"
+                    log.error("parquet: %s", self._last_error)
+                    if self._emit:
+                        self._emit("parquet.failed", file=path.name, error=str(e))
+                    return
+                self._last_duration = time.perf_counter() - t0
+                self._converted += 1
+                if target is not None:
+                    rel = str(target.relative_to(self.data_dir))
+                    self._last_converted = rel
+                    if self._emit:
+                        self._emit(
+                            "parquet.converted",
+                            file=path.name,
+                            dataset=rel,
+                            seconds=round(self._last_duration, 3),
+                        )
+        finally:
+            self._pending.discard(path)
+
+    # --- lifecycle ---------------------------------------------------------------------
+    async def backfill(self) -> int:
+        """At start: convert every closed segment whose dataset is missing or stale.
+
+        Returns how many segments were queued.
+        """
+        self._loop = asyncio.get_running_loop()
+        await asyncio.to_thread(remove_stale_temporaries, self.datasets_dir)
+        todo: list[Path] = []
+        for track in Track:
+            for seg in closed_segments(self.data_dir, track):
+                if not await asyncio.to_thread(is_current, seg, self.datasets_dir):
+                    todo.append(seg)
+        for seg in todo:
+            self._schedule(seg)
+        await self.drain()
+        return len(todo)
+
+    async def drain(self) -> None:
+        """Wait until every scheduled conversion finished."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def stop(self) -> None:
+        await self.drain()
+
+    def status(self) -> ParquetStatus:
+        return ParquetStatus(
+            pending=len(self._pending),
+            converted=self._converted,
+            last_converted=self._last_converted,
+            last_error=self._last_error,
+            last_duration_s=self._last_duration,
+        )
+
+    def is_current(self, segment: Path) -> bool:
+        """Retention's question: does the dataset hold every line of ``segment``?"""
+        return is_current(segment, self.datasets_dir)
