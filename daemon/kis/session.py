@@ -1,0 +1,402 @@
+"""The KIS realtime websocket session: connect, subscribe with acks, keep alive, reconnect.
+
+Realtime frames (text starting with "0" or "1") are handed untouched to ``on_frame``; this
+module never parses them. Control messages (acks, PINGPONG) are handled here. Reconnects use
+capped, jittered exponential backoff and re-subscribe the current set exactly once per
+connection, because KIS blocks clients that loop on connect or subscribe.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import random
+import re
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
+
+from observer.daemon.errors import InvalidRequest, KisError
+from observer.daemon.kis.auth import KisAuth
+from observer.daemon.kis.codes import AckOutcome, ack_outcome
+from observer.daemon.kis.gaps import GapLog
+
+log = logging.getLogger(__name__)
+
+MAX_REGISTRATIONS = 41
+_SYMBOL = re.compile(r"^\d{6}$")
+OnFrame = Callable[[str], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class SessionStatus:
+    state: str  # connecting | subscribing | streaming | backoff | stopped
+    connected_since: float | None
+    reconnects: int
+    connections: int
+    symbols: tuple[str, ...]  # the desired set
+    subscribed: tuple[str, ...]  # acknowledged on the current connection
+    failed: dict[str, str] = field(default_factory=dict)  # symbol -> "CODE meaning"
+    last_error: str = ""
+    frames_received: int = 0
+    last_frame_at: float | None = None
+    backoff_until: float | None = None
+    pingpongs: int = 0
+    subscribe_rounds: int = 0
+
+
+class _Disconnected(Exception):
+    pass
+
+
+def validate_symbols(symbols: Sequence[str], limit: int = MAX_REGISTRATIONS) -> list[str]:
+    """Check a subscription set before anything changes: 6 digits, no duplicates, <= limit."""
+    syms = list(symbols)
+    bad = [s for s in syms if not isinstance(s, str) or not _SYMBOL.match(s)]
+    if bad:
+        raise InvalidRequest(
+            f"symbols must be 6-digit KRX codes; got {', '.join(map(repr, bad[:5]))}."
+        )
+    dupes = sorted({s for s in syms if syms.count(s) > 1})
+    if dupes:
+        raise InvalidRequest(f"symbols listed more than once: {', '.join(dupes[:5])}.")
+    if len(syms) > limit:
+        raise InvalidRequest(
+            f"{len(syms)} symbols requested but KIS allows at most {limit} realtime "
+            f"registrations per app key; the {limit + 1}th would be refused "
+            "(MAX SUBSCRIBE OVER). Remove some symbols."
+        )
+    return syms
+
+
+class RealtimeSession:
+    def __init__(
+        self,
+        ws_url: str,
+        auth: KisAuth,
+        tr_id: str,
+        symbols: Sequence[str],
+        on_frame: OnFrame,
+        *,
+        gaps: GapLog | None = None,
+        backoff_initial: float = 1.0,
+        backoff_max: float = 60.0,
+        rng: random.Random | None = None,
+        clock: Callable[[], float] = time.time,
+        ack_timeout: float = 10.0,
+        idle_timeout: float = 120.0,
+        stable_after: float = 30.0,
+        max_registrations: int = MAX_REGISTRATIONS,
+        max_size: int = 4 * 1024 * 1024,
+        custtype: str = "P",
+    ) -> None:
+        self._url = ws_url
+        self._auth = auth
+        self._tr_id = tr_id
+        self._limit = max_registrations
+        self._symbols = validate_symbols(symbols, max_registrations)
+        self._on_frame = on_frame
+        self._gaps = gaps
+        self._initial = backoff_initial
+        self._max = backoff_max
+        self._rng = rng or random.Random()
+        self._clock = clock
+        self._ack_timeout = ack_timeout
+        self._idle_timeout = idle_timeout
+        self._stable_after = stable_after
+        self._max_size = max_size
+        self._custtype = custtype
+
+        self._stop = asyncio.Event()
+        self._sub_lock = asyncio.Lock()
+        self._ws: ClientConnection | None = None
+        self._key = ""
+        self._pending: asyncio.Future[tuple[str, str, str]] | None = None
+        self._pending_symbol = ""
+        self._reconnect_now = False
+        self._last_message = 0.0
+        self._streamed = False
+        #: open outage: (start, reason, symbols affected), closed when streaming again
+        self._gap: tuple[float, str, tuple[str, ...]] | None = None
+
+        self._state = "connecting"
+        self._connected_since: float | None = None
+        self._connections = 0
+        self._subscribed: set[str] = set()
+        self._failed: dict[str, str] = {}
+        self._last_error = ""
+        self._frames = 0
+        self._last_frame_at: float | None = None
+        self._backoff_until: float | None = None
+        self._pingpongs = 0
+        self._rounds = 0
+        #: tr_id -> (key, iv) from encrypted-TR acks, for whoever decrypts "1" frames.
+        self.cipher_keys: dict[str, tuple[str, str]] = {}
+
+    # --- public API --------------------------------------------------------------------
+    async def run(self) -> None:
+        """Hold the session until :meth:`stop`; never raises for network or KIS failures."""
+        attempt = 0
+        while not self._stop.is_set():
+            self._state = "connecting"
+            began = time.monotonic()
+            self._streamed = False
+            try:
+                self._key = await self._auth.approval_key()
+                async with connect(
+                    self._url,
+                    ping_interval=None,
+                    max_size=self._max_size,
+                    open_timeout=10,
+                    close_timeout=2,
+                ) as ws:
+                    self._ws = ws
+                    self._connections += 1
+                    self._connected_since = self._clock()
+                    self._last_message = time.monotonic()
+                    reason = await self._hold(ws)
+            except _Disconnected as e:
+                reason = str(e)
+            except (OSError, TimeoutError, InvalidHandshake, InvalidURI, ConnectionClosed) as e:
+                reason = f"cannot connect to {self._url}: {type(e).__name__}: {e}"
+            except KisError as e:
+                reason = str(e)
+            finally:
+                self._ws = None
+                self._connected_since = None
+                self._subscribed.clear()
+            if self._stop.is_set():
+                break
+            self._last_error = reason
+            log.warning("KIS websocket down: %s", reason)
+            if self._gap is None and self._connections > 0:
+                self._gap = (self._clock(), reason, tuple(self._symbols))
+            if self._streamed and time.monotonic() - began >= self._stable_after:
+                attempt = 0
+            delay = self._delay(attempt)
+            attempt += 1
+            self._state = "backoff"
+            self._backoff_until = self._clock() + delay
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), delay)
+            self._backoff_until = None
+        if self._gap is not None:
+            start, why, syms = self._gap
+            self._record_gap(start, syms, why + " (stopped before reconnecting)")
+            self._gap = None
+        self._state = "stopped"
+
+    async def stop(self) -> None:
+        self._stop.set()
+        ws = self._ws
+        if ws is not None:
+            await ws.close(1000, "observer stopping")
+
+    async def set_subscriptions(self, symbols: Sequence[str]) -> None:
+        """Replace the subscription set; validated before anything changes (InvalidRequest)."""
+        new = validate_symbols(symbols, self._limit)
+        async with self._sub_lock:
+            old = self._symbols
+            self._symbols = new
+            for s in set(self._failed) - set(new):
+                del self._failed[s]
+            ws = self._ws
+            if ws is None or self._state != "streaming":
+                return  # the next connection subscribes the new set
+            try:
+                for s in [s for s in old if s not in new]:
+                    await self._request(ws, "2", s)
+                    self._subscribed.discard(s)
+                for s in new:
+                    if s not in self._subscribed:
+                        await self._subscribe_one(ws, s)
+            except _Disconnected:
+                pass  # the reconnect subscribes the new set
+
+    def status(self) -> SessionStatus:
+        return SessionStatus(
+            state=self._state,
+            connected_since=self._connected_since,
+            reconnects=max(0, self._connections - 1),
+            connections=self._connections,
+            symbols=tuple(self._symbols),
+            subscribed=tuple(s for s in self._symbols if s in self._subscribed),
+            failed=dict(self._failed),
+            last_error=self._last_error,
+            frames_received=self._frames,
+            last_frame_at=self._last_frame_at,
+            backoff_until=self._backoff_until,
+            pingpongs=self._pingpongs,
+            subscribe_rounds=self._rounds,
+        )
+
+    # --- one connection ----------------------------------------------------------------
+    async def _hold(self, ws: ClientConnection) -> str:
+        reader = asyncio.create_task(self._read(ws))
+        watchdog = asyncio.create_task(self._watch(ws))
+        stopper = asyncio.create_task(self._stop.wait())
+        try:
+            self._state = "subscribing"
+            async with self._sub_lock:
+                self._failed.clear()
+                for s in list(self._symbols):
+                    await self._subscribe_one(ws, s)
+                self._rounds += 1
+                self._state = "streaming"
+            if self._reconnect_now:
+                self._reconnect_now = False
+                await ws.close(1000, "reconnecting with a new approval key")
+            self._back_online()
+            done, _ = await asyncio.wait(
+                {reader, watchdog, stopper}, return_when=asyncio.FIRST_COMPLETED
+            )
+            if reader in done:
+                return reader.result()
+            if watchdog in done:
+                return watchdog.result()
+            return "stopped"
+        finally:
+            for t in (reader, watchdog, stopper):
+                t.cancel()
+            for t in (reader, watchdog, stopper):
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await t
+
+    async def _read(self, ws: ClientConnection) -> str:
+        on_frame = self._on_frame
+        reason = "closed"
+        try:
+            async for msg in ws:
+                text = msg if isinstance(msg, str) else msg.decode("utf-8", "replace")
+                self._last_message = time.monotonic()
+                first = text[:1]
+                if first == "0" or first == "1":
+                    self._frames += 1
+                    self._last_frame_at = self._clock()
+                    try:
+                        await on_frame(text)
+                    except Exception:
+                        # A consumer bug must not take the feed down; it is logged loudly.
+                        log.exception("on_frame failed for a %d-char frame", len(text))
+                else:
+                    await self._control(ws, text)
+            reason = f"server closed the connection (code {ws.close_code} {ws.close_reason or ''})"
+        except ConnectionClosed as e:
+            reason = f"connection lost ({e})"
+        finally:
+            fut = self._pending
+            if fut is not None and not fut.done():
+                fut.set_exception(_Disconnected(reason.strip()))
+        return reason.strip()
+
+    async def _watch(self, ws: ClientConnection) -> str:
+        if self._idle_timeout <= 0:
+            await asyncio.Event().wait()
+        while True:
+            await asyncio.sleep(min(1.0, self._idle_timeout / 4))
+            if time.monotonic() - self._last_message > self._idle_timeout:
+                reason = f"no message from KIS for {self._idle_timeout:.0f} s (stalled feed)"
+                await ws.close(1000, "idle")
+                return reason
+
+    async def _control(self, ws: ClientConnection, text: str) -> None:
+        try:
+            obj = json.loads(text)
+        except ValueError:
+            log.warning("KIS sent a non-JSON control message: %.120r", text)
+            return
+        header: Any = obj.get("header") if isinstance(obj, dict) else None
+        if not isinstance(header, dict):
+            log.warning("KIS sent a control message without header: %.120r", text)
+            return
+        if header.get("tr_id") == "PINGPONG":
+            self._pingpongs += 1
+            await ws.send(text)  # echo, as the official samples do
+            return
+        body = obj.get("body")
+        if not isinstance(body, dict):
+            return
+        output = body.get("output")
+        if header.get("encrypt") == "Y" and isinstance(output, dict):
+            self.cipher_keys[str(header.get("tr_id"))] = (
+                str(output.get("key", "")),
+                str(output.get("iv", "")),
+            )
+        fut = self._pending
+        key = str(header.get("tr_key") or "")
+        if fut is not None and not fut.done() and (not key or key == self._pending_symbol):
+            fut.set_result(
+                (str(body.get("rt_cd", "")), str(body.get("msg_cd", "")), str(body.get("msg1", "")))
+            )
+        else:
+            log.info("unsolicited KIS ack %s for %s", body.get("msg_cd"), key or "?")
+
+    async def _request(self, ws: ClientConnection, tr_type: str, symbol: str) -> tuple[str, str]:
+        """Send one (un)subscribe and wait for its ack: (msg_cd, rt_cd)."""
+        fut: asyncio.Future[tuple[str, str, str]] = asyncio.get_running_loop().create_future()
+        self._pending, self._pending_symbol = fut, symbol
+        msg = {
+            "header": {
+                "approval_key": self._key,
+                "custtype": self._custtype,
+                "tr_type": tr_type,
+                "content-type": "utf-8",
+            },
+            "body": {"input": {"tr_id": self._tr_id, "tr_key": symbol}},
+        }
+        try:
+            await ws.send(json.dumps(msg))
+            rt_cd, msg_cd, _msg1 = await asyncio.wait_for(fut, self._ack_timeout)
+        except ConnectionClosed as e:
+            raise _Disconnected(f"connection lost while subscribing ({e})") from None
+        except TimeoutError:
+            return "TIMEOUT", ""
+        finally:
+            self._pending = None
+        return msg_cd, rt_cd
+
+    async def _subscribe_one(self, ws: ClientConnection, symbol: str) -> None:
+        if len(self._subscribed) >= self._limit:
+            self._failed[symbol] = (
+                f"LIMIT not sent: {self._limit} registrations already in use on this app key"
+            )
+            return
+        msg_cd, rt_cd = await self._request(ws, "1", symbol)
+        if msg_cd == "TIMEOUT":
+            self._failed[symbol] = f"TIMEOUT no ack within {self._ack_timeout:.0f} s"
+            log.warning("no subscribe ack for %s within %.0f s", symbol, self._ack_timeout)
+            return
+        outcome, meaning = ack_outcome(msg_cd, rt_cd, "1")
+        if outcome is AckOutcome.SUBSCRIBED:
+            self._subscribed.add(symbol)
+            self._failed.pop(symbol, None)
+            return
+        self._failed[symbol] = f"{msg_cd} {meaning}"
+        self._last_error = f"subscribe {symbol} refused: {msg_cd} {meaning}"
+        log.warning("KIS refused subscription of %s: %s %s", symbol, msg_cd, meaning)
+        if outcome is AckOutcome.BAD_APPROVAL_KEY:
+            self._auth.invalidate_approval()
+            self._reconnect_now = True
+
+    # --- helpers -----------------------------------------------------------------------
+    def _delay(self, attempt: int) -> float:
+        base = min(self._max, self._initial * (2 ** min(attempt, 30)))
+        return float(base / 2 + self._rng.uniform(0, base / 2))
+
+    def _back_online(self) -> None:
+        """Streaming again: close the open gap (one record per outage)."""
+        self._streamed = True
+        if self._gap is not None:
+            start, why, syms = self._gap
+            self._record_gap(start, syms, why)
+            self._gap = None
+
+    def _record_gap(self, start: float, symbols: tuple[str, ...], reason: str) -> None:
+        if self._gaps is not None:
+            self._gaps.record(start, self._clock(), symbols, reason)
