@@ -1,0 +1,50 @@
+"""`doctor` without --manifests: the startup contract run against this environment."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping
+from pathlib import Path
+
+from observer.daemon.config import load_config
+from observer.daemon.doctor.findings import Finding, Severity
+from observer.daemon.errors import ConfigError
+
+_SEVERITY = {"CRITICAL": Severity.CRITICAL, "HIGH": Severity.HIGH, "WARNING": Severity.WARNING}
+
+
+def check_live(
+    environ: Mapping[str, str] | None = None, *, cwd: Path | None = None
+) -> list[Finding]:
+    """Load the settings as ``run`` would and report what the startup contract finds.
+
+    Nothing is created: a missing directory is reported, not made.
+    """
+    try:
+        cfg = load_config({}, environ, cwd=cwd).config
+    except ConfigError as e:
+        return [Finding(Severity.CRITICAL, "environment", "", f"the daemon refuses these "
+                        f"settings and exits at start: {e}", "fix the setting the message names.")]  # fmt: skip
+    try:
+        # Imported late: the contract belongs to the daemon core and doctor must still load
+        # (and check manifests) where it is absent or broken.
+        contract = importlib.import_module("observer.daemon.contract")
+    except ImportError as e:
+        return [Finding(Severity.HIGH, "environment", "", f"the startup contract is not "
+                        f"available in this build ({e}); nothing was checked.",
+                        "install a complete observer build.")]  # fmt: skip
+    container = bool(contract.is_container_mode(cfg))
+    problems = contract.check(cfg, container=container, create=False)
+    out: list[Finding] = []
+    for p in problems:
+        out.append(
+            Finding(
+                _SEVERITY.get(str(p.severity), Severity.WARNING),
+                f"{p.variable}={p.path}",
+                "environment" + (" (container mode)" if container else ""),
+                str(p.message),
+                str(p.fix),
+                str(p.variable),
+            )
+        )
+    return out
