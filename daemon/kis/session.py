@@ -122,6 +122,7 @@ class RealtimeSession:
         self._reconnect_now = False
         self._last_message = 0.0
         self._streamed = False
+        self._close_reason = ""  # set when this side closes a connection on purpose
         #: open outage: (start, reason, symbols affected), closed when streaming again
         self._gap: tuple[float, str, tuple[str, ...]] | None = None
 
@@ -238,6 +239,7 @@ class RealtimeSession:
 
     # --- one connection ----------------------------------------------------------------
     async def _hold(self, ws: ClientConnection) -> str:
+        self._close_reason = ""
         reader = asyncio.create_task(self._read(ws))
         watchdog = asyncio.create_task(self._watch(ws))
         stopper = asyncio.create_task(self._stop.wait())
@@ -251,15 +253,16 @@ class RealtimeSession:
                 self._state = "streaming"
             if self._reconnect_now:
                 self._reconnect_now = False
+                self._close_reason = "KIS refused the approval key (OPSP0011); reconnecting"
                 await ws.close(1000, "reconnecting with a new approval key")
             self._back_online()
             done, _ = await asyncio.wait(
                 {reader, watchdog, stopper}, return_when=asyncio.FIRST_COMPLETED
             )
+            if self._close_reason:
+                return self._close_reason
             if reader in done:
                 return reader.result()
-            if watchdog in done:
-                return watchdog.result()
             return "stopped"
         finally:
             for t in (reader, watchdog, stopper):
@@ -301,9 +304,11 @@ class RealtimeSession:
         while True:
             await asyncio.sleep(min(1.0, self._idle_timeout / 4))
             if time.monotonic() - self._last_message > self._idle_timeout:
-                reason = f"no message from KIS for {self._idle_timeout:.0f} s (stalled feed)"
+                self._close_reason = (
+                    f"no message from KIS for {self._idle_timeout:g} s (stalled feed); reconnecting"
+                )
                 await ws.close(1000, "idle")
-                return reason
+                return self._close_reason
 
     async def _control(self, ws: ClientConnection, text: str) -> None:
         try:

@@ -34,6 +34,9 @@ class SimConfig:
     stall_every: float = 0.0  # after this many seconds of sending ...
     stall_for: float = 0.0  # ... send nothing (not even PINGPONG) for this long
     refuse_tokens: bool = False  # /oauth2/tokenP and /oauth2/Approval answer an error
+    #: False models a server that has not noticed a drop yet: registrations survive the
+    #: connection, so a reconnect's re-subscribe gets OPSP0002 ALREADY IN SUBSCRIBE.
+    forget_on_close: bool = True
 
     @classmethod
     def from_config(cls, cfg: Config) -> SimConfig:

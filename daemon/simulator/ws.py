@@ -89,7 +89,8 @@ class WsFeed:
             st.active_connections -= 1
             if conn.appkey and self._s.owner.get(conn.appkey) is conn:
                 del self._s.owner[conn.appkey]
-                self._s.registrations.pop(conn.appkey, None)
+                if self._s.cfg.forget_on_close:
+                    self._s.registrations.pop(conn.appkey, None)
 
     # --- requests ----------------------------------------------------------------------
     async def _read(self, conn: _Conn) -> None:
