@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -113,8 +114,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _dispatch(ns: argparse.Namespace) -> int:
-    loaded = load_config(_flags(ns))
     cmd = ns.command or "run"
+    flags = _flags(ns)
+    if (
+        cmd == "demo"
+        and "OBSERVER_CONTAINER" not in flags
+        and "OBSERVER_CONTAINER" not in os.environ
+    ):
+        # The demo is a laptop run: don't apply container rules unless asked to.
+        flags["OBSERVER_CONTAINER"] = "false"
+    loaded = load_config(flags)
     if cmd == "config":
         print_config(loaded, ns.json)
         return 0

@@ -150,14 +150,14 @@ def check(cfg: Config, *, container: bool, create: bool = True) -> list[Problem]
                 "mount the data PVC read-write.",
             )
         )
-    if cfg.config_dir and not cfg.config_dir.exists():
+    if container and cfg.config_dir and not cfg.config_dir.exists():
         problems.append(
             Problem(
                 WARNING,
                 "OBSERVER_CONFIG_DIR",
                 str(cfg.config_dir),
                 "the configuration directory does not exist; built-in defaults are used.",
-                "create it (or mount the ConfigMap there) to configure the universe.",
+                "mount the ConfigMap there (or create it) to configure the universe.",
             )
         )
     return problems

@@ -1,0 +1,351 @@
+"""Builds the daemon's :class:`~observer.daemon.status.Status` from its live components.
+
+Cheap enough to call a few times per second (WatchStatus): volume usage is one statvfs per
+written path, mount tables are re-read every 30 s, rates come from counters sampled once a
+second by :meth:`StatusBuilder.sample_loop`, which also keeps ``status.json`` in
+OBSERVER_SNAPSHOT_DIR for post-mortems.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import time
+from collections import deque
+from collections.abc import Callable
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from observer.daemon import __version__
+from observer.daemon import status as st
+from observer.daemon import volumes as vol
+from observer.daemon.clock import now_kst
+from observer.daemon.config import written_paths
+from observer.daemon.model import Track
+
+if TYPE_CHECKING:
+    from observer.daemon.app import Daemon
+
+_SESSION_STATE = {
+    "connecting": st.SessionState.CONNECTING,
+    "subscribing": st.SessionState.CONNECTING,
+    "streaming": st.SessionState.CONNECTED,
+    "backoff": st.SessionState.BACKOFF,
+    "stopped": st.SessionState.DISCONNECTED,
+}
+_VOLUME_KIND = {
+    vol.VolumeKind.PERSISTENT: st.VolumeKind.PERSISTENT_VOLUME,
+    vol.VolumeKind.CONTAINER_ROOT: st.VolumeKind.CONTAINER_ROOT_FS,
+    vol.VolumeKind.LOCAL_DISK: st.VolumeKind.LOCAL_DISK,
+    vol.VolumeKind.EPHEMERAL: st.VolumeKind.EPHEMERAL,
+    vol.VolumeKind.UNKNOWN: st.VolumeKind.LOCAL_DISK,
+}
+SNAPSHOT_EVERY = 10.0
+
+#: A reporter of one derived sink's lag for a track (None when it does not apply).
+SinkReporter = Callable[[Track], "st.SinkLag | None"]
+
+
+def _ts(dt: datetime | None) -> float | None:
+    return dt.timestamp() if dt is not None else None
+
+
+class StatusBuilder:
+    def __init__(self, daemon: Daemon) -> None:
+        self.d = daemon
+        self.host = socket.gethostname()
+        self._mounts: list[vol.Mount] = []
+        self._mounts_at = 0.0
+        self._growth: dict[str, vol.GrowthTracker] = {}
+        self._counts: deque[tuple[float, dict[Track, int]]] = deque(maxlen=62)
+        self._failures: dict[str, str] = {}
+        self._gaps_cache: tuple[str, float, list[st.GapRecord]] = ("", 0.0, [])
+        self.sink_reporters: list[SinkReporter] = [self._parquet_lag]
+
+    def note_failure(self, component: str, message: str) -> None:
+        self._failures[component] = message
+
+    # --- sampling --------------------------------------------------------------------
+    async def sample_loop(self) -> None:
+        last_snapshot = 0.0
+        while True:
+            now = time.monotonic()
+            self._counts.append((now, dict(self.d.hub.published)))
+            for v in self._volumes():
+                self._growth.setdefault(v.mount_point, vol.GrowthTracker()).add(v.used_bytes, now)
+            if now - last_snapshot >= SNAPSHOT_EVERY:
+                last_snapshot = now
+                await asyncio.to_thread(self._write_snapshot, st.to_json(self.build()))
+            await asyncio.sleep(1.0)
+
+    def _write_snapshot(self, text: str) -> None:
+        path = self.d.config.snapshot_dir / "status.json"
+        tmp = path.with_suffix(".json.tmp")
+        try:
+            tmp.write_text(text, encoding="utf-8")
+            os.replace(tmp, path)
+        except OSError as e:
+            self._failures["status-snapshot"] = f"cannot write {path}: {e.strerror}"
+
+    def _rates(self, track: Track) -> tuple[float, float]:
+        if len(self._counts) < 2:
+            return 0.0, 0.0
+        t1, c1 = self._counts[-1]
+        t0, c0 = self._counts[-2]
+        r1 = (c1[track] - c0[track]) / (t1 - t0) if t1 > t0 else 0.0
+        ta, ca = self._counts[0]
+        r60 = (c1[track] - ca[track]) / (t1 - ta) if t1 > ta else 0.0
+        return r1, r60
+
+    # --- parts -------------------------------------------------------------------------
+    def _mount_table(self) -> list[vol.Mount]:
+        now = time.monotonic()
+        if now - self._mounts_at > 30.0:
+            self._mounts, self._mounts_at = vol.read_mounts(), now
+        return self._mounts
+
+    def _volumes(self) -> list[st.VolumeStatus]:
+        cfg = self.d.config
+        by_mount: dict[str, st.VolumeStatus] = {}
+        for v, path in written_paths(cfg):
+            try:
+                u = vol.usage(path, mounts=self._mount_table(), container=self.d.container)
+            except OSError:
+                continue
+            vs = by_mount.get(u.mount_point)
+            if vs is None:
+                kind = _VOLUME_KIND[u.kind]
+                if u.kind is vol.VolumeKind.EPHEMERAL and u.fstype == "tmpfs":
+                    kind = st.VolumeKind.TMPFS
+                growth = self._growth.get(u.mount_point)
+                vs = st.VolumeStatus(
+                    mount_point=u.mount_point,
+                    kind=kind,
+                    kind_reason=u.reason,
+                    fs_type=u.fstype,
+                    capacity_bytes=u.capacity,
+                    used_bytes=u.used,
+                    free_bytes=u.free,
+                    inodes_total=u.inodes_total,
+                    inodes_free=u.inodes_free,
+                    growth_bytes_per_second=growth.rate() if growth else 0.0,
+                    seconds_until_full=growth.seconds_until_full(u.free) if growth else None,
+                    writable=not u.read_only,
+                    nearly_full=u.free < cfg.min_free_mb * 1024 * 1024,
+                )
+                by_mount[u.mount_point] = vs
+            vs.paths.append(str(path))
+            vs.variables.append(v.name)
+        return list(by_mount.values())
+
+    def _parquet_lag(self, track: Track) -> st.SinkLag | None:
+        p = self.d.parquet.status()
+        return st.SinkLag(
+            name="parquet",
+            state=st.SinkState.DEGRADED if p.last_error and p.pending else st.SinkState.OK,
+            lag_rows=p.pending,  # closed segments not yet converted
+            checkpoint_file=p.last_converted,
+            last_error=p.last_error,
+        )
+
+    def _streams(self) -> list[st.StreamStatus]:
+        out = []
+        for t, w in self.d.writers.items():
+            s = w.state()
+            out.append(
+                st.StreamStatus(
+                    name=t.value,
+                    track=t,
+                    current_file=s.current_file or "",
+                    lines=s.lines,
+                    bytes=s.bytes,
+                    opened_at=_ts(s.opened_at),
+                    next_rotation_at=_ts(s.next_rotation),
+                    last_closed_file=s.last_closed or "",
+                    pending=s.pending,
+                    last_fsync_at=_ts(s.last_fsync_at),
+                    last_error=s.last_error or "",
+                    sinks=[lag for r in self.sink_reporters if (lag := r(t)) is not None],
+                )
+            )
+        ev = self.d.events
+        out.append(
+            st.StreamStatus(
+                name="events",
+                current_file=str(ev.path),
+                lines=ev.emitted,
+                last_error=ev.last_error or "",
+            )
+        )
+        return out
+
+    def _collector(self) -> st.CollectorStatus:
+        d = self.d
+        c = st.CollectorStatus(market=d.config.market)
+        if d.session is not None:
+            s = d.session.status()
+            c.session = st.KisSessionStatus(
+                state=_SESSION_STATE.get(s.state, st.SessionState.DISCONNECTED),
+                url=_public_url(d),
+                connected_since=s.connected_since,
+                reconnects=s.reconnects,
+                last_frame_at=s.last_frame_at,
+                next_attempt_at=s.backoff_until,
+                last_error=s.last_error,
+            )
+            c.subscriptions = list(s.subscribed)
+            c.failed_subscriptions = [
+                st.SubscriptionFailure(sym, *_split_code(why)) for sym, why in s.failed.items()
+            ]
+        if d._stopping:
+            c.state = st.CollectorState.STOPPING
+        elif self._failures.get("kis-session"):
+            c.state, c.last_error = st.CollectorState.FAILED, self._failures["kis-session"]
+        elif c.session.state is st.SessionState.CONNECTED:
+            c.state = st.CollectorState.RUNNING
+        elif c.session.reconnects:
+            c.state = st.CollectorState.RECONNECTING
+        else:
+            c.state = st.CollectorState.STARTING
+        for t in Track:
+            r1, r60 = self._rates(t)
+            c.rates.append(st.TrackRate(track=t, rate_1s=r1, rate_1m=r60, total=d.hub.published[t]))
+        c.malformed_frames = d.parser.malformed
+        return c
+
+    def _secrets(self) -> list[st.SecretStatus]:
+        d = self.d
+        out = st.secret_statuses(d.config, d.loaded.origins, loaded_at=d.started_at)
+        a = d.auth.status()
+        now = time.time()
+        out.append(
+            st.SecretStatus(
+                name="KIS access token",
+                present=a.token_present,
+                source=f"{a.source} ({a.cache_file})" if a.token_present else a.source,
+                age_seconds=now - a.issued_at if a.issued_at else None,
+                expires_at=a.expires_at,
+            )
+        )
+        out.append(
+            st.SecretStatus(
+                name="KIS approval key",
+                present=a.approval_key_present,
+                source="issued" if a.approval_key_present else "none",
+            )
+        )
+        return out
+
+    def _warnings(self) -> list[st.ContractWarning]:
+        d = self.d
+        out = [
+            st.ContractWarning(st.Severity.WARNING, p.variable, p.path, p.message, p.fix)
+            for p in d.warnings
+        ]
+        if d.recovery is not None:
+            out += [
+                st.ContractWarning(
+                    st.Severity.WARNING,
+                    "OBSERVER_DATA_DIR",
+                    str(d.config.data_dir),
+                    line,
+                    "inspect the quarantine folder; restore from a backup if needed.",
+                )
+                for line in d.recovery.warnings()
+            ]
+        for t, w in d.writers.items():
+            if not w.healthy:
+                out.append(
+                    st.ContractWarning(
+                        st.Severity.ERROR,
+                        "OBSERVER_DATA_DIR",
+                        str(w.directory),
+                        f"{t.value} writer: {w.last_error}",
+                        "free space or fix the volume; accepted ticks are held and retried.",
+                    )
+                )
+        for component, message in self._failures.items():
+            out.append(st.ContractWarning(st.Severity.ERROR, "", "", f"{component}: {message}", ""))
+        return out
+
+    def _recovery(self) -> list[st.RecoveryReport]:
+        r = self.d.recovery
+        if r is None:
+            return []
+        out = [
+            st.RecoveryReport(x.path, "truncated_torn_tail", x.sample, x.removed_bytes)
+            for x in r.repairs
+        ]
+        out += [
+            st.RecoveryReport(q.path, "quarantined", f"moved to {q.moved_to}; report {q.report}")
+            for q in r.quarantined
+        ]
+        return out
+
+    def _gaps_today(self) -> list[st.GapRecord]:
+        path = self.d.config.system_log_dir / f"gap_{now_kst():%Y%m%d}.jsonl"
+        try:
+            mtime = path.stat().st_mtime
+        except OSError:
+            return []
+        key, cached_mtime, cached = self._gaps_cache
+        if key == str(path) and cached_mtime == mtime:
+            return cached
+        gaps = []
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                g = json.loads(line)
+                gaps.append(
+                    st.GapRecord(
+                        start=datetime.fromisoformat(g["start"]).timestamp(),
+                        end=datetime.fromisoformat(g["end"]).timestamp(),
+                        duration_seconds=float(g.get("duration_s", 0.0)),
+                        symbols=list(g.get("symbols", [])),
+                        reason=str(g.get("reason", "")),
+                    )
+                )
+            except (ValueError, KeyError, TypeError):
+                continue
+        self._gaps_cache = (str(path), mtime, gaps)
+        return gaps
+
+    # --- the whole -------------------------------------------------------------------
+    def build(self) -> st.Status:
+        d = self.d
+        cfg = d.config
+        subs = d.hub.subscribers()
+        return st.Status(
+            daemon_version=__version__,
+            app_env=cfg.app_env,
+            started_at=d.started_at,
+            source=st.source_of(cfg),
+            source_detail=_public_url(d),
+            host=self.host,
+            pid=os.getpid(),
+            collector=self._collector(),
+            volumes=self._volumes(),
+            streams=self._streams(),
+            secrets=self._secrets(),
+            backups=d.backups.status(),
+            warnings=self._warnings(),
+            health=d.health.probes(),
+            tail=st.TailStats(subscribers=len(subs), dropped_total=d.hub.dropped_total),
+            recovery=self._recovery(),
+            gaps_today=self._gaps_today(),
+            degraded=[f"{k}: {v}" for k, v in self._failures.items()] + d.degraded(),
+        )
+
+
+def _split_code(why: str) -> tuple[str, str]:
+    code, _, message = why.partition(" ")
+    return code, message
+
+
+def _public_url(d: Daemon) -> str:
+    if d.simulator is not None and d.simulator.endpoints is not None:
+        return f"simulator {d.simulator.endpoints.ws_url}"
+    from observer.daemon.kis.endpoints import endpoints_for
+
+    return endpoints_for(d.config).ws_url
