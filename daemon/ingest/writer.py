@@ -133,6 +133,7 @@ class SegmentWriter:
         self._last_closed_at: float | None = None
         self._last_fsync_at: float | None = None
         self.last_error: str | None = None
+        self._error_key: tuple[str, int | None] = ("", None)
         self.written = 0
         self.commits = 0
         #: time.monotonic() of the last successful commit, or of the moment data arrived
@@ -332,8 +333,9 @@ class SegmentWriter:
             f"cannot write {where}: {e.strerror or e} ({name}); {hint}. "
             f"{self.pending} records are held in memory and retried every {RETRY_DELAY} s."
         )
-        if msg.split(" records")[0] != (self.last_error or "").split(" records")[0]:
+        if self.last_error is None or (str(where), e.errno) != self._error_key:
             self._log.error("%s", msg)
+        self._error_key = (str(where), e.errno)
         self.last_error = msg
 
     def _after_close(self, path: Path, lines: int, size: int, reason: str) -> None:
