@@ -1,0 +1,118 @@
+"""Reading the last N records back from the JSONL files (Tail's ``replay_last``).
+
+Files are read backwards from the newest segment, a block at a time, so replaying the
+last few thousand lines of a large segment reads only its end. A torn final line (the
+writer is mid-append) is ignored.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+
+from observer.daemon.ingest.segments import segment_files, track_dir
+from observer.daemon.model import Snapshot, Tick, Track
+
+Item = Tick | Snapshot
+
+_BLOCK = 1 << 16
+#: Upper bound of replay_last accepted from a client.
+MAX_REPLAY = 10_000
+
+
+def _lines_backwards(path: Path) -> Iterator[bytes]:
+    """Complete lines of ``path``, newest first."""
+    with open(path, "rb") as f:
+        end = f.seek(0, 2)
+        rest = b""
+        first = True
+        while end > 0:
+            start = max(0, end - _BLOCK)
+            f.seek(start)
+            chunk = f.read(end - start) + rest
+            end = start
+            parts = chunk.split(b"\n")
+            if first:
+                parts.pop()  # text after the last newline: empty or a torn line
+                first = False
+            rest = parts[0] if start > 0 else b""
+            body = parts[1:] if start > 0 else parts
+            for line in reversed(body):
+                if line:
+                    yield line
+        if rest:
+            yield rest
+
+
+def _compact(iso_date: str) -> str:
+    return iso_date.replace("-", "")
+
+
+def item_from_line(track: Track, line: bytes) -> Item | None:
+    """The record of one JSONL line (None when it is not a record of ``track``)."""
+    try:
+        d = json.loads(line)
+        ts = d["ts"]
+        common = {
+            "symbol": d["symbol"],
+            "trade_date": _compact(d["trade_date"]),
+            "time": ts[11:19].replace(":", ""),
+            "received_at": datetime.fromisoformat(d["received_at"]).timestamp(),
+            "seq": int(d["seq"]),
+        }
+        if track is Track.SCALP:
+            return Tick(
+                **common,
+                **{k: d[k] for k in _TICK_KEYS},
+            )
+        return Snapshot(**common, **{k: d[k] for k in _SNAP_KEYS})
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+_TICK_KEYS = (
+    "price", "sign", "change", "change_pct", "vwap", "open", "high", "low", "ask1", "bid1",
+    "volume", "cum_volume", "cum_value", "strength", "side", "halted",
+)  # fmt: skip
+_SNAP_KEYS = (
+    "price", "sign", "change", "change_pct", "open", "high", "low", "upper_limit",
+    "lower_limit", "cum_volume", "cum_value", "per", "pbr", "eps", "bps", "w52_high",
+    "w52_low", "market_cap", "halted", "vi",
+)  # fmt: skip
+
+
+def read_last(
+    data_dir: Path,
+    n: int,
+    symbols: frozenset[str] | None = None,
+    tracks: frozenset[Track] | None = None,
+) -> list[Item]:
+    """Up to ``n`` most recent matching records over the selected tracks, oldest first.
+
+    Records of several tracks are merged by ``received_at``.
+    """
+    n = max(0, min(n, MAX_REPLAY))
+    if n == 0:
+        return []
+    found: list[Item] = []
+    for track in Track:
+        if tracks is not None and track not in tracks:
+            continue
+        got: list[Item] = []
+        for path in reversed(segment_files(track_dir(data_dir / "assets", track))):
+            for line in _lines_backwards(path):
+                if symbols is not None and not any(s.encode() in line for s in symbols):
+                    continue  # cheap pre-filter before parsing
+                item = item_from_line(track, line)
+                if item is None or (symbols is not None and item.symbol not in symbols):
+                    continue
+                got.append(item)
+                if len(got) >= n:
+                    break
+            if len(got) >= n:
+                break
+        found.extend(got)
+    found.sort(key=lambda i: i.received_at)
+    return found[-n:]

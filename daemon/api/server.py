@@ -1,0 +1,111 @@
+"""The gRPC server bootstrap: servicers, grpc.health.v1, reflection, graceful shutdown.
+
+Listen address: OBSERVER_LISTEN_ADDRESS, where ``auto`` means 127.0.0.1 on a laptop and
+``[::]`` in a container (the kubelet probes the pod IP). Port: SERVICE_PORT (0 = any free
+port, used by tests). Shutdown flips every health service to NOT_SERVING first, so probes
+and load balancers see the daemon leaving before the port closes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from observer.daemon.api.control import ControlServicer
+from observer.daemon.api.ports import DaemonPort
+from observer.daemon.api.services import StatusServicer, TailServicer, tail_handler
+from observer.daemon.config import Config
+from observer.daemon.errors import ContractError
+from observer.v1 import observer_pb2 as pb
+from observer.v1 import observer_pb2_grpc as pb_grpc
+
+log = logging.getLogger("observer.api")
+
+
+def in_container() -> bool:
+    """Best-effort container detection for ``auto`` settings."""
+    if Path("/.dockerenv").exists() or Path("/run/.containerenv").exists():
+        return True
+    try:
+        text = Path("/proc/1/cgroup").read_text()
+    except OSError:
+        return False
+    return any(k in text for k in ("kubepods", "docker", "containerd", "libpod"))
+
+
+def listen_host(cfg: Config) -> str:
+    """The address to bind, resolving ``auto``."""
+    if cfg.listen_address and cfg.listen_address != "auto":
+        return cfg.listen_address
+    container = cfg.container == "true" or (cfg.container == "auto" and in_container())
+    return "[::]" if container else "127.0.0.1"
+
+
+def service_names() -> list[str]:
+    """Every service this server offers, from the descriptors (for reflection)."""
+    ours = [s.full_name for s in pb.DESCRIPTOR.services_by_name.values()]
+    health = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
+    return [*ours, health, reflection.SERVICE_NAME]
+
+
+class ApiServer:
+    """One grpc.aio server serving status, tail, control, health and reflection."""
+
+    def __init__(self, port: DaemonPort, cfg: Config) -> None:
+        self.daemon = port
+        self.cfg = cfg
+        self.server: grpc.aio.Server | None = None
+        self.bound_port = 0
+
+    async def start(self) -> int:
+        """Bind and start; returns the bound port. ContractError when the port is taken."""
+        server = grpc.aio.server(
+            options=[
+                ("grpc.so_reuseport", 0),
+                ("grpc.keepalive_permit_without_calls", 1),
+                ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
+            ]
+        )
+        pb_grpc.add_StatusServiceServicer_to_server(StatusServicer(self.daemon), server)  # type: ignore[no-untyped-call]
+        server.add_generic_rpc_handlers((tail_handler(TailServicer(self.daemon)),))
+        pb_grpc.add_ControlServiceServicer_to_server(ControlServicer(self.daemon), server)  # type: ignore[no-untyped-call]
+        health_pb2_grpc.add_HealthServicer_to_server(self.daemon.health.servicer, server)
+        reflection.enable_server_reflection(service_names(), server)
+        address = f"{listen_host(self.cfg)}:{self.cfg.service_port}"
+        try:
+            self.bound_port = server.add_insecure_port(address)
+        except RuntimeError as e:
+            raise ContractError(
+                f"cannot listen on {address} (SERVICE_PORT={self.cfg.service_port}, "
+                f"OBSERVER_LISTEN_ADDRESS={self.cfg.listen_address}): {e}. Another process "
+                "probably holds the port; stop it or choose another SERVICE_PORT."
+            ) from None
+        if self.bound_port == 0:
+            raise ContractError(
+                f"cannot listen on {address} (SERVICE_PORT={self.cfg.service_port}); another "
+                "process probably holds the port: stop it or choose another SERVICE_PORT."
+            )
+        await server.start()
+        self.server = server
+        self.daemon.health.api_up()
+        await self.daemon.health.publish()
+        log.info("gRPC API listening on %s", f"{listen_host(self.cfg)}:{self.bound_port}")
+        return self.bound_port
+
+    async def shutdown(self, grace: float, drain: float = 0.0) -> None:
+        """Health NOT_SERVING first, optionally wait ``drain`` seconds, then stop with ``grace``."""
+        await self.daemon.health.shutting_down()
+        if drain > 0:
+            await asyncio.sleep(drain)
+        if self.server is not None:
+            await self.server.stop(grace)
+            self.server = None
+
+    async def wait(self) -> None:
+        if self.server is not None:
+            await self.server.wait_for_termination()

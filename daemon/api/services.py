@@ -1,0 +1,181 @@
+"""StatusService and TailService servicers (read-only, no authentication).
+
+Tail is registered by hand (see ``tail_handler``) so it can send TickBatch messages that
+``BatchEncoder`` assembled as bytes: every subscriber shares one encoding per record.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import grpc
+
+from observer.daemon.api.encode import BatchEncoder
+from observer.daemon.api.ports import DaemonPort
+from observer.daemon.api.replay import MAX_REPLAY
+from observer.daemon.errors import InvalidRequest, ObserverError
+from observer.daemon.model import Track
+from observer.daemon.status import to_proto
+from observer.v1 import observer_pb2 as pb
+from observer.v1 import observer_pb2_grpc as pb_grpc
+
+_SYMBOL = re.compile(r"^\d{6}$")
+_TRACKS = {pb.TRACK_SCALP: Track.SCALP, pb.TRACK_SWING: Track.SWING}
+
+
+async def abort_with(context: grpc.aio.ServicerContext[Any, Any], e: ObserverError) -> None:
+    """End the call with the status mapped from the error class and its operator message."""
+    await context.abort(grpc.StatusCode[e.grpc_code], str(e))
+
+
+def _comparable(s: pb.Status) -> bytes:
+    """The snapshot without the fields that change every time (for change detection)."""
+    c = pb.Status()
+    c.CopyFrom(s)
+    c.ClearField("generated_at")
+    c.ClearField("uptime_seconds")
+    for v in c.volumes:
+        v.ClearField("seconds_until_full")
+    return c.SerializeToString(deterministic=True)
+
+
+class StatusServicer(pb_grpc.StatusServiceServicer):
+    def __init__(self, daemon: DaemonPort) -> None:
+        self.daemon = daemon
+
+    async def GetStatus(
+        self,
+        request: pb.GetStatusRequest,
+        context: grpc.aio.ServicerContext[pb.GetStatusRequest, pb.Status],
+    ) -> pb.Status:
+        return to_proto(self.daemon.status())
+
+    async def WatchStatus(
+        self,
+        request: pb.WatchStatusRequest,
+        context: grpc.aio.ServicerContext[pb.WatchStatusRequest, pb.Status],
+    ) -> AsyncIterator[pb.Status]:
+        interval = max(0.1, (request.min_interval_ms or 250) / 1000)
+        heartbeat = max(interval, (request.heartbeat_ms or 5000) / 1000)
+        last = b""
+        last_sent = 0.0
+        while True:
+            snap = to_proto(self.daemon.status())
+            key = _comparable(snap)
+            now = time.monotonic()
+            if key != last or now - last_sent >= heartbeat:
+                yield snap
+                last, last_sent = key, now
+            await asyncio.sleep(interval)
+
+
+def parse_tail_request(
+    req: pb.TailRequest,
+) -> tuple[frozenset[str] | None, frozenset[Track] | None, int, int]:
+    """Validated (symbols, tracks, replay_last, max_batch); InvalidRequest names the bad value."""
+    bad = [s for s in req.symbols if not _SYMBOL.match(s)]
+    if bad:
+        raise InvalidRequest(
+            f"symbols must be 6-digit KRX codes, got {', '.join(repr(b) for b in bad[:5])}."
+        )
+    tracks: set[Track] = set()
+    for t in req.tracks:
+        if t == pb.TRACK_UNSPECIFIED:
+            continue
+        if t not in _TRACKS:
+            raise InvalidRequest(f"unknown track {t}; use TRACK_SCALP or TRACK_SWING.")
+        tracks.add(_TRACKS[t])
+    if req.replay_last > MAX_REPLAY:
+        raise InvalidRequest(
+            f"replay_last={req.replay_last} is above the limit {MAX_REPLAY}; ask for fewer."
+        )
+    return (
+        frozenset(req.symbols) or None,
+        frozenset(tracks) or None,
+        int(req.replay_last),
+        int(req.max_batch) or 500,
+    )
+
+
+class TailServicer:
+    """The Tail stream: optional replay from the files, then live batches from the hub."""
+
+    def __init__(self, daemon: DaemonPort, encoder: BatchEncoder | None = None) -> None:
+        self.daemon = daemon
+        self.encoder = encoder or BatchEncoder()
+
+    async def Tail(
+        self, request: pb.TailRequest, context: grpc.aio.ServicerContext[pb.TailRequest, bytes]
+    ) -> AsyncIterator[bytes]:
+        try:
+            symbols, tracks, replay_n, max_batch = parse_tail_request(request)
+        except ObserverError as e:
+            await abort_with(context, e)
+            return
+        enc = self.encoder
+        # Subscribe before reading the files so nothing falls between replay and live;
+        # records already replayed are skipped by (track, trade date, seq).
+        sub = self.daemon.hub.subscribe(
+            symbols=symbols, tracks=tracks, maxlen=self.daemon.config.tail_buffer
+        )
+        try:
+            seen: dict[tuple[type, str], int] = {}
+            if replay_n:
+                items = await self.daemon.replay_last(replay_n, symbols, tracks)
+                for i in items:
+                    k = (type(i), i.trade_date)
+                    seen[k] = max(seen.get(k, 0), i.seq)
+                for start in range(0, len(items), max_batch):
+                    chunk = items[start : start + max_batch]
+                    yield enc.batch(
+                        chunk,
+                        dropped_since_last=0,
+                        dropped_total=0,
+                        replay=True,
+                        sent_at=time.time(),
+                    )
+            dropped_total = 0
+            while True:
+                batch = await sub.next_batch(max_batch, timeout=1.0)
+                if batch is None:
+                    if sub.closed:
+                        return
+                    continue
+                items = batch.items
+                if seen:
+                    items = [i for i in items if i.seq > seen.get((type(i), i.trade_date), 0)]
+                    if len(items) == len(batch.items):
+                        seen.clear()  # live stream has moved past the replay
+                dropped_total += batch.dropped
+                if items or batch.dropped:
+                    yield enc.batch(
+                        items,
+                        dropped_since_last=batch.dropped,
+                        dropped_total=dropped_total,
+                        replay=False,
+                        sent_at=time.time(),
+                    )
+        finally:
+            sub.close()
+
+
+def _identity(b: bytes) -> bytes:
+    return b
+
+
+def tail_handler(servicer: TailServicer) -> grpc.GenericRpcHandler[Any, Any]:
+    """observer.v1.TailService with a pass-through response serializer (pre-encoded batches)."""
+    return grpc.method_handlers_generic_handler(
+        "observer.v1.TailService",
+        {
+            "Tail": grpc.unary_stream_rpc_method_handler(
+                servicer.Tail,
+                request_deserializer=pb.TailRequest.FromString,
+                response_serializer=_identity,
+            )
+        },
+    )
