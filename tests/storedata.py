@@ -99,3 +99,9 @@ def scalp_path(data_dir: Path, day: str, hour: int) -> Path:
 
 def swing_path(data_dir: Path, day: str) -> Path:
     return data_dir / "assets" / "swing" / f"{day}.jsonl"
+
+
+def append_text(path: Path, text: str) -> None:
+    """Append raw text (torn or malformed lines in tests)."""
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(text)

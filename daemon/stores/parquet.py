@@ -30,6 +30,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.json as pj
 import pyarrow.parquet as pq
+
 from observer.daemon.model import SCALP_FIELDS, SWING_FIELDS, Track
 from observer.daemon.stores.segments import (
     Emit,
@@ -90,9 +91,16 @@ def read_segment(path: Path, length: int | None = None, track: Track | None = No
     if n == 0:
         return SCHEMAS[track].empty_table()
     with pa.memory_map(str(path)) as mm:
-        buf = mm.read_buffer(n)
+        return parse_lines(mm.read_buffer(n), track)
+
+
+def parse_lines(data: pa.Buffer | bytes, track: Track) -> pa.Table:
+    """Complete JSONL lines of ``track`` as a table with the stored schema.
+
+    Raises ``pyarrow.ArrowInvalid`` naming the problem when a line breaks the schema.
+    """
     table = pj.read_json(
-        pa.BufferReader(buf),
+        pa.BufferReader(data),
         read_options=pj.ReadOptions(block_size=4 << 20),
         parse_options=pj.ParseOptions(
             explicit_schema=_READ_SCHEMAS[track], unexpected_field_behavior="error"

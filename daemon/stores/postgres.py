@@ -1,0 +1,460 @@
+"""PostgreSQL sink: follows the JSONL segments from a checkpoint and loads them with COPY.
+
+The sink only reads files, so it can never slow or block collection. For each track it
+keeps a checkpoint (file, byte offset) in the ``checkpoints`` table. A batch is the
+complete lines after the checkpoint (at most ``batch_bytes``); it is parsed off the event
+loop (pyarrow, explicit schema), sent with COPY (CSV) into a session temporary table, moved
+with ``INSERT ... ON CONFLICT DO NOTHING`` and the checkpoint is advanced **in the same
+transaction**. A crash anywhere rolls back both; a replay of lines already loaded inserts
+nothing. The next batch is parsed while the server works on the current one.
+
+When the server is unreachable the sink retries with capped exponential backoff and keeps
+``status()`` current (lag in rows and seconds, last error); when it returns, the backlog
+loads on its own. A copy of the last committed checkpoint is kept in
+``$OBSERVER_DATA_DIR/state/postgres_checkpoint.json`` so status and retention know the
+progress while the database is down (it never runs ahead of the database).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import json
+import logging
+import os
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.json as pj
+
+from observer.daemon.config import Config
+from observer.daemon.model import Track
+from observer.daemon.stores._pglag import Checkpoint, LineCounter
+from observer.daemon.stores.parquet import SCHEMAS
+from observer.daemon.stores.pgschema import FIELDS, TABLES, migrate
+from observer.daemon.stores.segments import Emit, segment_files, track_dir
+
+log = logging.getLogger(__name__)
+
+__all__ = ["Batch", "Checkpoint", "PostgresSettings", "PostgresSink", "PostgresStatus"]
+
+
+def _pg_read_schema(track: Track) -> pa.Schema:
+    # Dates and timestamps stay ISO strings: PostgreSQL parses them during COPY, and the
+    # client avoids formatting timestamps back to text.
+    s = SCHEMAS[track]
+    for name in ("trade_date", "ts", "received_at"):
+        s = s.set(s.get_field_index(name), pa.field(name, pa.string()))
+    return s
+
+
+_PG_SCHEMAS = {t: _pg_read_schema(t) for t in Track}
+_CSV = pacsv.WriteOptions(include_header=False)
+
+
+@dataclass(frozen=True)
+class PostgresSettings:
+    """Connection parameters (DB_HOST, DB_PORT, DB_NAME, DB_USER, DB_PASSWORD)."""
+
+    host: str
+    port: int
+    database: str
+    user: str
+    password: str = ""
+
+    @classmethod
+    def from_config(cls, cfg: Config) -> PostgresSettings | None:
+        """None when the sink is off (DB_HOST unset or OBSERVER_STANDALONE)."""
+        if not cfg.postgres_enabled:
+            return None
+        return cls(cfg.db_host, cfg.db_port, cfg.db_name, cfg.db_user, cfg.db_password)
+
+
+@dataclass(frozen=True)
+class PostgresStatus:
+    state: str  # disabled | connecting | connected | retrying | stopped
+    last_error: str
+    lag_rows: int  # complete lines in the files not yet committed to PostgreSQL
+    lag_seconds: float  # age (received_at) of the oldest such line; 0 when caught up
+    checkpoints: dict[str, Checkpoint]
+    rows_loaded: int  # lines committed since start (replayed duplicates included)
+    rows_inserted: int  # new rows since start
+    rejected_lines: int  # complete lines that break the schema, skipped and counted
+
+
+@dataclass(frozen=True)
+class Batch:
+    track: Track
+    file: str
+    start: int
+    end: int
+    lines: int
+    rejected: int
+    csv: bytes
+
+
+def prepare_batch(path: Path, track: Track, start: int, max_bytes: int) -> Batch | None:
+    """The complete lines of ``path`` after ``start`` (about ``max_bytes``) as CSV, or None."""
+    with open(path, "rb") as f:
+        f.seek(start)
+        data = f.read(max_bytes)
+        cut = data.rfind(b"\n")
+        while cut < 0 and len(data) >= max_bytes:  # one line longer than a batch
+            more = f.read(max_bytes)
+            if not more:
+                break
+            data += more
+            cut = data.rfind(b"\n")
+    if cut < 0:
+        return None
+    data = data[: cut + 1]
+    lines = data.count(b"\n")
+    table, rejected = _parse(data, track)
+    out = io.BytesIO()
+    pacsv.write_csv(table, out, _CSV)
+    return Batch(track, path.name, start, start + len(data), lines, rejected, out.getvalue())
+
+
+def _parse(data: bytes, track: Track) -> tuple[pa.Table, int]:
+    opts = pj.ParseOptions(explicit_schema=_PG_SCHEMAS[track], unexpected_field_behavior="error")
+    try:
+        return pj.read_json(pa.BufferReader(data), parse_options=opts), 0
+    except pa.ArrowInvalid:
+        pass
+    # Rare: some line breaks the schema. Keep the good lines, count the others.
+    good: list[pa.Table] = []
+    rejected = 0
+    for line in data.splitlines(keepends=True):
+        try:
+            good.append(pj.read_json(pa.BufferReader(line), parse_options=opts))
+        except pa.ArrowInvalid:
+            rejected += 1
+    if not good:
+        return _PG_SCHEMAS[track].empty_table(), rejected
+    return pa.concat_tables(good), rejected
+
+
+async def _chunks(data: bytes, size: int = 1 << 20) -> AsyncIterator[bytes]:
+    view = memoryview(data)
+    for i in range(0, len(data), size):
+        yield bytes(view[i : i + size])
+
+
+class PostgresSink:
+    """Loads every JSONL line into PostgreSQL exactly once, surviving outages and crashes."""
+
+    def __init__(
+        self,
+        settings: PostgresSettings | None,
+        data_dir: Path,
+        *,
+        emit: Emit | None = None,
+        clock: Callable[[], float] = time.time,
+        poll_interval: float = 0.5,
+        backoff_initial: float = 0.5,
+        backoff_cap: float = 30.0,
+        batch_bytes: int = 8 << 20,
+        connect_timeout: float = 10.0,
+        crash_hook: Callable[[], None] | None = None,
+    ) -> None:
+        """``crash_hook`` (tests) runs after COPY and INSERT, before checkpoint and commit."""
+        self.settings = settings
+        self.data_dir = data_dir
+        self._emit = emit
+        self._clock = clock
+        self._poll = poll_interval
+        self._backoff_initial = backoff_initial
+        self._backoff_cap = backoff_cap
+        self._batch_bytes = batch_bytes
+        self._connect_timeout = connect_timeout
+        self._crash_hook = crash_hook
+        self._mirror = data_dir / "state" / "postgres_checkpoint.json"
+        self._ckpt: dict[Track, Checkpoint] = self._read_mirror()
+        self._counter = LineCounter(data_dir)
+        self._state = "disabled" if settings is None else "connecting"
+        self._last_error = ""
+        self._lag = (0, 0.0)
+        self._rows_loaded = 0
+        self._rows_inserted = 0
+        self._rejected = 0
+        self._stopping = asyncio.Event()
+        self._wake = asyncio.Event()
+
+    @classmethod
+    def from_config(cls, cfg: Config, *, emit: Emit | None = None) -> PostgresSink:
+        return cls(PostgresSettings.from_config(cfg), cfg.data_dir, emit=emit)
+
+    # --- public ------------------------------------------------------------------------
+    def status(self) -> PostgresStatus:
+        return PostgresStatus(
+            state=self._state,
+            last_error=self._last_error,
+            lag_rows=self._lag[0],
+            lag_seconds=self._lag[1],
+            checkpoints={t.value: c for t, c in self._ckpt.items()},
+            rows_loaded=self._rows_loaded,
+            rows_inserted=self._rows_inserted,
+            rejected_lines=self._rejected,
+        )
+
+    def notify(self) -> None:
+        """New lines were written: look now rather than at the next poll."""
+        self._wake.set()
+
+    def loaded_past(self, segment: Path) -> bool:
+        """Retention's question: are all complete lines of ``segment`` committed?"""
+        ck = self._ckpt.get(Track(segment.parent.name))
+        if ck is None:
+            return False
+        if segment.name < ck.file:
+            return True
+        return segment.name == ck.file and ck.offset >= segment.stat().st_size
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        self._wake.set()
+
+    async def wait_caught_up(self, within: float) -> bool:
+        """Wait until connected and no line is pending; False on timeout."""
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            await self.refresh_lag()
+            if self._state == "connected" and self._lag[0] == 0:
+                return True
+            await asyncio.sleep(0.05)
+        return False
+
+    async def refresh_lag(self) -> None:
+        self._lag = await asyncio.to_thread(self._counter.lag, dict(self._ckpt), self._clock())
+
+    # --- main loop ---------------------------------------------------------------------
+    async def run(self) -> None:
+        """Load until ``stop()``; returns at once when disabled."""
+        if self.settings is None:
+            self._state = "disabled"
+            return
+        backoff = self._backoff_initial
+        while not self._stopping.is_set():
+            conn: Any = None
+            try:
+                conn = await self._connect()
+                backoff = self._backoff_initial
+                await self._follow(conn)
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:  # any failure: report, back off, reconnect
+                self._failed(e)
+            finally:
+                if conn is not None:
+                    with contextlib.suppress(Exception):
+                        await asyncio.wait_for(conn.close(), 2)
+                    conn.terminate()
+            if self._stopping.is_set():
+                break
+            await self._sleep_refreshing(backoff)
+            backoff = min(backoff * 2, self._backoff_cap)
+        self._state = "stopped"
+
+    async def _connect(self) -> Any:
+        s = self.settings
+        assert s is not None
+        if self._state != "retrying":
+            self._state = "connecting"
+        conn = await asyncpg.connect(
+            host=s.host,
+            port=s.port,
+            user=s.user,
+            password=s.password or None,
+            database=s.database,
+            timeout=self._connect_timeout,
+        )
+        try:
+            applied = await migrate(conn)
+            if applied:
+                log.info("postgres: applied schema migrations %s", applied)
+            for table in TABLES.values():
+                await conn.execute(
+                    f"CREATE TEMP TABLE IF NOT EXISTS _load_{table} (LIKE {table}) "
+                    "ON COMMIT DELETE ROWS"
+                )
+            rows = await conn.fetch("SELECT track, file, byte_offset FROM checkpoints")
+        except BaseException:
+            conn.terminate()
+            raise
+        self._ckpt = {
+            Track(r["track"]): Checkpoint(r["file"], r["byte_offset"])
+            for r in rows
+            if r["track"] in Track._value2member_map_
+        }
+        self._write_mirror()
+        was = self._state
+        self._state = "connected"
+        log.info("postgres: connected to %s:%s/%s", s.host, s.port, s.database)
+        if self._emit and was == "retrying":
+            self._emit("postgres.reconnected", host=s.host, port=s.port)
+        return conn
+
+    def _failed(self, e: BaseException) -> None:
+        s = self.settings
+        assert s is not None
+        text = f"{type(e).__name__}: {e}".strip()
+        if s.password:
+            text = text.replace(s.password, "***")
+        msg = (
+            f"PostgreSQL at {s.host}:{s.port}/{s.database} failed ({text}); "
+            "collection continues and the backlog loads when it is back"
+        )
+        first = self._state != "retrying"
+        self._state = "retrying"
+        self._last_error = msg
+        if first:
+            log.warning("postgres: %s", msg)
+            if self._emit:
+                self._emit("postgres.unavailable", error=text)
+        if not isinstance(
+            e, OSError | asyncpg.PostgresError | asyncpg.InterfaceError | TimeoutError
+        ):
+            log.error("postgres: unexpected failure", exc_info=e)
+
+    async def _sleep_refreshing(self, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while not self._stopping.is_set():
+            with contextlib.suppress(Exception):
+                await self.refresh_lag()
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), min(left, 1.0))
+
+    async def _follow(self, conn: Any) -> None:
+        while not self._stopping.is_set():
+            self._wake.clear()
+            progressed = False
+            for track in Track:
+                progressed |= await self._drain_track(conn, track)
+            await self.refresh_lag()
+            if not progressed:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self._poll)
+
+    async def _drain_track(self, conn: Any, track: Track) -> bool:
+        """Load every complete line of ``track`` after its checkpoint; True if any."""
+        progressed = False
+        while not self._stopping.is_set():
+            files = segment_files(self.data_dir, track)
+            if not files:
+                return progressed
+            ck = self._ckpt.get(track) or Checkpoint(files[0].name, 0)
+            path = track_dir(self.data_dir, track) / ck.file
+            if not path.exists():
+                # Removed (retention only removes files already loaded): go to the next one.
+                later = [f for f in files if f.name > ck.file]
+                if not later:
+                    return progressed
+                await self._commit_move(conn, track, Checkpoint(later[0].name, 0))
+                continue
+            progressed |= await self._load_file(conn, track, path, ck.offset)
+            later = [f for f in segment_files(self.data_dir, track) if f.name > ck.file]
+            if not later:
+                return progressed
+            # A newer segment exists, so this one is closed. Re-check for lines written just
+            # before the rotation, then move on (a torn last line can never complete).
+            offset = self._ckpt.get(track, ck).offset
+            if await asyncio.to_thread(prepare_batch, path, track, offset, 1 << 16):
+                continue
+            size = path.stat().st_size
+            if size > offset:
+                self._last_error = (
+                    f"{path.name}: skipped an incomplete last line ({size - offset} bytes) "
+                    "of a closed segment"
+                )
+                log.warning("postgres: %s", self._last_error)
+            await self._commit_move(conn, track, Checkpoint(later[0].name, 0))
+            progressed = True
+        return progressed
+
+    async def _load_file(self, conn: Any, track: Track, path: Path, offset: int) -> bool:
+        prep = asyncio.to_thread
+        batch = await prep(prepare_batch, path, track, offset, self._batch_bytes)
+        loaded = False
+        while batch is not None and not self._stopping.is_set():
+            nxt = asyncio.ensure_future(
+                prep(prepare_batch, path, track, batch.end, self._batch_bytes)
+            )
+            try:
+                await self._load(conn, batch)
+            except BaseException:
+                nxt.cancel()
+                with contextlib.suppress(BaseException):
+                    await nxt
+                raise
+            loaded = True
+            batch = await nxt
+        return loaded
+
+    async def _load(self, conn: Any, b: Batch) -> None:
+        table = TABLES[b.track]
+        cols = ", ".join(FIELDS[b.track])
+        async with conn.transaction():
+            await conn.copy_to_table(f"_load_{table}", source=_chunks(b.csv), format="csv")
+            result = await conn.execute(
+                f"INSERT INTO {table} ({cols}) SELECT {cols} FROM _load_{table} "
+                "ON CONFLICT DO NOTHING"
+            )
+            if self._crash_hook is not None:
+                self._crash_hook()
+            await self._save_checkpoint(conn, b.track, Checkpoint(b.file, b.end), b.lines)
+        self._ckpt[b.track] = Checkpoint(b.file, b.end)
+        self._rows_loaded += b.lines - b.rejected
+        self._rows_inserted += int(str(result).rsplit(" ", 1)[-1])
+        if b.rejected:
+            self._rejected += b.rejected
+            self._last_error = f"{b.file}: {b.rejected} line(s) break the schema and were skipped"
+            log.error("postgres: %s", self._last_error)
+        self._write_mirror()
+
+    async def _commit_move(self, conn: Any, track: Track, ck: Checkpoint) -> None:
+        async with conn.transaction():
+            await self._save_checkpoint(conn, track, ck, 0)
+        self._ckpt[track] = ck
+        self._write_mirror()
+
+    @staticmethod
+    async def _save_checkpoint(conn: Any, track: Track, ck: Checkpoint, lines: int) -> None:
+        await conn.execute(
+            "INSERT INTO checkpoints (track, file, byte_offset, rows_loaded, updated_at) "
+            "VALUES ($1, $2, $3, $4, now()) ON CONFLICT (track) DO UPDATE SET "
+            "file = EXCLUDED.file, byte_offset = EXCLUDED.byte_offset, "
+            "rows_loaded = checkpoints.rows_loaded + EXCLUDED.rows_loaded, updated_at = now()",
+            track.value,
+            ck.file,
+            ck.offset,
+            lines,
+        )
+
+    # --- checkpoint mirror -------------------------------------------------------------
+    def _read_mirror(self) -> dict[Track, Checkpoint]:
+        try:
+            raw = json.loads(self._mirror.read_text(encoding="utf-8"))
+            return {Track(k): Checkpoint(v["file"], int(v["offset"])) for k, v in raw.items()}
+        except (OSError, ValueError, KeyError, TypeError):
+            return {}
+
+    def _write_mirror(self) -> None:
+        body = {t.value: {"file": c.file, "offset": c.offset} for t, c in self._ckpt.items()}
+        body_text = json.dumps(body, sort_keys=True)
+        try:
+            self._mirror.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self._mirror.with_name(f".{self._mirror.name}.tmp")
+            tmp.write_text(body_text, encoding="utf-8")
+            os.replace(tmp, self._mirror)
+        except OSError as e:  # a hint only; the database holds the real checkpoint
+            log.warning("postgres: cannot write %s: %s", self._mirror, e)

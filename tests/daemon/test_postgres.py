@@ -1,0 +1,259 @@
+"""PostgreSQL sink on a real server: exactly-once loading through outages, crashes, replays."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import sys
+import textwrap
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from observer.daemon.config import load_config
+from observer.daemon.model import reference_line
+from observer.daemon.stores.pgschema import LATEST, migrate
+from observer.daemon.stores.postgres import PostgresSettings, PostgresSink
+from tests.pgserver import PgServer, free_port, skip_reason
+from tests.storedata import append_text, scalp_path, snapshots, swing_path, ticks, write_lines
+
+pytestmark = pytest.mark.postgres
+ROOT = Path(__file__).resolve().parents[2]
+_db_names = itertools.count(1)
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[PgServer]:
+    reason = skip_reason()
+    if reason:
+        pytest.skip(reason)
+    srv = PgServer()
+    try:
+        yield srv
+    finally:
+        srv.cleanup()
+
+
+@pytest.fixture
+def settings(server: PgServer) -> PostgresSettings:
+    if not server.running:
+        server.start()
+    name = f"t{next(_db_names)}"
+    server.create_database(name)
+    return PostgresSettings(server.host, server.port, name, server.user, "s3cret-pw")
+
+
+async def _fetch(s: PostgresSettings, sql: str) -> int:
+    conn = await asyncpg.connect(host=s.host, port=s.port, user=s.user, database=s.database)
+    try:
+        return int(await conn.fetchval(sql))
+    finally:
+        await conn.close()
+
+
+@pytest.fixture
+async def running(settings: PostgresSettings, tmp_path: Path) -> AsyncIterator[PostgresSink]:
+    sink = PostgresSink(
+        settings, tmp_path, poll_interval=0.05, backoff_initial=0.05, backoff_cap=0.3
+    )
+    task = asyncio.create_task(sink.run())
+    try:
+        yield sink
+    finally:
+        await sink.stop()
+        await asyncio.wait_for(task, 10)
+
+
+def _lines(*paths: Path) -> int:
+    return sum(p.read_bytes().count(b"\n") for p in paths)
+
+
+async def test_migrations_apply_once_and_are_recorded(settings: PostgresSettings) -> None:
+    conn = await asyncpg.connect(
+        host=settings.host, port=settings.port, user=settings.user, database=settings.database
+    )
+    try:
+        assert await migrate(conn) == list(range(1, LATEST + 1))
+        assert await migrate(conn) == []
+        assert await conn.fetchval("SELECT max(version) FROM schema_migrations") == LATEST
+    finally:
+        await conn.close()
+
+
+async def test_every_line_of_every_segment_loads_and_the_checkpoint_reaches_the_end(
+    settings: PostgresSettings, tmp_path: Path
+) -> None:
+    a = scalp_path(tmp_path, "20261120", 9)
+    b = scalp_path(tmp_path, "20261120", 10)
+    sw = swing_path(tmp_path, "20261120")
+    write_lines(a, ticks("20261120", 9, 5000))
+    write_lines(b, ticks("20261120", 10, 1200, start_seq=5001))
+    write_lines(sw, snapshots("20261120", 300))
+    sink = PostgresSink(settings, tmp_path, poll_interval=0.05, batch_bytes=256 << 10)
+    task = asyncio.create_task(sink.run())
+    try:
+        assert await sink.wait_caught_up(30)
+    finally:
+        await sink.stop()
+        await task
+    assert await _fetch(settings, "SELECT count(*) FROM scalp_ticks") == 6200
+    assert await _fetch(settings, "SELECT count(*) FROM swing_snapshots") == 300
+    assert await _fetch(settings, "SELECT sum(price) FROM scalp_ticks") == sum(
+        t.price
+        for t in itertools.chain(ticks("20261120", 9, 5000), ticks("20261120", 10, 1200, 5001))
+    )
+    st = sink.status()
+    assert st.checkpoints["scalp"].file == b.name
+    assert st.checkpoints["scalp"].offset == b.stat().st_size
+    assert (st.lag_rows, st.lag_seconds, st.rows_inserted) == (0, 0.0, 6500)
+    assert sink.loaded_past(a) and sink.loaded_past(b)
+
+
+async def test_loading_the_same_segment_twice_changes_nothing(
+    settings: PostgresSettings, tmp_path: Path
+) -> None:
+    seg = scalp_path(tmp_path, "20261120", 9)
+    write_lines(seg, ticks("20261120", 9, 3000))
+    for attempt in range(2):
+        if attempt:  # forget the checkpoint: the whole segment is replayed
+            await _fetch(settings, "WITH d AS (DELETE FROM checkpoints RETURNING 1) SELECT 0")
+            (tmp_path / "state" / "postgres_checkpoint.json").unlink()
+        sink = PostgresSink(settings, tmp_path, poll_interval=0.05)
+        task = asyncio.create_task(sink.run())
+        assert await sink.wait_caught_up(30)
+        await sink.stop()
+        await task
+        assert sink.status().rows_loaded == 3000
+        assert sink.status().rows_inserted == (3000 if attempt == 0 else 0)
+    assert await _fetch(settings, "SELECT count(*) FROM scalp_ticks") == 3000
+
+
+async def test_server_killed_while_lines_are_appended_loads_every_line_once_after_restart(
+    server: PgServer, settings: PostgresSettings, tmp_path: Path, running: PostgresSink
+) -> None:
+    seg = scalp_path(tmp_path, "20261120", 9)
+    seq = 1
+    for _ in range(10):
+        write_lines(seg, ticks("20261120", 9, 200, start_seq=seq))
+        seq += 200
+        await asyncio.sleep(0.02)
+    assert await running.wait_caught_up(20)
+    server.stop("immediate")
+    try:
+        for _ in range(20):  # collection goes on while the database is down
+            write_lines(seg, ticks("20261120", 9, 250, start_seq=seq))
+            seq += 250
+            await asyncio.sleep(0.02)
+        write_lines(scalp_path(tmp_path, "20261120", 10), ticks("20261120", 10, 500, seq))
+        seq += 500
+        for _ in range(100):
+            await asyncio.sleep(0.05)
+            st = running.status()
+            if st.state == "retrying" and st.lag_rows >= 5500:
+                break
+        assert st.state == "retrying"
+        assert st.lag_rows >= 5500  # the lines written during the outage, at least
+        assert "collection continues" in st.last_error
+        assert "s3cret-pw" not in st.last_error
+    finally:
+        server.start()
+    assert await running.wait_caught_up(30)
+    total = seq - 1
+    assert total == _lines(seg, scalp_path(tmp_path, "20261120", 10))
+    assert await _fetch(settings, "SELECT count(*) FROM scalp_ticks") == total
+    assert await _fetch(settings, "SELECT count(DISTINCT seq) FROM scalp_ticks") == total
+
+
+async def test_crash_between_copy_and_checkpoint_leaves_no_duplicate_after_restart(
+    settings: PostgresSettings, tmp_path: Path
+) -> None:
+    seg = scalp_path(tmp_path, "20261120", 9)
+    write_lines(seg, ticks("20261120", 9, 4000))
+    code = textwrap.dedent(
+        f"""
+        import asyncio, os
+        from pathlib import Path
+        from observer.daemon.stores.postgres import PostgresSettings, PostgresSink
+        s = PostgresSettings({settings.host!r}, {settings.port}, {settings.database!r},
+                             {settings.user!r})
+        sink = PostgresSink(s, Path({str(tmp_path)!r}), crash_hook=lambda: os._exit(17))
+        asyncio.run(sink.run())
+        """
+    )
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-c", code, cwd=ROOT)
+    assert await asyncio.wait_for(proc.wait(), 60) == 17
+    # The crashed transaction held rows and checkpoint together: neither is there.
+    assert await _fetch(settings, "SELECT count(*) FROM scalp_ticks") == 0
+    assert await _fetch(settings, "SELECT count(*) FROM checkpoints") == 0
+    sink = PostgresSink(settings, tmp_path, poll_interval=0.05)
+    task = asyncio.create_task(sink.run())
+    try:
+        assert await sink.wait_caught_up(30)
+    finally:
+        await sink.stop()
+        await task
+    assert sink.status().rows_inserted == 4000
+    assert await _fetch(settings, "SELECT count(*) FROM scalp_ticks") == 4000
+
+
+async def test_an_incomplete_last_line_loads_only_once_it_is_complete(
+    tmp_path: Path, running: PostgresSink, settings: PostgresSettings
+) -> None:
+    seg = scalp_path(tmp_path, "20261120", 9)
+    write_lines(seg, ticks("20261120", 9, 10))
+    text = reference_line(list(ticks("20261120", 9, 11))[10])
+    append_text(seg, text[:30])
+    assert await running.wait_caught_up(20)
+    assert await _fetch(settings, "SELECT count(*) FROM scalp_ticks") == 10
+    append_text(seg, text[30:])
+    running.notify()
+    assert await running.wait_caught_up(20)
+    assert await _fetch(settings, "SELECT count(*) FROM scalp_ticks") == 11
+
+
+async def test_lines_that_break_the_schema_are_skipped_and_counted(
+    tmp_path: Path, running: PostgresSink, settings: PostgresSettings
+) -> None:
+    seg = scalp_path(tmp_path, "20261120", 9)
+    write_lines(seg, ticks("20261120", 9, 5))
+    append_text(seg, '{"seq":"x"}\n')
+    write_lines(seg, ticks("20261120", 9, 5, start_seq=6))
+    assert await running.wait_caught_up(20)
+    st = running.status()
+    assert (st.rejected_lines, st.rows_inserted) == (1, 10)
+    assert "1 line(s) break the schema" in st.last_error
+
+
+async def test_unreachable_server_reports_lag_in_rows_and_seconds(tmp_path: Path) -> None:
+    seg = scalp_path(tmp_path, "20261120", 9)
+    write_lines(seg, ticks("20261120", 9, 700))
+    first = next(ticks("20261120", 9, 700)).received_at
+    settings = PostgresSettings("127.0.0.1", free_port(), "observer", "observer", "pw-value")
+    sink = PostgresSink(settings, tmp_path, clock=lambda: first + 90.0, backoff_initial=0.05)
+    task = asyncio.create_task(sink.run())
+    try:
+        for _ in range(100):
+            await asyncio.sleep(0.05)
+            if sink.status().lag_rows:
+                break
+        st = sink.status()
+        assert st.state == "retrying"
+        assert st.lag_rows == 700
+        assert st.lag_seconds == pytest.approx(90.0, abs=0.01)
+        assert f"127.0.0.1:{settings.port}/observer" in st.last_error
+        assert "pw-value" not in st.last_error
+        assert not sink.loaded_past(seg)
+    finally:
+        await sink.stop()
+        await asyncio.wait_for(task, 10)
+
+
+async def test_sink_is_disabled_when_db_host_is_unset(tmp_path: Path) -> None:
+    cfg = load_config(environ={}, cwd=tmp_path).config
+    sink = PostgresSink.from_config(cfg)
+    await asyncio.wait_for(sink.run(), 5)
+    assert sink.status().state == "disabled"
+    cfg = load_config(environ={"DB_HOST": "db", "OBSERVER_STANDALONE": "true"}, cwd=tmp_path).config
+    assert PostgresSettings.from_config(cfg) is None
