@@ -223,8 +223,10 @@ class WsFeed:
             groups = list(by_tr.items())
             frames: list[str] = []
             sent_ticks = 0
+            # A busy feed packs more records per frame; per-frame cost dominates at high rates.
+            most = max(1, cfg.max_records, int(cfg.rate // 1000))
             while n > 0:
-                k = min(n, rng.randint(1, max(1, cfg.max_records)))
+                k = min(n, rng.randint(1, most))
                 n -= k
                 tr_id, keys = groups[rng.randrange(len(groups))]
                 recs = s.market.records(keys, k)
