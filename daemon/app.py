@@ -24,6 +24,7 @@ import httpx
 
 from observer.daemon import __version__, contract, logs
 from observer.daemon.api.health import HealthState
+from observer.daemon.api.metrics import MetricsServer
 from observer.daemon.api.replay import read_last
 from observer.daemon.api.server import ApiServer, listen_host
 from observer.daemon.backup.service import BackupService
@@ -81,7 +82,7 @@ class Daemon:
         self.simulator: Simulator | None = None
         self.swing: SwingPoller | None = None
         self.api: ApiServer | None = None
-        self.metrics: Any = None
+        self.metrics: MetricsServer | None = None
         self.session: RealtimeSession | None = None
         self.recovery: RecoveryReport | None = None
         #: Reporters of degraded-but-collecting conditions (e.g. PostgreSQL unreachable).
@@ -205,10 +206,9 @@ class Daemon:
         self._health.collector_running(True)
         self._spawn(self._health.run(), "health")
         if cfg.metrics_port:
-            from observer.daemon.api.metrics import MetricsExporter
-
-            self.metrics = MetricsExporter(self, cfg)
+            self.metrics = MetricsServer(self, cfg)
             self.metrics.start()
+            self._spawn(self.metrics.run(), "metrics")
 
         self._spawn(self.parquet.backfill(), "parquet-backfill")
         self._spawn(self._backups.schedule_loop(), "backup-schedule")

@@ -52,7 +52,7 @@ def base_env(root: Path, **extra: str) -> dict[str, str]:
         OBSERVER_BACKUP_TIME="",
         OBSERVER_RETENTION_TIME="",
         SERVICE_PORT=str(free_port()),
-        OBSERVER_METRICS_PORT="0",
+        OBSERVER_METRICS_PORT=str(free_port()),
         LOG_LEVEL="INFO",
         PYTHONUNBUFFERED="1",
     )
