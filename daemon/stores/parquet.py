@@ -248,7 +248,7 @@ class ParquetSink:
                     self._last_error = f"converting {path.name} failed: {e}"
                     log.error("parquet: %s", self._last_error)
                     if self._emit:
-                        self._emit("parquet.failed", file=path.name, error=str(e))
+                        self._emit("parquet_failed", file=path.name, error=str(e))
                     return
                 self._last_duration = time.perf_counter() - t0
                 self._converted += 1
@@ -257,7 +257,7 @@ class ParquetSink:
                     self._last_converted = rel
                     if self._emit:
                         self._emit(
-                            "parquet.converted",
+                            "parquet_converted",
                             file=path.name,
                             dataset=rel,
                             seconds=round(self._last_duration, 3),

@@ -298,7 +298,7 @@ class PostgresSink:
         self._state = "connected"
         log.info("postgres: connected to %s:%s/%s", s.host, s.port, s.database)
         if self._emit and was == "retrying":
-            self._emit("postgres.reconnected", host=s.host, port=s.port)
+            self._emit("postgres_reconnected", host=s.host, port=s.port)
         return conn
 
     def _failed(self, e: BaseException) -> None:
@@ -317,7 +317,7 @@ class PostgresSink:
         if first:
             log.warning("postgres: %s", msg)
             if self._emit:
-                self._emit("postgres.unavailable", error=text)
+                self._emit("postgres_unavailable", error=text)
         if not isinstance(
             e, OSError | asyncpg.PostgresError | asyncpg.InterfaceError | TimeoutError
         ):

@@ -21,7 +21,7 @@ _NAME = re.compile(r"^(\d{4})(\d{2})(\d{2})(?:_(\d{2}))?\.jsonl$")
 class Emit(Protocol):
     """The event bus's ``emit(event, **fields)``; stores take it optionally."""
 
-    def __call__(self, event: str, /, **fields: object) -> None: ...
+    def __call__(self, event: str, /, **fields: object) -> object: ...
 
 
 def track_dir(data_dir: Path, track: Track) -> Path:

@@ -14,6 +14,7 @@ import duckdb
 import polars as pl
 import pyarrow.dataset as ds
 import pytest
+
 from observer.daemon.model import Track
 from observer.daemon.stores.parquet import (
     SCHEMAS,
@@ -22,7 +23,6 @@ from observer.daemon.stores.parquet import (
     dataset_path,
     is_current,
 )
-
 from tests.storedata import scalp_path, snapshots, swing_path, ticks, write_lines
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -172,7 +172,7 @@ async def test_backfill_converts_closed_segments_only_and_removes_crash_leftover
     assert not stale.exists()
     assert is_current(scalp_path(data_dir, "20261120", 9), datasets)
     assert not dataset_path(scalp_path(data_dir, "20261120", 10), datasets).exists()
-    assert [e for e, _ in events] == ["parquet.converted"]
+    assert [e for e, _ in events] == ["parquet_converted"]
     assert sink.status().pending == 0
     assert (
         sink.status().last_converted == "datasets/track=scalp/date=2026-11-20/20261120_09.parquet"
