@@ -86,8 +86,11 @@ class LineFormatter:
         if out is None:
             if len(self._floats) >= _CACHE_LIMIT:
                 self._floats.clear()
-            # json's spelling: repr for finite floats, NaN/Infinity otherwise.
-            out = self._floats[x] = json.dumps(x)
+            # json spells finite floats with repr, and nan/inf as NaN/Infinity.
+            out = repr(x)
+            if out[-1] in "nf":
+                out = json.dumps(x)
+            self._floats[x] = out
         return out
 
     def tick_lines(self, items: Sequence[Tick]) -> list[str]:
