@@ -36,6 +36,7 @@ from observer.daemon.stores.segments import (
     Emit,
     closed_segments,
     complete_length,
+    emit_safely,
     fsync_dir,
     segment_date,
     track_of,
@@ -202,6 +203,8 @@ class ParquetSink:
         self.datasets_dir = data_dir / "datasets"
         self._emit = emit
         self._loop: asyncio.AbstractEventLoop | None = None
+        with contextlib.suppress(RuntimeError):  # built inside the daemon's loop: remember it
+            self._loop = asyncio.get_running_loop()
         self._lock = asyncio.Lock()
         self._pending: set[Path] = set()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -247,21 +250,20 @@ class ParquetSink:
                 except Exception as e:  # a bad segment must not stop the sink
                     self._last_error = f"converting {path.name} failed: {e}"
                     log.error("parquet: %s", self._last_error)
-                    if self._emit:
-                        self._emit("parquet_failed", file=path.name, error=str(e))
+                    emit_safely(self._emit, "parquet_failed", file=path.name, error=str(e))
                     return
                 self._last_duration = time.perf_counter() - t0
                 self._converted += 1
                 if target is not None:
                     rel = str(target.relative_to(self.data_dir))
                     self._last_converted = rel
-                    if self._emit:
-                        self._emit(
-                            "parquet_converted",
-                            file=path.name,
-                            dataset=rel,
-                            seconds=round(self._last_duration, 3),
-                        )
+                    emit_safely(
+                        self._emit,
+                        "parquet_converted",
+                        file=path.name,
+                        dataset=rel,
+                        seconds=round(self._last_duration, 3),
+                    )
         finally:
             self._pending.discard(path)
 

@@ -39,7 +39,7 @@ from observer.daemon.model import Track
 from observer.daemon.stores._pglag import Checkpoint, LineCounter
 from observer.daemon.stores.parquet import SCHEMAS
 from observer.daemon.stores.pgschema import FIELDS, TABLES, migrate
-from observer.daemon.stores.segments import Emit, segment_files, track_dir
+from observer.daemon.stores.segments import Emit, emit_safely, segment_files, track_dir
 
 log = logging.getLogger(__name__)
 
@@ -297,8 +297,8 @@ class PostgresSink:
         was = self._state
         self._state = "connected"
         log.info("postgres: connected to %s:%s/%s", s.host, s.port, s.database)
-        if self._emit and was == "retrying":
-            self._emit("postgres_reconnected", host=s.host, port=s.port)
+        if was == "retrying":
+            emit_safely(self._emit, "postgres_reconnected", host=s.host, port=s.port)
         return conn
 
     def _failed(self, e: BaseException) -> None:
@@ -316,8 +316,7 @@ class PostgresSink:
         self._last_error = msg
         if first:
             log.warning("postgres: %s", msg)
-            if self._emit:
-                self._emit("postgres_unavailable", error=text)
+            emit_safely(self._emit, "postgres_unavailable", error=text)
         if not isinstance(
             e, OSError | asyncpg.PostgresError | asyncpg.InterfaceError | TimeoutError
         ):

@@ -39,7 +39,7 @@ from observer.daemon.config import Config
 from observer.daemon.model import Track
 from observer.daemon.status import RetentionAction, RetentionItem, RetentionReport
 from observer.daemon.stores import parquet
-from observer.daemon.stores.segments import Emit, segment_files
+from observer.daemon.stores.segments import Emit, emit_safely, segment_files
 
 log = logging.getLogger(__name__)
 
@@ -301,10 +301,13 @@ class Retention:
                 f.write(json.dumps(entry, ensure_ascii=False) + "\n")
         except OSError as e:
             log.error("retention: cannot write the maintenance log %s: %s", folder / name, e)
-        if self._emit:
-            self._emit(
-                "retention_deleted", path=item.path, category=item.category, bytes=item.bytes
-            )
+        emit_safely(
+            self._emit,
+            "retention_deleted",
+            path=item.path,
+            category=item.category,
+            bytes=item.bytes,
+        )
 
     # --- entry points ------------------------------------------------------------------
     async def run(self, apply: bool = False) -> RetentionReport:
@@ -313,12 +316,12 @@ class Retention:
             report = await asyncio.to_thread(self.plan)
             if apply:
                 report = await asyncio.to_thread(self.apply, report)
-                if self._emit:
-                    self._emit(
-                        "retention",
-                        deleted=sum(1 for i in report.items if i.action is RetentionAction.DELETED),
-                        bytes_freed=report.bytes_freed,
-                    )
+                emit_safely(
+                    self._emit,
+                    "retention",
+                    deleted=sum(1 for i in report.items if i.action is RetentionAction.DELETED),
+                    bytes_freed=report.bytes_freed,
+                )
             return report
 
     def next_run(self, now: float) -> float | None:

@@ -8,6 +8,7 @@ told us so through its close listener. Nothing here writes to ``assets/``.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from pathlib import Path
@@ -86,3 +87,13 @@ def fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def emit_safely(emit: Emit | None, event: str, **fields: object) -> None:
+    """Send an event if there is a bus; a failing bus never stops a store."""
+    if emit is None:
+        return
+    try:
+        emit(event, **fields)
+    except Exception:
+        logging.getLogger(__name__).exception("event %s could not be emitted", event)
