@@ -1,0 +1,345 @@
+"""The observer-console Textual app: workers that consume the gRPC streams, one coalesced
+state, and a refresh timer that draws it (never one re-render per tick).
+
+The app is the console's composition root: it receives the target, the control token and
+the optional port-forward supervisor, and builds the client itself on mount.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterable
+from functools import partial
+from typing import ClassVar
+
+from textual import on, work
+from textual.app import App, SystemCommand
+from textual.binding import Binding, BindingType
+from textual.css.query import NoMatches
+from textual.screen import Screen
+from textual.worker import Worker, WorkerState
+
+from observer.console.actions import ACTIONS
+from observer.console.client import ConsoleError, ObserverClient
+from observer.console.messages import (
+    BackupFinished,
+    BackupProgressed,
+    ConnectionLost,
+    ControlFailed,
+    ProbesChecked,
+    StatusArrived,
+    TunnelChanged,
+    VerifyFinished,
+)
+from observer.console.portforward import PortForward, TunnelState
+from observer.console.screens.backup import BackupDialog
+from observer.console.screens.dashboard import DashboardScreen
+from observer.console.screens.help import HelpScreen
+from observer.console.screens.tail import TailScreen
+from observer.console.state import ConsoleState
+from observer.v1 import observer_pb2 as pb
+
+_STREAM_GROUPS = ("status", "tail", "probes")
+_FOOTER_KEYS = frozenset({"b", "v", "t", "o", "r", "question_mark", "q"})
+
+
+class ObserverConsole(App[int]):
+    """Operations console for one observer-daemon."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "observer-console"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding(a.key, a.action, a.title, show=a.key in _FOOTER_KEYS) for a in ACTIONS
+    ]
+
+    def __init__(
+        self,
+        target: str,
+        *,
+        token: str | None = None,
+        tunnel: PortForward | None = None,
+        refresh_every: float = 0.25,
+        status_interval_ms: int = 250,
+        heartbeat_ms: int = 2000,
+        probe_every: float = 2.0,
+        replay_last: int = 200,
+        sample_rates: bool = True,
+        clock: Callable[[], float] = time.monotonic,
+        theme: str | None = None,
+    ) -> None:
+        super().__init__()
+        self.target = tunnel.target if tunnel is not None else target
+        self.token = token
+        self.tunnel = tunnel
+        self.refresh_every = refresh_every
+        self.status_interval_ms = status_interval_ms
+        self.heartbeat_ms = heartbeat_ms
+        self.probe_every = probe_every
+        self.replay_last = replay_last
+        self.sample_rates = sample_rates
+        self.state = ConsoleState(self.target, clock=clock)
+        self.client: ObserverClient | None = None
+        #: Redraws done by the refresh timer (the bench reads it).
+        self.redraws = 0
+        self._drawn = -1
+        if theme:
+            self.theme = theme
+
+    # --- lifecycle ---------------------------------------------------------------------
+
+    def on_mount(self) -> None:
+        self.push_screen(DashboardScreen())
+        self.client = ObserverClient(self.target, self.token)
+        if self.tunnel is not None:
+            self.state.apply_tunnel(self.tunnel.state)
+            self.run_tunnel()
+        self.start_streams()
+        self.set_interval(self.refresh_every, self.flush)
+        if self.sample_rates:
+            self.set_interval(1.0, self.state.sample_rate)
+
+    async def on_unmount(self) -> None:
+        self.workers.cancel_all()
+        if self.tunnel is not None:
+            await self.tunnel.stop()
+        if self.client is not None:
+            await self.client.close()
+
+    def start_streams(self) -> None:
+        self.watch_status()
+        self.watch_ticks()
+        self.watch_probes()
+
+    def flush(self) -> None:
+        """Draw the coalesced state on every screen that shows it, if anything changed."""
+        if self.state.version == self._drawn:
+            return
+        self._drawn = self.state.version
+        self.redraws += 1
+        for screen in self.screen_stack:
+            draw = getattr(screen, "draw", None)
+            if callable(draw) and screen.is_attached:
+                try:
+                    draw(self.state)
+                except NoMatches:
+                    # The screen is being composed or torn down (start-up, exit): skip a beat.
+                    self._drawn = -1
+
+    # --- stream workers ----------------------------------------------------------------
+
+    def _backoff(self, delay: float) -> float:
+        return min(delay * 2, 5.0)
+
+    @work(exclusive=True, group="status", exit_on_error=False)
+    async def watch_status(self) -> None:
+        delay = 0.25
+        while self.client is not None:
+            try:
+                async for status in self.client.watch_status(
+                    self.status_interval_ms, self.heartbeat_ms
+                ):
+                    self.post_message(StatusArrived(status))
+                    delay = 0.25
+            except ConsoleError as err:
+                self.post_message(ConnectionLost(str(err)))
+            await asyncio.sleep(delay)
+            delay = self._backoff(delay)
+
+    @work(exclusive=True, group="tail", exit_on_error=False)
+    async def watch_ticks(self) -> None:
+        # Batches go straight into the coalesced state (same event loop, no thread): a
+        # message per batch would make the message queue the bottleneck at 5,000 ticks/s.
+        delay = 0.25
+        replay = self.replay_last
+        while self.client is not None:
+            try:
+                async for batch in self.client.tail(replay_last=replay):
+                    self.state.apply_batch(batch)
+                    delay = 0.25
+            except ConsoleError as err:
+                self.post_message(ConnectionLost(str(err)))
+            replay = 0
+            await asyncio.sleep(delay)
+            delay = self._backoff(delay)
+
+    @work(exclusive=True, group="probes", exit_on_error=False)
+    async def watch_probes(self) -> None:
+        # Also keeps a port-forward busy so it does not idle out.
+        while self.client is not None:
+            try:
+                self.post_message(ProbesChecked(await self.client.probes()))
+            except ConsoleError as err:
+                self.post_message(ConnectionLost(str(err)))
+            await asyncio.sleep(self.probe_every)
+
+    @work(exclusive=True, group="tunnel", exit_on_error=False)
+    async def run_tunnel(self) -> None:
+        assert self.tunnel is not None
+
+        def changed(tunnel: TunnelState) -> None:
+            self.post_message(TunnelChanged(tunnel))
+
+        self.tunnel._on_change = changed
+        await self.tunnel.run()
+
+    # --- control workers ---------------------------------------------------------------
+
+    def start_backup(self) -> None:
+        if self.state.backup_running:
+            self.notify("A backup from this console is already running.")
+            return
+        self.state.backup_running = True
+        self.state.backup_progress = None
+        self.state.backup_manifest = None
+        self.state.control_error = ""
+        self.state.touch()
+        self.run_backup()
+
+    @work(exclusive=True, group="backup", exit_on_error=False)
+    async def run_backup(self) -> None:
+        assert self.client is not None
+        try:
+            async for progress in self.client.trigger_backup():
+                self.post_message(BackupProgressed(progress))
+                if progress.phase == pb.BACKUP_PHASE_DONE:
+                    self.post_message(BackupFinished(progress.manifest))
+        except ConsoleError as err:
+            self.post_message(ControlFailed("backup", str(err)))
+        finally:
+            self.state.backup_running = False
+            self.state.touch()
+
+    @work(exclusive=True, group="control", exit_on_error=False)
+    async def run_control(self, action: str) -> None:
+        assert self.client is not None
+        try:
+            if action == "verify":
+                backup_id = self._newest_backup_id()
+                if not backup_id:
+                    self.notify("No backup to verify yet.", severity="warning")
+                    return
+                self.notify(f"Verifying {backup_id}…")
+                self.post_message(VerifyFinished(await self.client.verify_backup(backup_id)))
+            elif action == "rotate":
+                reply = await self.client.rotate_now()
+                closed = ", ".join(c.path.rsplit("/", 1)[-1] for c in reply.closed if c.path)
+                self.notify(f"Rotated: {closed or 'no open segment'}")
+            elif action == "list":
+                self.state.backup_list = await self.client.list_backups()
+                self.state.control_error = ""
+                self.state.touch()
+        except ConsoleError as err:
+            self.post_message(ControlFailed(action, str(err)))
+
+    def _newest_backup_id(self) -> str:
+        if self.state.backup_manifest is not None:
+            return self.state.backup_manifest.id
+        if self.state.backup_list:
+            return self.state.backup_list[0].id
+        return self.state.status.backups.last_id if self.state.status else ""
+
+    # --- messages ----------------------------------------------------------------------
+
+    def on_status_arrived(self, message: StatusArrived) -> None:
+        first = self.state.status is None
+        back = self.state.disconnected_since is not None
+        self.state.apply_status(message.status)
+        if back:
+            self.notify(f"Reconnected to {self.target}.")
+        if (first or back) and self.token:
+            self.run_control("list")
+
+    def on_connection_lost(self, message: ConnectionLost) -> None:
+        self.state.mark_lost(message.reason)
+
+    def on_probes_checked(self, message: ProbesChecked) -> None:
+        self.state.apply_probes(message.probes)
+
+    def on_tunnel_changed(self, message: TunnelChanged) -> None:
+        tunnel: TunnelState = message.tunnel
+        self.state.apply_tunnel(tunnel)
+        target = f"127.0.0.1:{tunnel.local_port}"
+        if target != self.target:
+            # kubectl had to move to another local port: follow it with a new channel.
+            self.target = self.state.target = target
+            old, self.client = self.client, ObserverClient(target, self.token)
+            self.start_streams()
+            if old is not None:
+                self.call_later(old.close)
+
+    def on_backup_progressed(self, message: BackupProgressed) -> None:
+        self.state.backup_progress = message.progress
+        self.state.touch()
+
+    def on_backup_finished(self, message: BackupFinished) -> None:
+        self.state.backup_manifest = message.manifest
+        self.state.touch()
+        self.notify(
+            f"Backup {message.manifest.id} done, sha256 {message.manifest.archive_sha256[:16]}…"
+        )
+        self.run_control("list")
+
+    def on_verify_finished(self, message: VerifyFinished) -> None:
+        self.state.verify_result = message.result
+        self.state.touch()
+        r = message.result
+        if r.ok:
+            self.notify(f"Backup {r.id} verified: {r.files_checked} files match.")
+        else:
+            self.notify(f"Backup {r.id} FAILED verification.", severity="error", timeout=15)
+
+    def on_control_failed(self, message: ControlFailed) -> None:
+        self.state.control_error = message.error
+        self.state.touch()
+        self.notify(message.error, title=f"{message.action} failed", severity="error", timeout=10)
+
+    @on(Worker.StateChanged)
+    def worker_failed(self, event: Worker.StateChanged) -> None:
+        """One place for unexpected worker failures: say so, restart streams, never crash."""
+        if event.state is not WorkerState.ERROR:
+            return
+        worker = event.worker
+        self.notify(f"{worker.group}: {worker.error!r}", title="internal error", severity="error")
+        if worker.group in _STREAM_GROUPS:
+            self.set_timer(1.0, self.start_streams)
+        if worker.group == "backup":
+            self.state.backup_running = False
+
+    # --- actions (keys and palette come from observer.console.actions) -----------------
+
+    def action_backup(self) -> None:
+        self.push_screen(BackupDialog())
+
+    def action_verify(self) -> None:
+        self.run_control("verify")
+
+    def action_rotate(self) -> None:
+        self.run_control("rotate")
+
+    def action_tail(self) -> None:
+        if not isinstance(self.screen, TailScreen):
+            self.push_screen(TailScreen())
+
+    def action_dashboard(self) -> None:
+        while len(self.screen_stack) > 2:
+            self.pop_screen()
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    def action_reconnect(self) -> None:
+        if self.tunnel is not None:
+            self.tunnel.retry_now()
+        self.start_streams()
+        self.notify("Reconnecting…")
+
+    def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
+        for a in ACTIONS:
+            yield SystemCommand(
+                f"{a.title} ({a.shown_key})", a.help, partial(self.run_action, a.action)
+            )
+        for cmd in super().get_system_commands(screen):
+            if cmd.title not in ("Theme", "Quit"):
+                yield cmd

@@ -1,0 +1,64 @@
+"""Help screen (``?``): every key, what the colours mean, where the numbers come from."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+from observer.console.actions import ACTIONS, TAIL_KEYS
+
+
+def help_text() -> Group:
+    keys = Table(box=None, padding=(0, 2), show_header=False)
+    keys.add_column(style="bold cyan")
+    keys.add_column()
+    for a in ACTIONS:
+        keys.add_row(a.shown_key, f"{a.title} — {a.help}")
+    keys.add_row("ctrl+p", "Command palette: every action above, by name")
+    tail = Table(box=None, padding=(0, 2), show_header=False)
+    tail.add_column(style="bold cyan")
+    tail.add_column()
+    for key, what in TAIL_KEYS:
+        tail.add_row(key, what)
+    return Group(
+        Text("Keys", "bold underline"),
+        keys,
+        Text("\nTail screen", "bold underline"),
+        tail,
+        Text("\nReading the dashboard", "bold underline"),
+        Text.assemble(
+            "Prices: ",
+            ("red ▲ up", "bold red"),
+            " / ",
+            ("blue ▼ down", "bold dodger_blue2"),
+            " (KRX convention). Probes: ● serving, ✖ not serving, ? unknown.\nA red ",
+            (" EPHEMERAL — lost on restart ", "bold white on red"),
+            " volume is the container's own filesystem: data there vanishes with the pod.\n"
+            "When the daemon or the tunnel is gone a red banner says so, panels are marked\n"
+            "'stale · last seen Ns ago' and the console reconnects by itself.\n"
+            "Control actions (backup, verify, rotate) need the daemon's OBSERVER_CONTROL_TOKEN:\n"
+            "--token-file FILE, the OBSERVER_CONTROL_TOKEN variable, or --token-from-secret NAME.",
+        ),
+    )
+
+
+class HelpScreen(ModalScreen[None]):
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,q,question_mark", "close", "Close")]
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="help"):
+            yield Static(help_text())
+
+    def on_mount(self) -> None:
+        self.query_one("#help").border_title = "Help — esc to close"
+
+    def action_close(self) -> None:
+        self.dismiss(None)

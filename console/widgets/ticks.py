@@ -1,0 +1,82 @@
+"""Live ticks region: latest tick per symbol, and a moving tape of the newest trades.
+
+Colours follow the KRX convention: up is red, down is blue.
+"""
+
+from __future__ import annotations
+
+from rich.console import RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from observer.console import format as fmt
+from observer.console.state import ConsoleState, TickRow
+from observer.console.widgets.panel import Panel
+
+UP = "bold red"
+DOWN = "bold dodger_blue2"
+
+
+def change_style(change: int) -> str:
+    return UP if change > 0 else DOWN if change < 0 else ""
+
+
+def arrow(move: int) -> Text:
+    return Text("▲", UP) if move > 0 else Text("▼", DOWN) if move < 0 else Text("·", "dim")
+
+
+class LatestTicks(Panel):
+    """One row per symbol, in symbol order, newest values."""
+
+    TITLE = "Live ticks"
+
+    def render_state(self, state: ConsoleState) -> RenderableType:
+        if not state.latest:
+            quiet = "waiting for the first tick"
+            return Text(quiet, "dim")
+        table = Table(box=None, expand=True, padding=(0, 1, 0, 0), show_edge=False)
+        table.add_column("symbol", style="bold", no_wrap=True)
+        table.add_column("price", justify="right", no_wrap=True)
+        table.add_column("", width=1, no_wrap=True)
+        table.add_column("change", justify="right", no_wrap=True)
+        table.add_column("%", justify="right", no_wrap=True)
+        table.add_column("time", style="dim", no_wrap=True)
+        rows = sorted(state.latest.values(), key=lambda r: r.symbol)
+        room = max(1, self.size.height - 1) if self.size.height else len(rows)
+        for r in rows[:room]:
+            style = change_style(r.change)
+            table.add_row(
+                r.symbol,
+                fmt.price(r.price),
+                arrow(r.move),
+                Text(f"{r.change:+,}", style),
+                Text(f"{r.change_pct:+.2f}", style),
+                r.time,
+            )
+        return table
+
+
+def tape_line(r: TickRow) -> Text:
+    return Text.assemble(
+        (r.time, "dim"),
+        " ",
+        (r.symbol, "bold"),
+        " ",
+        (f"{fmt.price(r.price):>9}", change_style(r.change)),
+        " ",
+        arrow(r.move),
+        (f" {r.volume:>6,}", ""),
+    )
+
+
+class Tape(Panel):
+    """The newest trades, newest at the top; only the visible rows are built."""
+
+    TITLE = "Tape"
+
+    def render_state(self, state: ConsoleState) -> RenderableType:
+        room = max(1, self.size.height) if self.size.height else 8
+        rows = [state.tape[-1 - i] for i in range(min(room, len(state.tape)))]
+        if not rows:
+            return Text("no trades yet", "dim")
+        return Text("\n").join(tape_line(r) for r in rows)
