@@ -178,6 +178,9 @@ def recover(
     started = time.monotonic()
     report = RecoveryReport(seq=SeqState())
     for track in Track:
+        # A crash during a quarantine leaves the original in place and this behind.
+        for leftover in track_dir(assets_dir, track).glob("*.jsonl.recovering"):
+            leftover.unlink()
         files = segment_files(track_dir(assets_dir, track))
         for i, path in enumerate(files):
             report.files += 1

@@ -165,6 +165,13 @@ class SegmentWriter:
             self._task = asyncio.get_running_loop().create_task(
                 self._run(), name=f"writer-{self.track.value}"
             )
+            self._task.add_done_callback(self._on_task_done)
+
+    def _on_task_done(self, task: asyncio.Task[None]) -> None:
+        # A bug in the committer must not look like a quiet, healthy writer.
+        if not task.cancelled() and task.exception() is not None:
+            self.last_error = f"the {self.track.value} writer stopped: {task.exception()!r}"
+            self._log.error("%s", self.last_error, exc_info=task.exception())
 
     async def put(self, items: Sequence[Item]) -> None:
         """Accept a batch; waits while the queue is full (backpressure), never drops."""
