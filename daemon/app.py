@@ -62,6 +62,9 @@ SIM_APP_KEY = "SIMULATOR-APPKEY-0000000000000000000000"
 SIM_APP_SECRET = "SIMULATOR-APPSECRET-not-a-real-secret"
 #: SIGTERM budget: everything must be flushed and the process gone within 10 s.
 API_GRACE = 3.0
+#: Seconds health reports NOT_SERVING while the port still answers, so probes and load
+#: balancers see the shutdown before connections are refused.
+API_DRAIN = 0.5
 WRITER_FLUSH = 4.0
 
 
@@ -311,7 +314,7 @@ class Daemon:
         self._stopping = True
         t0 = time.monotonic()
         if self.api is not None:
-            await self.api.shutdown(API_GRACE)  # flips health to NOT_SERVING first
+            await self.api.shutdown(API_GRACE, drain=API_DRAIN)  # health NOT_SERVING first
         if self.session is not None:
             await _quietly(self.session.stop())
         if self.swing is not None:

@@ -198,3 +198,42 @@ def test_five_daemon_restarts_issue_exactly_one_access_token(
     assert sim.stats.token_issuances == 1
     cache = list((tmp_path / "data" / ".kis-token").iterdir())
     assert len(cache) == 1 and (cache[0].stat().st_mode & 0o777) == 0o600
+
+
+def test_sigterm_turns_health_not_serving_before_the_port_closes(tmp_path: Path) -> None:
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    from observer.daemon import probes
+
+    with daemon_process(tmp_path) as d:
+        seen: list[str] = []
+        ch = grpc.insecure_channel(d.target)
+        stream = health_pb2_grpc.HealthStub(ch).Watch(
+            health_pb2.HealthCheckRequest(service=probes.READINESS), timeout=30
+        )
+
+        def watch() -> None:
+            try:
+                for resp in stream:
+                    seen.append(health_pb2.HealthCheckResponse.ServingStatus.Name(resp.status))
+            except grpc.RpcError:
+                seen.append("STREAM_CLOSED")
+
+        t = threading.Thread(target=watch)
+        t.start()
+        assert wait_for(lambda: "SERVING" in seen, timeout=10)
+        polled: list[str] = []
+        d.proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and d.proc.poll() is None:
+            polled.append(d.health(probes.LIVENESS, timeout=0.5))
+            time.sleep(0.02)
+        d.proc.wait(10)
+        t.join(10)
+        ch.close()
+    assert "NOT_SERVING" in seen, seen
+    assert seen.index("NOT_SERVING") > seen.index("SERVING")
+    # A fresh Check during shutdown sees NOT_SERVING before the port refuses connections.
+    assert "NOT_SERVING" in polled, polled
+    first_down = polled.index("NOT_SERVING")
+    assert "SERVING" not in polled[first_down:]
