@@ -196,6 +196,9 @@ class SegmentWriter:
         self._pending_count += len(items)
         if self._pending_count >= self.commit_records:
             self._full.set()
+            # A producer that never blocks would otherwise starve the committer (and keep
+            # ever more records alive): give it a turn of the loop.
+            await asyncio.sleep(0)
 
     async def rotate_now(self) -> Path | None:
         """Commit what is pending, then close the open segment; returns its path (or None)."""
