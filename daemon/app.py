@@ -29,7 +29,6 @@ from observer.daemon.api.replay import read_last
 from observer.daemon.api.server import ApiServer, listen_host
 from observer.daemon.backup.service import BackupService
 from observer.daemon.config import Config, Loaded, secrets_of
-from observer.daemon.errors import InvalidRequest
 from observer.daemon.ingest.events import EventBus
 from observer.daemon.ingest.hub import Hub
 from observer.daemon.ingest.overflow import OverflowLog
@@ -53,6 +52,9 @@ from observer.daemon.status import (
 )
 from observer.daemon.statusbuild import StatusBuilder, _split_code
 from observer.daemon.stores.parquet import ParquetSink
+from observer.daemon.stores.postgres import PostgresSink
+from observer.daemon.stores.retention import Retention
+from observer.daemon.stores.wiring import postgres_degraded, postgres_reporter
 from observer.daemon.universe import swing_universe
 
 log = logging.getLogger("observer.daemon.app")
@@ -153,11 +155,7 @@ class Daemon:
         )
 
     async def run_retention(self, apply: bool) -> RetentionReport:
-        runner = getattr(self, "retention", None)
-        if runner is None:
-            raise InvalidRequest("retention is not available in this build.")
-        report: RetentionReport = await runner.run(apply=apply)
-        return report
+        return await self.retention.run(apply=apply)
 
     # --- lifecycle -------------------------------------------------------------------
     async def start(self) -> None:
@@ -192,10 +190,11 @@ class Daemon:
             await w.start()
             self.writers[t] = w
 
-        self.parquet = ParquetSink(cfg.data_dir, emit=self._emit)
+        self.parquet = ParquetSink(cfg.data_dir, emit=self._emit_kw)
         for w in self.writers.values():
             w.add_close_listener(self.parquet.on_segment_closed)
         self._backups = BackupService(cfg, events=self._emit)
+        self._status = StatusBuilder(self)
         self._attach_stores()
 
         self._health = HealthState(cfg)
@@ -203,7 +202,6 @@ class Daemon:
         for w in self.writers.values():
             self._health.watch_writer(w)
         await self._start_source()
-        self._status = StatusBuilder(self)
         self.api = ApiServer(self, cfg)
         self.port = await self.api.start()
         self._health.collector_running(True)
@@ -239,12 +237,22 @@ class Daemon:
         )
 
     def _attach_stores(self) -> None:
-        """PostgreSQL sink and retention, when their modules are present in this build."""
-        try:
-            from observer.daemon.stores.wiring import attach
-        except ImportError:
-            return
-        attach(self)
+        """PostgreSQL sink (when DB_HOST is set) and the retention schedule."""
+        cfg = self._cfg
+        self.postgres = PostgresSink.from_config(cfg, emit=self._emit_kw)
+        self.retention = Retention(
+            cfg,
+            datasets=self.parquet,
+            postgres=self.postgres if cfg.postgres_enabled else None,
+            emit=self._emit_kw,
+        )
+        if cfg.postgres_enabled:
+            pg = self.postgres
+            self._spawn(pg.run(), "postgres-sink")
+            self.add_closer(pg.stop)
+            self.degraded_reporters.append(lambda: postgres_degraded(pg))
+            self._status.sink_reporters.append(postgres_reporter(pg))
+        self._spawn(self.retention.schedule_loop(), "retention-schedule")
 
     async def _start_source(self) -> None:
         cfg = self._cfg
@@ -290,6 +298,10 @@ class Daemon:
 
     def _emit(self, event: str, fields: Mapping[str, object]) -> None:
         """Event-bus adapter for components that report (kind, fields)."""
+        self.events.emit(event, **fields)
+
+    def _emit_kw(self, event: str, /, **fields: object) -> None:
+        """Event-bus adapter for components that report (kind, **fields)."""
         self.events.emit(event, **fields)
 
     def _spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> None:
