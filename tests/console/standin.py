@@ -214,6 +214,8 @@ class StandIn:
     """Behaviour knobs and counters of a running stand-in."""
 
     port: int = 0
+    #: Listen on this gRPC address instead of 127.0.0.1:port (e.g. "unix-abstract:NAME").
+    address: str = ""
     status: pb.Status = field(default_factory=canned_status)
     ticks: list[pb.Tick] = field(default_factory=lambda: canned_ticks(40))
     live_rate: float = 0.0  # extra live ticks per second after the canned ones (0 = none)
@@ -224,7 +226,7 @@ class StandIn:
 
     @property
     def target(self) -> str:
-        return f"127.0.0.1:{self.port}"
+        return self.address or f"127.0.0.1:{self.port}"
 
 
 def _authorized(
@@ -325,7 +327,10 @@ async def run_standin(s: StandIn | None = None) -> AsyncIterator[StandIn]:
     for name in ("", "observer.startup", "observer.liveness", "observer.readiness"):
         await hs.set(name, health_pb2.HealthCheckResponse.SERVING)
     health_pb2_grpc.add_HealthServicer_to_server(hs, server)
-    s.port = server.add_insecure_port(f"127.0.0.1:{s.port}")
+    if s.address:
+        server.add_insecure_port(s.address)
+    else:
+        s.port = server.add_insecure_port(f"127.0.0.1:{s.port}")
     await server.start()
     try:
         yield s

@@ -1,0 +1,136 @@
+"""Snapshot tests (pytest-textual-snapshot) of the console's screens.
+
+Screenshots need every number fixed, which a live simulator cannot give (times, sizes,
+prices move). So these run the console against the daemon STAND-IN (tests/console/standin.py:
+canned Status, a fixed tick batch) through the same gRPC client code path, on an abstract
+unix socket so the target shown in the header is the same on every run, with a frozen clock
+and a fixed ticks/s history. Update with ``pytest --snapshot-update tests/console``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+from textual.pilot import Pilot
+
+from observer.console.app import ObserverConsole
+from observer.v1 import observer_pb2 as pb
+from tests.console.standin import TOKEN, StandIn, canned_status, run_standin
+
+ADDRESS = "unix-abstract:observer-console-snapshots"
+RATES = [float((i * 37) % 230 + 20) for i in range(60)]
+
+
+@dataclass
+class Served:
+    standin: StandIn
+    stop: threading.Event
+    loop: asyncio.AbstractEventLoop | None = None
+
+
+def _serve(status: pb.Status) -> Iterator[Served]:
+    ready = threading.Event()
+    served = Served(StandIn(address=ADDRESS, status=status), threading.Event())
+
+    async def main() -> None:
+        served.loop = asyncio.get_running_loop()
+        async with run_standin(served.standin):
+            ready.set()
+            while not served.stop.is_set():
+                await asyncio.sleep(0.02)
+
+    thread = threading.Thread(target=asyncio.run, args=(main(),), daemon=True)
+    thread.start()
+    assert ready.wait(10), "stand-in did not start"
+    try:
+        yield served
+    finally:
+        served.stop.set()
+        thread.join(10)
+
+
+@pytest.fixture
+def standin() -> Iterator[Served]:
+    yield from _serve(canned_status())
+
+
+@pytest.fixture
+def ephemeral_standin() -> Iterator[Served]:
+    yield from _serve(canned_status(ephemeral=True))
+
+
+def _app() -> ObserverConsole:
+    app = ObserverConsole(ADDRESS, token=TOKEN, sample_rates=False, clock=lambda: 1000.0)
+    app.state.rates.extend(RATES)
+    return app
+
+
+async def _settled(pilot: Pilot[object]) -> None:
+    """Wait until the canned status and ticks are in, then draw once and let it render."""
+    app = pilot.app
+    assert isinstance(app, ObserverConsole)
+    async with asyncio.timeout(10):
+        while not (
+            app.state.status is not None and len(app.state.latest) == 8 and app.state.probes
+        ):
+            await asyncio.sleep(0.02)
+    app.workers.cancel_group(app, "probes")
+    app.flush()
+    app.clear_notifications()
+    await pilot.pause()
+
+
+def test_dashboard_at_120x36(snap_compare, standin) -> None:
+    assert snap_compare(_app(), terminal_size=(120, 36), run_before=_settled)
+
+
+def test_dashboard_at_80x24(snap_compare, standin) -> None:
+    assert snap_compare(_app(), terminal_size=(80, 24), run_before=_settled)
+
+
+def test_ephemeral_volume_is_a_red_warning(snap_compare, ephemeral_standin) -> None:
+    assert snap_compare(_app(), terminal_size=(120, 36), run_before=_settled)
+
+
+def test_backup_dialog_shows_progress_then_the_checksum(snap_compare, standin) -> None:
+    async def backup(pilot: Pilot[object]) -> None:
+        await _settled(pilot)
+        app = pilot.app
+        assert isinstance(app, ObserverConsole)
+        await pilot.press("b", "y")
+        async with asyncio.timeout(10):
+            while app.state.backup_manifest is None or app.state.backup_running:  # noqa: ASYNC110
+                await asyncio.sleep(0.02)
+        app.workers.cancel_group(app, "control")
+        app.state.backup_list = []
+        app.flush()
+        app.clear_notifications()
+        await pilot.pause()
+
+    assert snap_compare(_app(), terminal_size=(120, 36), run_before=backup)
+
+
+def test_disconnected_shows_the_banner_and_stale_panels(snap_compare, standin) -> None:
+    async def disconnect(pilot: Pilot[object]) -> None:
+        await _settled(pilot)
+        app = pilot.app
+        assert isinstance(app, ObserverConsole)
+        standin.stop.set()  # the stand-in daemon goes away
+        async with asyncio.timeout(10):
+            while app.state.connected:  # noqa: ASYNC110
+                await asyncio.sleep(0.02)
+        app.workers.cancel_all()
+        # Whichever stream noticed first words the reason, and grpc's transport detail
+        # varies per run: fix the text, keep everything else as the workers left it.
+        assert "does not answer" in app.state.error
+        app.state.error = f"status stream: the daemon at {ADDRESS} does not answer."
+        app.state.touch()
+        app.flush()
+        app.clear_notifications()
+        await pilot.pause()
+
+    assert snap_compare(_app(), terminal_size=(120, 36), run_before=disconnect)
