@@ -229,23 +229,7 @@ class BackupService:
         self._events("backup_restored", {"archive": str(path), "into": str(into), "files": n})
         return n
 
-    # --- retention and schedule -----------------------------------------------------------
-    def prune(self, now: float | None = None) -> builtins.list[str]:
-        """Delete backups older than OBSERVER_RETAIN_BACKUP_DAYS (0 keeps all); their ids."""
-        days = self.cfg.retain_backup_days
-        if days <= 0:
-            return []
-        cutoff = (time.time() if now is None else now) - days * 86400
-        gone = []
-        for m in self.list()[1:]:  # never the newest backup
-            if m.created_at < cutoff:
-                m.archive_path(self.data_dir).unlink(missing_ok=True)
-                (manifests_dir(self.data_dir) / f"{m.id}.json").unlink(missing_ok=True)
-                gone.append(m.id)
-        if gone:
-            self._events("backups_pruned", {"ids": gone, "retain_days": days})
-        return gone
-
+    # --- schedule -----------------------------------------------------------
     def next_scheduled(self, now: float | None = None) -> float | None:
         """Next daily backup time (POSIX seconds), None when OBSERVER_BACKUP_TIME is empty."""
         if not self.cfg.backup_time:
@@ -258,7 +242,11 @@ class BackupService:
         return at.timestamp()
 
     async def schedule_loop(self) -> None:
-        """Run forever: back up daily at OBSERVER_BACKUP_TIME KST, then prune old backups."""
+        """Run forever: back up daily at OBSERVER_BACKUP_TIME KST.
+
+        Old backups are deleted by retention (daemon/stores/retention.py), which also keeps
+        any raw file whose only verified copy is in a backup about to go.
+        """
         while True:
             due = self.next_scheduled()
             if due is None:
@@ -266,7 +254,6 @@ class BackupService:
             await asyncio.sleep(max(0.0, due - time.time()))
             try:
                 await self.run()
-                await asyncio.to_thread(self.prune)
             except ObserverError as e:
                 log.error("scheduled backup failed: %s", e)
 

@@ -241,20 +241,6 @@ def test_backup_taken_while_ingest_runs_restores_a_prefix_of_every_file(tmp_path
         json.loads(line)
 
 
-def test_prune_deletes_backups_older_than_the_retention_but_keeps_the_newest(
-    tmp_path: Path,
-) -> None:
-    cfg = _cfg(tmp_path, OBSERVER_RETAIN_BACKUP_DAYS="30")
-    _populate(cfg)
-    svc = BackupService(cfg)
-    now = time.time()
-    old = svc.run_sync(now=now - 40 * 86400)
-    recent = svc.run_sync(now=now - 86400)
-    assert svc.prune(now) == [old.id]
-    assert [m.id for m in svc.list()] == [recent.id]
-    assert not (cfg.data_dir / old.archive).exists()
-
-
 def test_next_scheduled_is_the_next_backup_time_in_kst(tmp_path: Path) -> None:
     svc = BackupService(_cfg(tmp_path, OBSERVER_BACKUP_TIME="16:00"))
     # 2026-11-20 15:00 KST = 06:00 UTC

@@ -237,3 +237,14 @@ def test_sigterm_turns_health_not_serving_before_the_port_closes(tmp_path: Path)
     assert "NOT_SERVING" in polled, polled
     first_down = polled.index("NOT_SERVING")
     assert "SERVING" not in polled[first_down:]
+
+
+def test_run_retention_through_the_api_is_a_dry_run_unless_told_otherwise(tmp_path: Path) -> None:
+    with daemon_process(tmp_path) as d, grpc.insecure_channel(d.target) as ch:
+        stub = pb_grpc.ControlServiceStub(ch)
+        auth = (("authorization", f"Bearer {d.token}"),)
+        report = stub.RunRetention(pb.RunRetentionRequest(), metadata=auth, timeout=30)
+        assert report.dry_run
+        with pytest.raises(grpc.RpcError) as e:
+            stub.RunRetention(pb.RunRetentionRequest(), timeout=10)
+        assert e.value.code() == grpc.StatusCode.UNAUTHENTICATED

@@ -210,37 +210,3 @@ def test_daily_run_is_scheduled_at_retention_time_kst(tmp_path: Path) -> None:
     late = datetime(2026, 11, 25, 17, 0, tzinfo=KST).timestamp()
     assert r.next_run(late) == datetime(2026, 11, 26, 17, 0, tzinfo=KST).timestamp()
     assert Retention(_cfg(tmp_path, OBSERVER_RETENTION_TIME="")).next_run(NOW) is None
-
-
-async def test_attach_gives_the_daemon_retention_and_a_disabled_postgres_sink(
-    tmp_path: Path,
-) -> None:
-    import asyncio
-
-    from observer.daemon.stores.wiring import attach
-
-    class FakeDaemon:
-        def __init__(self, cfg: Config) -> None:
-            self.config = cfg
-            self.events = type("Bus", (), {"emit": staticmethod(lambda e, **f: None)})()
-            self.tasks: list[asyncio.Task[object]] = []
-            self.degraded_reporters: list[object] = []
-            self.closers: list[object] = []
-
-        def _spawn(self, coro, name: str) -> None:
-            self.tasks.append(asyncio.create_task(coro, name=name))
-
-        def add_closer(self, fn: object) -> None:
-            self.closers.append(fn)
-
-    d = FakeDaemon(_cfg(tmp_path, OBSERVER_RETENTION_TIME="17:00"))
-    attach(d)
-    try:
-        assert d.postgres.status().state == "disabled"  # type: ignore[attr-defined]
-        assert [t.get_name() for t in d.tasks] == ["retention-schedule"]
-        report = await d.retention.run()  # type: ignore[attr-defined]
-        assert report.dry_run
-    finally:
-        for t in d.tasks:
-            t.cancel()
-        await asyncio.gather(*d.tasks, return_exceptions=True)
