@@ -107,6 +107,14 @@ class Banner(Static):
             )
         elif state.status is None and state.error == "":
             lines.append(Text(f"connecting to {state.target} …"))
+        if state.status is not None:
+            for v in state.status.volumes:
+                if fmt.is_ephemeral(v.kind):
+                    names = ", ".join(v.variables) or v.mount_point
+                    kind = fmt.volume_kind_label(v.kind)
+                    lines.append(
+                        Text(f"⚠ EPHEMERAL — lost on restart: {names} on {kind} {v.mount_point}")
+                    )
         self.display = bool(lines)
         if lines:
             self.update(Text("\n").join(lines))

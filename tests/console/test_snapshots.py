@@ -19,6 +19,7 @@ from textual.pilot import Pilot
 
 from observer.console.app import ObserverConsole
 from observer.v1 import observer_pb2 as pb
+from tests.console.helpers import eventually
 from tests.console.standin import TOKEN, StandIn, canned_status, run_standin
 
 ADDRESS = "unix-abstract:observer-console-snapshots"
@@ -40,7 +41,7 @@ def _serve(status: pb.Status) -> Iterator[Served]:
         served.loop = asyncio.get_running_loop()
         async with run_standin(served.standin):
             ready.set()
-            while not served.stop.is_set():
+            while not served.stop.is_set():  # noqa: ASYNC110 (a threading.Event)
                 await asyncio.sleep(0.02)
 
     thread = threading.Thread(target=asyncio.run, args=(main(),), daemon=True)
@@ -73,11 +74,9 @@ async def _settled(pilot: Pilot[object]) -> None:
     """Wait until the canned status and ticks are in, then draw once and let it render."""
     app = pilot.app
     assert isinstance(app, ObserverConsole)
-    async with asyncio.timeout(10):
-        while not (
-            app.state.status is not None and len(app.state.latest) == 8 and app.state.probes
-        ):
-            await asyncio.sleep(0.02)
+    await eventually(
+        lambda: app.state.status is not None and len(app.state.latest) == 8 and app.state.probes
+    )
     app.workers.cancel_group(app, "probes")
     app.flush()
     app.clear_notifications()
@@ -102,9 +101,7 @@ def test_backup_dialog_shows_progress_then_the_checksum(snap_compare, standin) -
         app = pilot.app
         assert isinstance(app, ObserverConsole)
         await pilot.press("b", "y")
-        async with asyncio.timeout(10):
-            while app.state.backup_manifest is None or app.state.backup_running:  # noqa: ASYNC110
-                await asyncio.sleep(0.02)
+        await eventually(lambda: app.state.backup_manifest and not app.state.backup_running)
         app.workers.cancel_group(app, "control")
         app.state.backup_list = []
         app.flush()
@@ -120,9 +117,7 @@ def test_disconnected_shows_the_banner_and_stale_panels(snap_compare, standin) -
         app = pilot.app
         assert isinstance(app, ObserverConsole)
         standin.stop.set()  # the stand-in daemon goes away
-        async with asyncio.timeout(10):
-            while app.state.connected:  # noqa: ASYNC110
-                await asyncio.sleep(0.02)
+        await eventually(lambda: not app.state.connected)
         app.workers.cancel_all()
         # Whichever stream noticed first words the reason, and grpc's transport detail
         # varies per run: fix the text, keep everything else as the workers left it.
