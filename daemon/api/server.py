@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -20,6 +19,7 @@ from observer.daemon.api.control import ControlServicer
 from observer.daemon.api.ports import DaemonPort
 from observer.daemon.api.services import StatusServicer, TailServicer, tail_handler
 from observer.daemon.config import Config
+from observer.daemon.contract import is_container_mode
 from observer.daemon.errors import ContractError
 from observer.v1 import observer_pb2 as pb
 from observer.v1 import observer_pb2_grpc as pb_grpc
@@ -27,23 +27,11 @@ from observer.v1 import observer_pb2_grpc as pb_grpc
 log = logging.getLogger("observer.api")
 
 
-def in_container() -> bool:
-    """Best-effort container detection for ``auto`` settings."""
-    if Path("/.dockerenv").exists() or Path("/run/.containerenv").exists():
-        return True
-    try:
-        text = Path("/proc/1/cgroup").read_text()
-    except OSError:
-        return False
-    return any(k in text for k in ("kubepods", "docker", "containerd", "libpod"))
-
-
 def listen_host(cfg: Config) -> str:
     """The address to bind, resolving ``auto``."""
     if cfg.listen_address and cfg.listen_address != "auto":
         return cfg.listen_address
-    container = cfg.container == "true" or (cfg.container == "auto" and in_container())
-    return "[::]" if container else "127.0.0.1"
+    return "[::]" if is_container_mode(cfg) else "127.0.0.1"
 
 
 def service_names() -> list[str]:
