@@ -155,7 +155,7 @@ class Config:
     kis_env: str = setting(
         "KIS_ENV", Kind.CHOICE, "",
         "Which KIS servers to use when credentials are set: real or paper. Required then.",
-        choices=("", "real", "paper"), flag="--kis-env",
+        choices=("", "real", "paper"), flag="--kis-env", cluster="real",
     )  # fmt: skip
     kis_rest_url: str = setting(
         "KIS_REST_URL", Kind.STR, "", "Override the KIS REST base URL (default from KIS_ENV)."
@@ -208,7 +208,7 @@ class Config:
         "OBSERVER_CONTAINER", Kind.CHOICE, "auto",
         "Container mode: written paths must be on mounted volumes, not the root filesystem. "
         "auto detects a container.",
-        choices=("auto", "true", "false"), flag="--container",
+        choices=("auto", "true", "false"), flag="--container", cluster="true",
     )  # fmt: skip
 
     # --- API ---------------------------------------------------------------------------

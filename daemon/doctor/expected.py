@@ -47,16 +47,11 @@ RUNTIME_ENV = frozenset(
 )
 
 
-#: Cluster values the table does not carry yet. KIS_ENV: the cluster holds KIS credentials,
-#: and with credentials the daemon refuses to guess between real and paper servers.
-CLUSTER_OVERRIDES: dict[str, str] = {"KIS_ENV": "real"}
-
-
 def cluster_value(v: Var) -> str:
     """The value a variable has in the cluster: its cluster value, else its default."""
     if v.cluster is not None:
         return v.cluster
-    return CLUSTER_OVERRIDES.get(v.name, v.default)
+    return v.default
 
 
 def configmap_data() -> dict[str, str]:
