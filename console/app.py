@@ -60,7 +60,7 @@ class ObserverConsole(App[int]):
         token: str | None = None,
         tunnel: PortForward | None = None,
         refresh_every: float = 0.25,
-        status_interval_ms: int = 250,
+        status_interval_ms: int = 500,
         heartbeat_ms: int = 2000,
         probe_every: float = 2.0,
         replay_last: int = 200,

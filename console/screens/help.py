@@ -10,7 +10,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
-from textual.screen import ModalScreen
+from textual.screen import Screen
 from textual.widgets import Static
 
 from observer.console.actions import ACTIONS, TAIL_KEYS
@@ -50,7 +50,10 @@ def help_text() -> Group:
     )
 
 
-class HelpScreen(ModalScreen[None]):
+class HelpScreen(Screen[None]):
+    """A full screen rather than a modal: drawing a dimmed dashboard behind it costs more
+    than the help itself while thousands of ticks per second stream in."""
+
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,q,question_mark", "close", "Close")]
 
     def compose(self) -> ComposeResult:

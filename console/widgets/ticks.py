@@ -29,6 +29,7 @@ class LatestTicks(Panel):
     """One row per symbol, in symbol order, newest values."""
 
     TITLE = "Live ticks"
+    STATUS_ONLY = False
 
     def render_state(self, state: ConsoleState) -> RenderableType:
         if not state.latest:
@@ -73,6 +74,7 @@ class Tape(Panel):
     """The newest trades, newest at the top; only the visible rows are built."""
 
     TITLE = "Tape"
+    STATUS_ONLY = False
 
     def render_state(self, state: ConsoleState) -> RenderableType:
         room = max(1, self.size.height) if self.size.height else 8
