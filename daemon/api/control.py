@@ -40,6 +40,7 @@ _PHASES = {
     "scanning": pb.BACKUP_PHASE_SCANNING,
     "archiving": pb.BACKUP_PHASE_ARCHIVING,
     "finalizing": pb.BACKUP_PHASE_FINALIZING,
+    "verifying": pb.BACKUP_PHASE_VERIFYING,
     "done": pb.BACKUP_PHASE_DONE,
 }
 

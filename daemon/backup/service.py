@@ -37,7 +37,7 @@ from observer.daemon.backup.verify import (
 )
 from observer.daemon.clock import KST, to_kst
 from observer.daemon.config import Config
-from observer.daemon.errors import Busy, InvalidRequest, ObserverError
+from observer.daemon.errors import Busy, IntegrityError, InvalidRequest, ObserverError
 from observer.daemon.status import BackupResult, BackupStatus, Verification
 
 log = logging.getLogger("observer.backup")
@@ -101,6 +101,7 @@ class BackupService:
                 sources = collect_sources(self.data_dir, self.cfg.config_dir)
                 write_archive(self.data_dir, sources, m, report)
                 save_manifest(self.data_dir, m)
+                self._verify_new(m, report)
             except Exception as e:
                 self._last_result = BackupResult.FAILED
                 self._last_error = f"backup {m.id} failed: {e}"
@@ -134,6 +135,23 @@ class BackupService:
                 m.archive_sha256,
             )
             return m
+
+    def _verify_new(self, m: Manifest, report: ProgressFn) -> None:
+        """Re-read the archive just written and re-hash it: a backup is verified at birth."""
+        report(Progress("verifying", 0, len(m.files), 0, m.total_file_bytes))
+        result = verify_archive(m.archive_path(self.data_dir), m, m.files)
+        m.verified_at, m.verified_ok, m.mismatches = (
+            result.verified_at,
+            result.ok,
+            len(result.mismatches),
+        )
+        save_manifest(self.data_dir, m)
+        if not result.ok:
+            raise IntegrityError(
+                f"backup {m.id} does not match what was just written "
+                f"({len(result.mismatches)} mismatch(es)); the disk under "
+                f"{backups_dir(self.data_dir)} may be failing. Check the volume and try again."
+            )
 
     async def run(self, progress_cb: Callable[[Progress], None] | None = None) -> Manifest:
         """Take a backup in a worker thread; ``progress_cb`` is called on the event loop.

@@ -271,3 +271,13 @@ def test_shell_commands_back_up_verify_and_restore_with_exit_codes(tmp_path: Pat
     out = io.StringIO()
     assert verify_main(cfg, str(archive), out, io.StringIO()) == IntegrityError.exit_code
     assert out.getvalue().startswith("FAILED")
+
+
+def test_a_new_backup_verifies_itself_before_it_reports_done(tmp_path: Path) -> None:
+    cfg = _cfg(tmp_path)
+    _populate(cfg)
+    phases: list[str] = []
+    m = BackupService(cfg).run_sync(lambda p: phases.append(p.phase))
+    assert phases.index("verifying") < phases.index("done")
+    stored = BackupService(cfg).get(m.id)
+    assert stored.verified_ok is True and stored.verified_at is not None

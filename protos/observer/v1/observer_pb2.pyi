@@ -89,6 +89,7 @@ class BackupPhase(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     BACKUP_PHASE_ARCHIVING: _ClassVar[BackupPhase]
     BACKUP_PHASE_FINALIZING: _ClassVar[BackupPhase]
     BACKUP_PHASE_DONE: _ClassVar[BackupPhase]
+    BACKUP_PHASE_VERIFYING: _ClassVar[BackupPhase]
 
 class RetentionAction(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -146,6 +147,7 @@ BACKUP_PHASE_SCANNING: BackupPhase
 BACKUP_PHASE_ARCHIVING: BackupPhase
 BACKUP_PHASE_FINALIZING: BackupPhase
 BACKUP_PHASE_DONE: BackupPhase
+BACKUP_PHASE_VERIFYING: BackupPhase
 RETENTION_ACTION_UNSPECIFIED: RetentionAction
 RETENTION_ACTION_DELETED: RetentionAction
 RETENTION_ACTION_WOULD_DELETE: RetentionAction
