@@ -11,7 +11,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-dev
 
-.PHONY: venv demo daemon test soak check fmt proto bench bench-ingest bench-tail bench-console bench-stores postgres clean
+.PHONY: venv demo demo-daemon daemon test soak check fmt proto bench bench-ingest bench-tail bench-console bench-stores postgres clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -31,7 +31,25 @@ postgres:
 		else echo "PostgreSQL binaries not found; PostgreSQL tests will be skipped"; fi; \
 	fi
 
+# The daemon on its built-in simulator in the background (log: observer-runtime/demo-daemon.log)
+# and the console in the foreground; quitting the console stops the daemon.
+DEMO_PORT ?= 50051
 demo: $(STAMP)
+	@mkdir -p observer-runtime
+	@test -s observer-runtime/demo-token || $(PY) -c 'import secrets; print(secrets.token_hex(16))' > observer-runtime/demo-token
+	@token=$$(cat observer-runtime/demo-token); \
+	OBSERVER_CONTAINER=false OBSERVER_CONTROL_TOKEN=$$token SERVICE_PORT=$(DEMO_PORT) \
+		$(VENV)/bin/observer-daemon run 2> observer-runtime/demo-daemon.log & pid=$$!; \
+	trap 'kill -TERM $$pid 2>/dev/null; wait $$pid 2>/dev/null' EXIT INT TERM; \
+	for i in $$(seq 100); do \
+		kill -0 $$pid 2>/dev/null || { cat observer-runtime/demo-daemon.log; exit 1; }; \
+		$(VENV)/bin/observer-console --target 127.0.0.1:$(DEMO_PORT) status >/dev/null 2>&1; \
+		[ $$? -ne 2 ] && break; sleep 0.2; \
+	done; \
+	OBSERVER_CONTROL_TOKEN=$$token $(VENV)/bin/observer-console --target 127.0.0.1:$(DEMO_PORT)
+
+# The daemon alone in the foreground, with a one-line status every few seconds.
+demo-daemon: $(STAMP)
 	$(VENV)/bin/observer-daemon demo
 
 daemon: $(STAMP)
