@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from observer.daemon import config as c
 from observer.daemon.errors import ConfigError
 
