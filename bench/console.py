@@ -57,7 +57,7 @@ async def _key_latency(app: ObserverConsole, key: str, char: str, help_shown: bo
         screen = app.screen
         if isinstance(screen, HelpScreen) != help_shown or screen.size.height == 0:
             return False
-        return not help_shown or screen.query_one("#help").size.height > 0
+        return not help_shown or any(w.size.height > 0 for w in screen.query("#help"))
 
     async with asyncio.timeout(10):
         while not shown():  # noqa: ASYNC110 (no event marks "laid out")

@@ -327,7 +327,10 @@ class ObserverConsole(App[int]):
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
-            self.push_screen(HelpScreen())
+            # One installed instance: reopening it costs no compose while ticks stream in.
+            if not self.is_screen_installed("help"):
+                self.install_screen(HelpScreen(), "help")
+            self.push_screen("help")
 
     def action_reconnect(self) -> None:
         if self.tunnel is not None:

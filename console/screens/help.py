@@ -64,4 +64,4 @@ class HelpScreen(Screen[None]):
         self.query_one("#help").border_title = "Help — esc to close"
 
     def action_close(self) -> None:
-        self.dismiss(None)
+        self.app.pop_screen()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import ClassVar
 
 from rich.text import Text
@@ -20,8 +21,8 @@ QUIET_AFTER = 3.0
 
 
 def parse_filter(text: str) -> frozenset[str]:
-    """``"005930, 000660"`` -> the set of symbols; empty = everything."""
-    return frozenset(p.strip() for p in text.replace(" ", ",").split(",") if p.strip())
+    """``"005930, 000660"`` -> the set of 6-digit symbols in it; empty = everything."""
+    return frozenset(re.findall(r"(?<!\d)\d{6}(?!\d)", text))
 
 
 class TailScreen(Screen[None]):
@@ -47,6 +48,10 @@ class TailScreen(Screen[None]):
         yield Static("", id="tail-status")
         yield Static("", id="tail-lines")
         yield Footer()
+
+    def on_mount(self) -> None:
+        # Keys belong to the screen until the operator asks for the filter ("/").
+        self.set_focus(None)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         self.symbols = parse_filter(event.value)
