@@ -90,10 +90,15 @@ def _check_path(
                 "at a writable volume.",
             )
             return out
+    where = path
     if not path.is_dir():
-        add(CRITICAL, "the directory does not exist.", f"create it or point {v.name} elsewhere.")
-        return out
-    err = _probe_write(path)
+        if path.exists():
+            add(CRITICAL, "it exists but is not a directory.", f"point {v.name} at a directory.")
+            return out
+        # Not created yet (a dry check such as doctor): the daemon will create it, so judge
+        # the nearest existing parent, where it would be created.
+        where = next(p for p in path.parents if p.is_dir())
+    err = _probe_write(where)
     if err is not None:
         why = {
             errno.EROFS: "the filesystem is read-only",
@@ -102,14 +107,15 @@ def _check_path(
             errno.ENOSPC: "the volume is full",
             errno.EDQUOT: "the disk quota is exhausted",
         }.get(err.errno or 0, err.strerror or str(err))
+        checked = f" (checked {where}, where it would be created)" if where != path else ""
         add(
             CRITICAL,
-            f"cannot write there: {why}.",
+            f"cannot write there: {why}{checked}.",
             f"mount a writable volume at {p} (or point {v.name} at one) and check its "
             "owner/fsGroup.",
         )
         return out
-    vol = usage(path, mounts=mounts, container=container)
+    vol = usage(where, mounts=mounts, container=container)
     free_mb = vol.free // (1024 * 1024)
     if free_mb < cfg.min_free_mb:
         add(

@@ -130,3 +130,12 @@ def test_unwritable_or_full_data_dir_on_real_tmpfs_is_a_clear_error(
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("CRITICAL"), out.stdout
     assert needle in out.stdout
+
+
+def test_a_dry_check_judges_missing_directories_by_their_parent_and_creates_nothing(
+    tmp_path: Path,
+) -> None:
+    cfg = _cfg(tmp_path)
+    problems = check(cfg, container=False, create=False)
+    assert [p for p in problems if p.severity == CRITICAL] == []
+    assert not (tmp_path / "observer-runtime").exists()
