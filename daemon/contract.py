@@ -97,7 +97,14 @@ def _check_path(
             return out
         # Not created yet (a dry check such as doctor): the daemon will create it, so judge
         # the nearest existing parent, where it would be created.
-        where = next(p for p in path.parents if p.is_dir())
+        where = next(p for p in path.parents if p.exists())
+        if not where.is_dir():
+            add(
+                CRITICAL,
+                f"it cannot be created: {where} is a file, not a directory.",
+                f"remove {where} or point {v.name} elsewhere.",
+            )
+            return out
     err = _probe_write(where)
     if err is not None:
         why = {
