@@ -139,17 +139,23 @@ class TailServicer:
                         sent_at=time.time(),
                     )
             dropped_total = 0
+            stream = (symbols, tracks)  # subscribers with one filter share encoded runs
             while True:
-                batch = await sub.next_batch(max_batch, timeout=1.0)
+                # No timeout: a plain event wait (wait_for would cost a task per batch);
+                # close() wakes it, and a cancelled call cancels this coroutine.
+                batch = await sub.next_batch(max_batch)
                 if batch is None:
                     if sub.closed:
                         return
                     continue
                 items = batch.items
+                contiguous = True
                 if seen:
                     items = [i for i in items if i.seq > seen.get((type(i), i.trade_date), 0)]
                     if len(items) == len(batch.items):
                         seen.clear()  # live stream has moved past the replay
+                    else:
+                        contiguous = False
                 dropped_total += batch.dropped
                 if items or batch.dropped:
                     yield enc.batch(
@@ -158,6 +164,7 @@ class TailServicer:
                         dropped_total=dropped_total,
                         replay=False,
                         sent_at=time.time(),
+                        stream=stream if contiguous else None,
                     )
         finally:
             sub.close()

@@ -18,10 +18,12 @@ from pathlib import Path
 
 import grpc
 import pytest
+from google.protobuf.internal.encoder import _VarintBytes
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from observer.daemon import __version__, probes
 from observer.daemon.api import replay
+from observer.daemon.api.encode import BatchEncoder, _varint
 from observer.daemon.api.health import HealthState, VolumeCheck
 from observer.daemon.api.server import ApiServer
 from observer.daemon.backup.service import BackupService
@@ -320,6 +322,60 @@ async def test_a_stalled_tail_client_loses_oldest_ticks_but_the_files_get_everyt
         assert seqs == sorted(seqs) and seqs[-1] == sent
     finally:
         await stop_api(r)
+
+
+def _decoded(b: bytes) -> list[tuple[str, int]]:
+    return [(t.symbol, t.price) for t in pb.TickBatch.FromString(b).ticks]
+
+
+def test_batch_encoder_runs_give_the_same_bytes_as_encoding_each_record() -> None:
+    stream = [tick(i, "005930" if i % 3 else "000660") for i in range(40)]
+    for n, t in enumerate(stream, 1):
+        t.seq = n
+    enc = BatchEncoder()
+    kw = {"dropped_since_last": 3, "dropped_total": 7, "replay": False, "sent_at": 1.25}
+    # batches cut where one subscriber woke up, then other cuts of the same stream:
+    # whole runs, several runs, a start inside a run (after drops), an end inside a run.
+    cuts = [(0, 10), (10, 25), (0, 25), (5, 25), (12, 40), (0, 40), (3, 7)]
+    got = [enc.batch(stream[a:b], stream="all", **kw) for a, b in cuts]  # type: ignore[arg-type]
+    want = [BatchEncoder().batch(stream[a:b], **kw) for a, b in cuts]  # type: ignore[arg-type]
+    assert got == want
+
+
+def test_hand_written_varints_match_protobufs_at_every_width() -> None:
+    edges = [0, 1, 127, 128, 16383, 16384, 2**21 - 1, 2**21, 2**28 - 1, 2**28, 2**35, 2**63]
+    for n in edges + [e + d for e in edges for d in (-1, 1) if e + d >= 0]:
+        assert _varint(n) == _VarintBytes(n), n
+
+
+def test_batch_encoder_never_reuses_a_run_across_different_filters() -> None:
+    # first, a, b, last: filter {X, Y} sees first, a, last; filter {X, Z} sees first, b, last.
+    # Same first and last record, same length: only the filter tells the runs apart.
+    first, a, b, last = tick(0, "000001"), tick(1, "000002"), tick(2, "000003"), tick(3, "000001")
+    enc = BatchEncoder()
+    kw = {"dropped_since_last": 0, "dropped_total": 0, "replay": False, "sent_at": 1.0}
+    xy = enc.batch([first, a, last], stream=("X", "Y"), **kw)  # type: ignore[arg-type]
+    xz = enc.batch([first, b, last], stream=("X", "Z"), **kw)  # type: ignore[arg-type]
+    assert [s for s, _ in _decoded(xy)] == ["000001", "000002", "000001"]
+    assert [s for s, _ in _decoded(xz)] == ["000001", "000003", "000001"]
+
+
+async def test_tail_subscribers_with_different_filters_each_get_exactly_their_ticks(
+    api: Running,
+) -> None:
+    filters = [["005930"], ["005930", "000660"], [], ["000660"], []]
+    calls = [api.tail.Tail(pb.TailRequest(symbols=f)) for f in filters]
+    await asyncio.sleep(0.3)  # let the server subscribe
+    symbols = ["005930", "000660", "035720"]
+    published = [tick(i, symbols[i % 3]) for i in range(300)]
+    for start in range(0, 300, 7):  # uneven frames, so subscribers' batches cut differently
+        await api.daemon.hub.publish(Track.SCALP, published[start : start + 7])
+    for f, call in zip(filters, calls, strict=True):
+        want = [t.seq for t in published if not f or t.symbol in f]
+        got = await _read_ticks(call, len(want))
+        call.cancel()
+        assert [t.seq for t in got] == want
+        assert all(not f or t.symbol in f for t in got)
 
 
 async def _published_then_read(r: Running, call: grpc.aio.UnaryStreamCall) -> pb.TickBatch:
