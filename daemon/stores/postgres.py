@@ -184,6 +184,7 @@ class PostgresSink:
         self._rows_loaded = 0
         self._rows_inserted = 0
         self._rejected = 0
+        self._direct: dict[Track, bool] = {}  # False: the last batch met existing rows
         self._stopping = asyncio.Event()
         self._wake = asyncio.Event()
 
@@ -401,24 +402,46 @@ class PostgresSink:
 
     async def _load(self, conn: Any, b: Batch) -> None:
         table = TABLES[b.track]
-        cols = ", ".join(FIELDS[b.track])
         async with conn.transaction():
-            await conn.copy_to_table(f"_load_{table}", source=_chunks(b.csv), format="csv")
-            result = await conn.execute(
-                f"INSERT INTO {table} ({cols}) SELECT {cols} FROM _load_{table} "
-                "ON CONFLICT DO NOTHING"
-            )
+            inserted = await self._insert(conn, b, table)
             if self._crash_hook is not None:
                 self._crash_hook()
             await self._save_checkpoint(conn, b.track, Checkpoint(b.file, b.end), b.lines)
         self._ckpt[b.track] = Checkpoint(b.file, b.end)
         self._rows_loaded += b.lines - b.rejected
-        self._rows_inserted += int(str(result).rsplit(" ", 1)[-1])
+        self._rows_inserted += inserted
         if b.rejected:
             self._rejected += b.rejected
             self._last_error = f"{b.file}: {b.rejected} line(s) break the schema and were skipped"
             log.error("postgres: %s", self._last_error)
         self._write_mirror()
+
+    async def _insert(self, conn: Any, b: Batch, table: str) -> int:
+        """Add the batch's rows that are not in ``table`` yet; returns how many were new.
+
+        Lines after the checkpoint were never committed (rows and checkpoint commit
+        together), so normally none of them is in the table and COPY straight into it is
+        exact, at about half the server's work of the temporary-table route. Only a replay
+        (checkpoints lost or reset) meets existing keys: the COPY then fails on the primary
+        key as a whole, its savepoint is rolled back and the batch goes through the
+        temporary table with ``ON CONFLICT DO NOTHING``. After a replay that was complete
+        the track stays on that route until a batch is entirely new again.
+        """
+        if self._direct.get(b.track, True):
+            try:
+                async with conn.transaction():  # savepoint
+                    await conn.copy_to_table(table, source=_chunks(b.csv), format="csv")
+                return b.lines - b.rejected
+            except asyncpg.UniqueViolationError:
+                pass
+        cols = ", ".join(FIELDS[b.track])
+        await conn.copy_to_table(f"_load_{table}", source=_chunks(b.csv), format="csv")
+        result = await conn.execute(
+            f"INSERT INTO {table} ({cols}) SELECT {cols} FROM _load_{table} ON CONFLICT DO NOTHING"
+        )
+        inserted = int(str(result).rsplit(" ", 1)[-1])
+        self._direct[b.track] = inserted == b.lines - b.rejected
+        return inserted
 
     async def _commit_move(self, conn: Any, track: Track, ck: Checkpoint) -> None:
         async with conn.transaction():

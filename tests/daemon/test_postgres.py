@@ -130,6 +130,28 @@ async def test_loading_the_same_segment_twice_changes_nothing(
     assert await _fetch(settings, "SELECT count(*) FROM scalp_ticks") == 3000
 
 
+async def test_a_replay_overlapping_new_lines_inserts_only_the_new_ones(
+    settings: PostgresSettings, tmp_path: Path
+) -> None:
+    seg = scalp_path(tmp_path, "20261120", 9)
+    write_lines(seg, ticks("20261120", 9, 2000))
+    later = scalp_path(tmp_path, "20261120", 10)
+    for attempt in range(2):
+        if attempt:  # forget the checkpoint and add lines: old and new keys in one batch
+            await _fetch(settings, "WITH d AS (DELETE FROM checkpoints RETURNING 1) SELECT 0")
+            (tmp_path / "state" / "postgres_checkpoint.json").unlink()
+            write_lines(seg, ticks("20261120", 9, 1000, start_seq=2001))
+            write_lines(later, ticks("20261120", 10, 500, start_seq=3001))
+        sink = PostgresSink(settings, tmp_path, poll_interval=0.05)
+        task = asyncio.create_task(sink.run())
+        assert await sink.wait_caught_up(30)
+        await sink.stop()
+        await task
+        assert sink.status().rows_inserted == (2000 if attempt == 0 else 1500)
+    assert await _fetch(settings, "SELECT count(*) FROM scalp_ticks") == 3500
+    assert await _fetch(settings, "SELECT count(DISTINCT seq) FROM scalp_ticks") == 3500
+
+
 async def test_server_killed_while_lines_are_appended_loads_every_line_once_after_restart(
     server: PgServer, settings: PostgresSettings, tmp_path: Path, running: PostgresSink
 ) -> None:
