@@ -5,12 +5,12 @@ keeps a checkpoint (file, byte offset) in the ``checkpoints`` table. A batch is 
 complete lines after the checkpoint (at most ``batch_bytes``); it is parsed off the event
 loop (pyarrow, explicit schema), sent with COPY (CSV) into a session temporary table, moved
 with ``INSERT ... ON CONFLICT DO NOTHING`` and the checkpoint is advanced **in the same
-transaction**. A crash anywhere rolls back both; a replay of lines already loaded inserts
+transaction**. Normally the COPY goes straight into the table (see ``_insert``). A crash anywhere rolls back both; a replay of lines already loaded inserts
 nothing. The next batch is parsed while the server works on the current one.
 
 When the server is unreachable the sink retries with capped exponential backoff and keeps
 ``status()`` current (lag in rows and seconds, last error); when it returns, the backlog
-loads on its own. A copy of the last committed checkpoint is kept in
+loads on its own. Batches travel in PostgreSQL's binary COPY format (pgcopy.py). A copy of the last committed checkpoint is kept in
 ``$OBSERVER_DATA_DIR/state/postgres_checkpoint.json`` so status and retention know the
 progress while the database is down (it never runs ahead of the database).
 """
@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import io
 import json
 import logging
 import os
@@ -30,33 +29,17 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-import pyarrow as pa
-import pyarrow.csv as pacsv
-import pyarrow.json as pj
 
 from observer.daemon.config import Config
 from observer.daemon.model import Track
 from observer.daemon.stores._pglag import Checkpoint, LineCounter
-from observer.daemon.stores.parquet import SCHEMAS
+from observer.daemon.stores.pgcopy import Batch, prepare_batch
 from observer.daemon.stores.pgschema import FIELDS, TABLES, migrate
 from observer.daemon.stores.segments import Emit, emit_safely, segment_files, track_dir
 
 log = logging.getLogger(__name__)
 
 __all__ = ["Batch", "Checkpoint", "PostgresSettings", "PostgresSink", "PostgresStatus"]
-
-
-def _pg_read_schema(track: Track) -> pa.Schema:
-    # Dates and timestamps stay ISO strings: PostgreSQL parses them during COPY, and the
-    # client avoids formatting timestamps back to text.
-    s = SCHEMAS[track]
-    for name in ("trade_date", "ts", "received_at"):
-        s = s.set(s.get_field_index(name), pa.field(name, pa.string()))
-    return s
-
-
-_PG_SCHEMAS = {t: _pg_read_schema(t) for t in Track}
-_CSV = pacsv.WriteOptions(include_header=False)
 
 
 @dataclass(frozen=True)
@@ -89,62 +72,10 @@ class PostgresStatus:
     rejected_lines: int  # complete lines that break the schema, skipped and counted
 
 
-@dataclass(frozen=True)
-class Batch:
-    track: Track
-    file: str
-    start: int
-    end: int
-    lines: int
-    rejected: int
-    csv: bytes
-
-
-def prepare_batch(path: Path, track: Track, start: int, max_bytes: int) -> Batch | None:
-    """The complete lines of ``path`` after ``start`` (about ``max_bytes``) as CSV, or None."""
-    with open(path, "rb") as f:
-        f.seek(start)
-        data = f.read(max_bytes)
-        cut = data.rfind(b"\n")
-        while cut < 0 and len(data) >= max_bytes:  # one line longer than a batch
-            more = f.read(max_bytes)
-            if not more:
-                break
-            data += more
-            cut = data.rfind(b"\n")
-    if cut < 0:
-        return None
-    data = data[: cut + 1]
-    lines = data.count(b"\n")
-    table, rejected = _parse(data, track)
-    out = io.BytesIO()
-    pacsv.write_csv(table, out, _CSV)
-    return Batch(track, path.name, start, start + len(data), lines, rejected, out.getvalue())
-
-
-def _parse(data: bytes, track: Track) -> tuple[pa.Table, int]:
-    opts = pj.ParseOptions(explicit_schema=_PG_SCHEMAS[track], unexpected_field_behavior="error")
-    try:
-        return pj.read_json(pa.BufferReader(data), parse_options=opts), 0
-    except pa.ArrowInvalid:
-        pass
-    # Rare: some line breaks the schema. Keep the good lines, count the others.
-    good: list[pa.Table] = []
-    rejected = 0
-    for line in data.splitlines(keepends=True):
-        try:
-            good.append(pj.read_json(pa.BufferReader(line), parse_options=opts))
-        except pa.ArrowInvalid:
-            rejected += 1
-    if not good:
-        return _PG_SCHEMAS[track].empty_table(), rejected
-    return pa.concat_tables(good), rejected
-
-
-async def _chunks(data: bytes, size: int = 1 << 20) -> AsyncIterator[bytes]:
+async def _chunks(data: bytes, size: int = 1 << 20) -> AsyncIterator[memoryview]:
     view = memoryview(data)
     for i in range(0, len(data), size):
-        yield bytes(view[i : i + size])
+        yield view[i : i + size]
 
 
 class PostgresSink:
@@ -430,18 +361,24 @@ class PostgresSink:
         if self._direct.get(b.track, True):
             try:
                 async with conn.transaction():  # savepoint
-                    await conn.copy_to_table(table, source=_chunks(b.csv), format="csv")
+                    await self._copy(conn, table, b)
                 return b.lines - b.rejected
             except asyncpg.UniqueViolationError:
                 pass
         cols = ", ".join(FIELDS[b.track])
-        await conn.copy_to_table(f"_load_{table}", source=_chunks(b.csv), format="csv")
+        await self._copy(conn, f"_load_{table}", b)
         result = await conn.execute(
             f"INSERT INTO {table} ({cols}) SELECT {cols} FROM _load_{table} ON CONFLICT DO NOTHING"
         )
         inserted = int(str(result).rsplit(" ", 1)[-1])
         self._direct[b.track] = inserted == b.lines - b.rejected
         return inserted
+
+    @staticmethod
+    async def _copy(conn: Any, table: str, b: Batch) -> None:
+        await conn.copy_to_table(
+            table, source=_chunks(b.payload), columns=FIELDS[b.track], format=b.format
+        )
 
     async def _commit_move(self, conn: Any, track: Track, ck: Checkpoint) -> None:
         async with conn.transaction():

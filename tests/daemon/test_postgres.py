@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import itertools
 import sys
 import textwrap
@@ -13,7 +14,9 @@ import asyncpg
 import pytest
 
 from observer.daemon.config import load_config
-from observer.daemon.model import reference_line
+from observer.daemon.model import Track, reference_line
+from observer.daemon.stores.parquet import parse_lines
+from observer.daemon.stores.pgcopy import encode
 from observer.daemon.stores.pgschema import LATEST, migrate
 from observer.daemon.stores.postgres import PostgresSettings, PostgresSink
 from tests.pgserver import PgServer, free_port, skip_reason
@@ -279,3 +282,55 @@ async def test_sink_is_disabled_when_db_host_is_unset(tmp_path: Path) -> None:
     assert sink.status().state == "disabled"
     cfg = load_config(environ={"DB_HOST": "db", "OBSERVER_STANDALONE": "true"}, cwd=tmp_path).config
     assert PostgresSettings.from_config(cfg) is None
+
+
+async def _server_binary(s: PostgresSettings, table: str) -> bytes:
+    conn = await asyncpg.connect(host=s.host, port=s.port, user=s.user, database=s.database)
+    try:
+        out = io.BytesIO()
+        await conn.copy_from_query(
+            f"SELECT * FROM {table} ORDER BY seq", output=out, format="binary"
+        )
+        return out.getvalue()
+    finally:
+        await conn.close()
+
+
+@pytest.mark.parametrize("varying_text", [False, True])
+async def test_binary_copy_payload_is_byte_for_byte_what_the_server_itself_writes(
+    tmp_path: Path, running: PostgresSink, settings: PostgresSettings, varying_text: bool
+) -> None:
+    scalp = scalp_path(tmp_path, "20261120", 9)
+    swing = swing_path(tmp_path, "20261120")
+    write_lines(scalp, ticks("20261120", 9, 3000))
+    snaps = list(snapshots("20261120", 400))
+    if varying_text:  # text of several lengths and NULLs: the joined (not fixed-row) route
+        for i, sn in enumerate(snaps):
+            sn.symbol = ("Q500001", "005930", "A0")[i % 3]
+            sn.vi = (None, "N", "한글")[i % 3]  # type: ignore[assignment]
+    write_lines(swing, iter(snaps))
+    assert await running.wait_caught_up(20)
+    for track, seg, table in (
+        (Track.SCALP, scalp, "scalp_ticks"),
+        (Track.SWING, swing, "swing_snapshots"),
+    ):
+        payload = encode(parse_lines(seg.read_bytes(), track), track)
+        assert payload is not None
+        assert payload == await _server_binary(settings, table)
+
+
+async def test_a_null_in_a_number_column_loads_through_csv_as_null(
+    tmp_path: Path, running: PostgresSink, settings: PostgresSettings
+) -> None:
+    seg = scalp_path(tmp_path, "20261120", 9)
+    lines = [reference_line(t) for t in ticks("20261120", 9, 20)]
+    lines[7] = lines[7].replace('"halted":false', '"halted":null')
+    seg.parent.mkdir(parents=True, exist_ok=True)
+    seg.write_text("".join(lines), encoding="utf-8")
+    assert encode(parse_lines(seg.read_bytes(), Track.SCALP), Track.SCALP) is None
+    assert await running.wait_caught_up(20)
+    assert running.status().rows_inserted == 20
+    assert await _fetch(settings, "SELECT count(*) FROM scalp_ticks WHERE halted IS NULL") == 1
+    assert await _fetch(settings, "SELECT sum(price) FROM scalp_ticks") == sum(
+        t.price for t in ticks("20261120", 9, 20)
+    )
