@@ -5,10 +5,10 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.containers import Container, Vertical, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer
 
 from observer.console.state import ConsoleState
 from observer.console.widgets.backups import Backups
+from observer.console.widgets.footer import KeysFooter
 from observer.console.widgets.header import Banner, HeaderBar
 from observer.console.widgets.rotation import Rotation
 from observer.console.widgets.secrets import Secrets
@@ -34,7 +34,7 @@ class DashboardScreen(Screen[None]):
                 yield Rotation(id="rotation")
                 yield Secrets(id="secrets")
                 yield Backups(id="backups")
-        yield Footer()
+        yield KeysFooter()
 
     def draw(self, state: ConsoleState) -> None:
         self.query_one(HeaderBar).draw(state)

@@ -9,10 +9,11 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
-from textual.widgets import Footer, Input, Static
+from textual.widgets import Input, Static
 
 from observer.console import format as fmt
 from observer.console.state import ConsoleState, TickRow
+from observer.console.widgets.footer import KeysFooter
 from observer.console.widgets.header import Banner
 from observer.console.widgets.ticks import tape_line
 
@@ -47,7 +48,7 @@ class TailScreen(Screen[None]):
         )
         yield Static("", id="tail-status")
         yield Static("", id="tail-lines")
-        yield Footer()
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         # Keys belong to the screen until the operator asks for the filter ("/").
@@ -109,11 +110,12 @@ class TailScreen(Screen[None]):
             status.append(f"\nno ticks for {fmt.duration(quiet)}", "bold yellow")
             if state.down_for() is not None:
                 status.append(" — the daemon is unreachable", "bold red")
-        self.query_one("#tail-status", Static).update(status)
+        # Both heights are fixed by the stylesheet: repaint without a layout pass.
+        self.query_one("#tail-status", Static).update(status, layout=False)
         if rows:
-            lines.update(Text("\n").join(tape_line(r) for r in rows))
+            lines.update(Text("\n").join(tape_line(r) for r in rows), layout=False)
         else:
-            lines.update(Text("no matching ticks yet", "dim"))
+            lines.update(Text("no matching ticks yet", "dim"), layout=False)
 
     def _quiet_for(self, state: ConsoleState) -> float | None:
         if not self.symbols:

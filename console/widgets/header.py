@@ -44,15 +44,25 @@ class HeaderBar(Horizontal):
             yield Static("", id="header-rate-text")
             yield Sparkline([0.0] * 60, id="header-spark")
 
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._shown: tuple[Text, Text] | None = None
+
     def draw(self, state: ConsoleState) -> None:
-        self.query_one("#header-info", Static).update(self._info(state))
+        info = self._info(state)
         stale = state.stale
         rate = Text.assemble(
             ("ticks/s ", "dim"), (fmt.rate(state.tick_rate).removesuffix("/s"), "bold")
         )
         if stale:
             rate.append("  (stale)", "dim")
-        self.query_one("#header-rate-text", Static).update(rate)
+        # Heights are fixed by the stylesheet: repaint without a layout pass, and only
+        # when the text changed (the header changes about once a second).
+        if self._shown is None or self._shown[0] != info:
+            self.query_one("#header-info", Static).update(info, layout=False)
+        if self._shown is None or self._shown[1] != rate:
+            self.query_one("#header-rate-text", Static).update(rate, layout=False)
+        self._shown = (info, rate)
         self.query_one("#header-spark", Sparkline).data = list(state.rates)
 
     def _info(self, state: ConsoleState) -> Text:
@@ -90,6 +100,8 @@ class HeaderBar(Horizontal):
 class Banner(Static):
     """Red line when the daemon or the tunnel is gone; hidden when all is well."""
 
+    _shown: Text | None = None
+
     def draw(self, state: ConsoleState) -> None:
         lines: list[Text] = []
         tunnel = state.tunnel
@@ -116,5 +128,8 @@ class Banner(Static):
                         Text(f"⚠ EPHEMERAL — lost on restart: {names} on {kind} {v.mount_point}")
                     )
         self.display = bool(lines)
-        if lines:
-            self.update(Text("\n").join(lines))
+        text = Text("\n").join(lines)
+        if lines and text != self._shown:
+            # Its height follows its lines, so a new text may need a layout pass.
+            self.update(text)
+        self._shown = text if lines else None

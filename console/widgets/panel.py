@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from rich.cells import cell_len
 from rich.console import RenderableType
+from rich.table import Table
+from rich.text import Text
 from textual.widgets import Static
 
 from observer.console import format as fmt
@@ -15,11 +18,14 @@ class Panel(Static):
     TITLE = ""
     #: Panels drawn from the status only skip redraws while the status did not change.
     STATUS_ONLY = True
+    #: Panels whose height the stylesheet fixes never need a layout pass for new content.
+    FIXED_HEIGHT = False
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__("", id=id, classes=classes)
         self.border_title = self.TITLE
         self._drawn: object = None
+        self._lines: int | None = None
 
     def draw(self, state: ConsoleState) -> None:
         """Redraw from the state; stale values are marked, never shown as current."""
@@ -37,7 +43,35 @@ class Panel(Static):
         self._drawn = key
         self.set_class(stale, "-stale")
         self.border_subtitle = subtitle
-        self.update(self.render_state(state))
+        content = self.render_state(state)
+        # A layout pass re-measures every widget on the screen (tens of ms at 120x36), and
+        # the event loop, keys included, waits for it: only ask for one when the height
+        # of this panel may change.
+        lines = None if self.FIXED_HEIGHT else height_hint(content, self.content_size.width)
+        relayout = not self.FIXED_HEIGHT and (lines is None or lines != self._lines)
+        self._lines = lines
+        self.update(content, layout=relayout)
 
     def render_state(self, state: ConsoleState) -> RenderableType:
         raise NotImplementedError
+
+
+def height_hint(content: RenderableType, width: int) -> int | None:
+    """Lines the content takes at this width when that is certain without rendering it
+    (no wrapping can happen), else None."""
+    if width <= 0:
+        return None
+    if isinstance(content, Text):
+        lines = content.plain.split("\n")
+        return len(lines) if all(cell_len(line) <= width for line in lines) else None
+    if (
+        isinstance(content, Table)
+        and content.box is None
+        and not (content.show_footer or content.show_lines or content.leading)
+        and content.title is None
+        and content.caption is None
+        and content.padding[0] == content.padding[2] == 0
+        and all(c.no_wrap for c in content.columns)
+    ):
+        return content.row_count + (1 if content.show_header else 0)
+    return None

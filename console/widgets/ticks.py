@@ -30,6 +30,7 @@ class LatestTicks(Panel):
 
     TITLE = "Live ticks"
     STATUS_ONLY = False
+    FIXED_HEIGHT = True
 
     def render_state(self, state: ConsoleState) -> RenderableType:
         if not state.latest:
@@ -75,6 +76,7 @@ class Tape(Panel):
 
     TITLE = "Tape"
     STATUS_ONLY = False
+    FIXED_HEIGHT = True
 
     def render_state(self, state: ConsoleState) -> RenderableType:
         room = max(1, self.size.height) if self.size.height else 8
