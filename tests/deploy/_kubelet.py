@@ -86,6 +86,9 @@ def setup(spec: dict[str, Any]) -> None:
     sources = {
         m["path"]: os.open(m["source"], os.O_PATH) for m in spec["mounts"] if m["kind"] == "pvc"
     }
+    # The emulated image (this checkout and its virtualenv) may sit under a path the pod
+    # mounts a volume on (a clone under /tmp): keep a handle to bind it back afterwards.
+    image = {p: os.open(p, os.O_PATH) for p in spec.get("image_paths", [])}
     expose(spec["expose"])
     gid = spec.get("fs_group")
     if gid is not None:  # before the root goes read-only: the sources live on it here
@@ -116,6 +119,16 @@ def setup(spec: dict[str, Any]) -> None:
     emit("mounted", mounts=[m["path"] for m in spec["mounts"]],
          empty_dirs={m["path"]: sorted(os.listdir(m["path"])) for m in spec["mounts"]
                      if m["kind"] == "emptyDir"})  # fmt: skip
+    bound: list[str] = []
+    for path in sorted(image, key=len):  # a parent first: it brings its children along
+        fd = image[path]
+        inside = any(path.startswith(b.rstrip("/") + "/") for b in bound)
+        if not inside and not os.path.isdir(path):  # hidden by a volume; an image's never is
+            os.makedirs(path)
+            mount(f"/proc/self/fd/{fd}", path, None, MS_BIND | MS_REC)
+            mount(path, path, None, MS_REMOUNT | MS_BIND | MS_RDONLY)
+            bound.append(path)
+        os.close(fd)
 
 
 def _user(spec: dict[str, Any]) -> dict[str, Any]:

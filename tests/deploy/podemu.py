@@ -123,6 +123,7 @@ def build_spec(
         "no_new_privs": sc.get("allowPrivilegeEscalation") is False,
         "mounts": mounts,
         "expose": [str(Path(sys.executable).resolve().parent.parent)],
+        "image_paths": [sys.prefix, str(Path(__file__).resolve().parents[2])],
         "env": env,
         "argv": [exe, *argv[1:]],
         "cwd": c.get("workingDir") or image.workdir,
