@@ -42,6 +42,9 @@ NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 class WriterLike(Protocol):
     """A JSONL writer as the watchdog sees it (daemon/ingest/writer.py SegmentWriter)."""
 
+    @property
+    def last_error(self) -> str | None: ...
+
     def stalled_for(self) -> float: ...
 
 
@@ -138,14 +141,20 @@ class HealthState:
         live_reasons = []
         if self._loop_stall:
             live_reasons.append(self._loop_stall)
+        ready_reasons = []
         for w in self._writers:
+            if w.last_error:
+                # A writer that reports its error (disk full, read-only volume) is alive and
+                # retrying with the ticks held: not ready, but a restart would only lose them.
+                ready_reasons.append(w.last_error)
+                continue
             stalled = w.stalled_for()
             if stalled > self.threshold:
                 live_reasons.append(
                     f"writer has had data pending for {stalled:.1f} s without a successful "
-                    f"write (OBSERVER_WATCHDOG_SECONDS={self.threshold:g})"
+                    f"write and without an error (hung I/O?; OBSERVER_WATCHDOG_SECONDS="
+                    f"{self.threshold:g})"
                 )
-        ready_reasons = []
         if not self._contract_ok:
             ready_reasons.append(self._contract_reason)
         if not self._collector_ok:

@@ -609,6 +609,7 @@ def test_health_state_liveness_flips_when_a_writer_stalls_past_the_threshold(
 
     class Writer:
         stalled = 0.0
+        last_error: str | None = None
 
         def stalled_for(self) -> float:
             return self.stalled

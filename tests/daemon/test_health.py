@@ -1,0 +1,50 @@
+"""Which probe a failing writer fails: a reported error is unreadiness, a silent hang is death."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from observer.daemon import probes
+from observer.daemon.api.health import HealthState
+from observer.daemon.config import load_config
+
+
+class _Writer:
+    def __init__(self) -> None:
+        self.stalled = 0.0
+        self.last_error: str | None = None
+
+    def stalled_for(self) -> float:
+        return self.stalled
+
+
+def _health(tmp_path: Path, w: _Writer) -> HealthState:
+    cfg = load_config(
+        environ={"OBSERVER_DATA_DIR": str(tmp_path), "OBSERVER_WATCHDOG_SECONDS": "5"}
+    ).config
+    h = HealthState(cfg)
+    h.watch_writer(w)
+    h.contract_passed()
+    h.api_up()
+    h.collector_running(True)
+    return h
+
+
+def test_a_full_disk_makes_the_pod_unready_but_keeps_it_alive(tmp_path: Path) -> None:
+    # Restarting the pod would not free the disk and would lose the ticks held for retry.
+    w = _Writer()
+    h = _health(tmp_path, w)
+    w.stalled = 60.0
+    w.last_error = "cannot write /data/assets/scalp/x.jsonl: No space left on device (ENOSPC)"
+    result = h.evaluate()
+    assert result[probes.LIVENESS] == (True, "")
+    ok, why = result[probes.READINESS]
+    assert not ok and "ENOSPC" in why
+
+
+def test_a_writer_hung_without_an_error_fails_liveness(tmp_path: Path) -> None:
+    w = _Writer()
+    h = _health(tmp_path, w)
+    w.stalled = 6.0
+    ok, why = h.evaluate()[probes.LIVENESS]
+    assert not ok and "without an error" in why
