@@ -11,6 +11,7 @@ from rich.text import Text
 
 from observer.console import format as fmt
 from observer.console.state import ConsoleState, TickRow
+from observer.console.widgets import columns
 from observer.console.widgets.panel import Panel
 
 UP = "bold red"
@@ -36,26 +37,61 @@ class LatestTicks(Panel):
         if not state.latest:
             quiet = "waiting for the first tick"
             return Text(quiet, "dim")
-        table = Table(box=None, expand=True, padding=(0, 1, 0, 0), show_edge=False)
-        table.add_column("symbol", style="bold", no_wrap=True)
-        table.add_column("price", justify="right", no_wrap=True)
-        table.add_column("", width=1, no_wrap=True)
-        table.add_column("change", justify="right", no_wrap=True)
-        table.add_column("%", justify="right", no_wrap=True)
-        table.add_column("time", style="dim", no_wrap=True)
         rows = sorted(state.latest.values(), key=lambda r: r.symbol)
         room = max(1, self.size.height - 1) if self.size.height else len(rows)
-        for r in rows[:room]:
-            style = change_style(r.change)
-            table.add_row(
-                r.symbol,
-                fmt.price(r.price),
-                arrow(r.move),
-                Text(f"{r.change:+,}", style),
-                Text(f"{r.change_pct:+.2f}", style),
-                r.time,
-            )
-        return table
+        rows = rows[:room]
+        width = self.content_size.width
+        if width > 0:
+            cells = [_cells(r) for r in rows]
+            text = columns.layout(_COLUMNS, cells, width)
+            if text is not None:
+                return text
+        return _table(rows)
+
+
+_COLUMNS = (
+    columns.Column("symbol", style="bold"),
+    columns.Column("price", right=True),
+    columns.Column("", width=1),
+    columns.Column("change", right=True),
+    columns.Column("%", right=True),
+    columns.Column("time", style="dim"),
+)
+_ARROWS: dict[int, tuple[str, str]] = {1: ("▲", UP), -1: ("▼", DOWN), 0: ("·", "dim")}
+
+
+def _cells(r: TickRow) -> tuple[columns.Cell, ...]:
+    style = change_style(r.change)
+    return (
+        (r.symbol, ""),
+        (fmt.price(r.price), ""),
+        _ARROWS[r.move],
+        (f"{r.change:+,}", style),
+        (f"{r.change_pct:+.2f}", style),
+        (r.time, ""),
+    )
+
+
+def _table(rows: list[TickRow]) -> Table:
+    """The same rows as a Rich table: before the first layout, or too narrow to fit."""
+    table = Table(box=None, expand=True, padding=(0, 1, 0, 0), show_edge=False)
+    table.add_column("symbol", style="bold", no_wrap=True)
+    table.add_column("price", justify="right", no_wrap=True)
+    table.add_column("", width=1, no_wrap=True)
+    table.add_column("change", justify="right", no_wrap=True)
+    table.add_column("%", justify="right", no_wrap=True)
+    table.add_column("time", style="dim", no_wrap=True)
+    for r in rows:
+        style = change_style(r.change)
+        table.add_row(
+            r.symbol,
+            fmt.price(r.price),
+            arrow(r.move),
+            Text(f"{r.change:+,}", style),
+            Text(f"{r.change_pct:+.2f}", style),
+            r.time,
+        )
+    return table
 
 
 def tape_line(r: TickRow) -> Text:
