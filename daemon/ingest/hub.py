@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from observer.daemon.ingest.lines import FrameBatch
 from observer.daemon.ingest.overflow import OverflowLog
 from observer.daemon.ingest.recovery import SeqState
 from observer.daemon.model import Snapshot, Tick, Track
@@ -207,6 +208,17 @@ class Hub:
     def _number(self, track: Track, items: Sequence[Item]) -> None:
         date, n = self._cursor.get(track, ("", 0))
         seq = self.seq
+        if isinstance(items, FrameBatch):  # one trade date: number it as a whole
+            if items.trade_date != date:
+                if date:
+                    seq.set(track, date, n)
+                date = items.trade_date
+                n = seq.last(track, date)
+            items.number(n + 1)
+            n += items.size
+            seq.set(track, date, n)
+            self._cursor[track] = (date, n)
+            return
         for t in items:
             if t.trade_date != date:
                 if date:

@@ -5,14 +5,21 @@ this module produces the very same bytes several times faster: one ``%`` templat
 track, JSON-encoded strings cached per value (symbols, trade dates, times) and the
 ``received_at`` ISO string cached per timestamp (every record of a frame shares one).
 A test holds the two equal over many random items.
+
+:class:`FrameBatch` is the parser's fast path: the lines of a whole realtime frame laid
+out once from the raw KIS fields (validated as canonical JSON numbers), with a ``%d``
+left where each ``seq`` goes; the typed :class:`Tick` objects are only built when
+someone reads them (tail subscribers, tests), not for the file.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
+from operator import attrgetter
+from typing import overload
 
 from observer.daemon.clock import KST
 from observer.daemon.model import Snapshot, Tick, iso_date, reference_line
@@ -28,6 +35,86 @@ _SNAP_TEMPLATE = (
     '"cum_value":%d,"per":%r,"pbr":%r,"eps":%r,"bps":%r,"w52_high":%d,"w52_low":%d,'
     '"market_cap":%d,"halted":%s,"vi":%s,"received_at":"%s"}\n'
 )
+
+
+_SEQ = attrgetter("seq")
+
+
+class FrameBatch(Sequence[Tick]):
+    """The records of one realtime frame, their file lines ready but for ``seq``.
+
+    Every record shares one trade date and one hour (one segment key). ``template``
+    holds one line per record with ``%d`` in place of the seq. The ticks themselves are
+    built on first access and then kept (same objects on every access); they are
+    read-only as far as the file is concerned: only ``seq`` is taken from them.
+    """
+
+    __slots__ = ("_first", "_ticks", "key", "size", "template", "trade_date")
+
+    def __init__(self, template: str, count: int, trade_date: str, hour: str) -> None:
+        self.template = template
+        self.size = count
+        self.trade_date = trade_date
+        self.key = f"{trade_date}_{hour}"
+        self._first = 0
+        self._ticks: list[Tick] | None = None
+
+    def _build(self) -> list[Tick]:
+        """The typed records (subclasses know the raw fields)."""
+        raise NotImplementedError
+
+    @property
+    def ticks(self) -> list[Tick]:
+        out = self._ticks
+        if out is None:
+            out = self._ticks = self._build()
+            if self._first:
+                for i, t in enumerate(out, self._first):
+                    t.seq = i
+        return out
+
+    def number(self, first: int) -> None:
+        """Give the records seq ``first``, ``first + 1``, ... (what the hub does)."""
+        self._first = first
+        if self._ticks is not None:
+            for i, t in enumerate(self._ticks, first):
+                t.seq = i
+
+    def lines(self) -> str:
+        """The frame's lines, with each record's current seq."""
+        if self._ticks is not None:
+            seqs: tuple[int, ...] = tuple(map(_SEQ, self._ticks))
+        elif self._first:
+            seqs = tuple(range(self._first, self._first + self.size))
+        else:
+            seqs = (0,) * self.size
+        return self.template % seqs
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __bool__(self) -> bool:
+        return self.size > 0
+
+    @overload
+    def __getitem__(self, i: int) -> Tick: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[Tick]: ...
+    def __getitem__(self, i: int | slice) -> Tick | list[Tick]:
+        return self.ticks[i]
+
+    def __iter__(self) -> Iterator[Tick]:
+        return iter(self.ticks)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, FrameBatch):
+            return self.ticks == other.ticks
+        return isinstance(other, list) and self.ticks == other
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"FrameBatch({self.key}, {self.size} records)"
 
 
 def _received_iso(ts: float) -> str:
@@ -56,6 +143,14 @@ class LineFormatter:
                 self._strs.clear()
             out = self._strs[s] = json.dumps(s, ensure_ascii=False)
         return out
+
+    def date_part(self, trade_date: str, time: str) -> str:
+        """The ``"trade_date":...,"ts":...`` part of a line (cached)."""
+        return self._dates.get((trade_date, time)) or self._date_part(trade_date, time)
+
+    def received_iso(self, ts: float) -> str:
+        """``received_at`` as in a line, without quotes (cached)."""
+        return self._recv.get(ts) or self._recv_iso(ts)
 
     def _date_part(self, trade_date: str, time: str) -> str:
         key = (trade_date, time)

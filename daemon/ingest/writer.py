@@ -31,7 +31,7 @@ from typing import Any
 from observer.daemon.clock import to_kst
 from observer.daemon.errors import Precondition
 from observer.daemon.ingest.events import EventBus
-from observer.daemon.ingest.lines import LineFormatter
+from observer.daemon.ingest.lines import FrameBatch, LineFormatter
 from observer.daemon.ingest.segments import (
     OsSegmentFile,
     SegmentFile,
@@ -301,12 +301,32 @@ class SegmentWriter:
 
     def _format(self, batch: list[Sequence[Item]]) -> list[_Chunk]:
         """Lines grouped into one chunk per run of records sharing a segment key."""
-        items: list[Item] = []
-        for b in batch:
-            items.extend(b)
-        if not items:
-            return []
         chunks: list[_Chunk] = []
+        key = ""
+        texts: list[str] = []
+        lines = 0
+        scalp = self.track is Track.SCALP
+        for b in batch:
+            # A parsed frame comes with its lines laid out: only the seqs go in.
+            runs = (
+                [(b.key, b.lines(), b.size)]
+                if scalp and isinstance(b, FrameBatch)
+                else self._runs(b)
+            )
+            for k, text, n in runs:
+                if k != key:
+                    if texts:
+                        chunks.append(_Chunk(key, "".join(texts).encode(), lines))
+                    key, texts, lines = k, [], 0
+                texts.append(text)
+                lines += n
+        if texts:
+            chunks.append(_Chunk(key, "".join(texts).encode(), lines))
+        return chunks
+
+    def _runs(self, items: Sequence[Item]) -> list[tuple[str, str, int]]:
+        """(segment key, lines, count) per run of records sharing a key."""
+        out: list[tuple[str, str, int]] = []
         scalp = self.track is Track.SCALP
         start = 0
         date, lo, hi = "", "", ""
@@ -316,7 +336,7 @@ class SegmentWriter:
             if t.trade_date == date and lo <= tm < hi:
                 continue
             if i > start:
-                chunks.append(self._chunk(key, items[start:i]))
+                out.append((key, "".join(self._fmt.lines(items[start:i])), i - start))  # type: ignore[arg-type]
                 start = i
             date = t.trade_date
             if scalp:
@@ -324,11 +344,9 @@ class SegmentWriter:
                 key, lo, hi = f"{date}_{hh}", f"{hh}0000", f"{hh}9999"
             else:
                 key, lo, hi = date, "", "~"
-        chunks.append(self._chunk(key, items[start:]))
-        return chunks
-
-    def _chunk(self, key: str, items: list[Item]) -> _Chunk:
-        return _Chunk(key, "".join(self._fmt.lines(items)).encode(), len(items))  # type: ignore[arg-type]
+        if len(items) > start:
+            out.append((key, "".join(self._fmt.lines(items[start:])), len(items) - start))  # type: ignore[arg-type]
+        return out
 
     def _on_error(self, e: OSError) -> None:
         name = errno.errorcode.get(e.errno or 0, str(e.errno))

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Sequence
 
-from observer.daemon.ingest.lines import LineFormatter, format_line
-from observer.daemon.kis.parser import FrameParser
-from observer.daemon.model import SCALP_FIELDS, SWING_FIELDS, Snapshot, reference_line
-from tests.daemon.ingest_support import frame, random_tick, record
+from observer.daemon.ingest.lines import FrameBatch, LineFormatter, format_line
+from observer.daemon.kis.parser import FrameParser, _ticks
+from observer.daemon.model import SCALP_FIELDS, SWING_FIELDS, Snapshot, Tick, reference_line
+from tests.daemon.ingest_support import N, frame, random_tick, record
 
 
 def test_tick_lines_equal_the_reference_on_many_random_ticks() -> None:
@@ -65,3 +66,87 @@ def test_snapshot_lines_equal_the_reference() -> None:
     got = LineFormatter().snapshot_lines(items)
     assert got == [reference_line(s) for s in items]
     assert list(json.loads(got[0])) == list(SWING_FIELDS)
+
+
+# --- the parser's fast path (FrameBatch): lines laid out from the raw fields ---------
+
+_ODD_INTS = ["0072100", "+5", "-0", " 5", "1_000", "٣", "-05", "00", "5 ", "72,100", ""]
+_ODD_FLOATS = ["1.50", "0.00", "-0.00", "0.00001", "1e3", ".5", "5.", "5", "+1.5",
+               "1234567890123456.5", "-0.5", "10.000", "0.0001", "100", "nan", "1.2.3"]  # fmt: skip
+
+
+def _random_record(rng: random.Random, odd: bool) -> list[str]:
+    r = record(
+        rng.choice(["005930", "000660", "0000J0"]),
+        time=rng.choice(["090001", "090001", "095959"]),
+        price=rng.randrange(1, 3_000_000),
+        change=rng.randrange(-50_000, 50_000),
+        pct=rng.choice(["-0.69", "0.00", "1.50", "12.34", "-0.05", "29.99"]),
+        volume=rng.randrange(0, 10**6),
+        halted=rng.choice(["N", "Y", ""]),
+    )
+    r[6] = f"{rng.uniform(1, 3_000_000):.{rng.randrange(1, 4)}f}"  # vwap
+    r[18] = rng.choice(["0.00", "103.52", "100.10", f"{rng.uniform(0, 500):.2f}"])
+    r[21] = rng.choice(["1", "3", "5", ""])
+    if odd:
+        i = rng.choice([2, 3, 4, 7, 8, 9, 10, 11, 12, 13, 14, 5, 6, 18, 21, 35])
+        r[i] = rng.choice(_ODD_FLOATS if i in (5, 6, 18) else _ODD_INTS)
+    return r
+
+
+def _lines(batch: Sequence[Tick]) -> str:
+    if isinstance(batch, FrameBatch):
+        return batch.lines()
+    return "".join(LineFormatter().tick_lines(batch))
+
+
+def test_parsed_frames_give_reference_lines_and_the_general_paths_ticks() -> None:
+    rng = random.Random(11)
+    fast = general = rejected = 0
+    for i in range(3000):
+        odd = rng.random() < 0.3
+        recs = [_random_record(rng, odd and k == 0) for k in range(rng.choice([1, 1, 3, 5]))]
+        text = frame(recs)
+        clock = rng.choice([1_795_000_000.0, 1_795_000_000.5, rng.uniform(1.7e9, 1.9e9)])
+        batch = FrameParser(clock=lambda c=clock: c).parse(text)  # type: ignore[misc]
+        count = len(recs)
+        try:
+            expected = _ticks(text.split("|", 3)[3].split("^"), N, count, clock)
+        except ValueError:
+            assert batch == []
+            rejected += 1
+            continue
+        assert list(batch) == expected
+        if isinstance(batch, FrameBatch):
+            fast += 1
+            batch.number(i * 10 + 1)
+            for k, t in enumerate(expected):
+                t.seq = i * 10 + 1 + k
+        else:
+            general += 1
+            for k, (a, t) in enumerate(zip(batch, expected, strict=True)):
+                a.seq = t.seq = i * 10 + 1 + k
+        assert _lines(batch) == "".join(reference_line(t) for t in expected)
+    assert fast > 1500 and general > 100 and rejected > 50  # every path was exercised
+
+
+def test_a_frame_with_canonical_numbers_takes_the_fast_path_and_odd_ones_do_not() -> None:
+    p = FrameParser(clock=lambda: 1_795_000_000.25)
+    assert isinstance(p.parse(frame([record(pct="1.50"), record(pct="0.00")])), FrameBatch)
+    for odd in (["0072100"], ["+5"], ["-0"]):
+        r = record()
+        r[2] = odd[0]
+        (t,) = p.parse(frame([r]))
+        assert not isinstance(p.parse(frame([r])), FrameBatch)
+        assert t.price == int(odd[0]) and f'"price":{t.price},' in reference_line(t)
+
+
+def test_frame_batch_ticks_are_built_once_and_follow_its_numbering() -> None:
+    batch = FrameParser().parse(frame([record("005930"), record("000660")]))
+    assert isinstance(batch, FrameBatch)
+    batch.number(41)
+    first = batch[0]
+    assert [t.seq for t in batch] == [41, 42] and batch[0] is first
+    batch.number(7)
+    assert [t.seq for t in batch] == [7, 8]
+    assert batch.lines().startswith('{"seq":7,') and '{"seq":8,' in batch.lines()
