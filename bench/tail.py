@@ -1,18 +1,26 @@
 """Tail latency and ingest cost of tail subscribers (prints a table; bounded in time).
 
-  .venv/bin/python bench/tail.py [--seconds 4]
-
-Latency is measured per batch on its first (oldest) tick, so it is the worst case within
-each batch; clients decode only that tick (a Python client cannot decode 1M ticks/s).
+  .venv/bin/python bench/tail.py [--seconds 4] [--per-client 25] [--repeat 3]
+                                 [--subscribers 1,10,50] [--max-batch 0]
 
 Server side (this process): real Hub -> real SegmentWriter (tmp dir) + real ApiServer.
-Clients run in a separate process (grpc.aio), so their CPU is not charged to the server.
+Clients (grpc.aio) run in separate processes, ``--per-client`` subscribers each, so their
+CPU is not charged to the server; the table reports the CPU each side used.
 
-1. Latency from frame arrival (the tick's received_at, set when the feeder publishes) to
-   a tail client's receipt, p50/p99, at 20,000 ticks/s with 1, 10 and 50 subscribers.
-2. Ingest rate (publish as fast as possible) with 50 subscribers that never read vs none.
-3. The limit: a bare grpcio stream of the same pre-encoded payload, no hub (latency at
-   20,000 ticks/s with the same subscriber counts).
+1. Latency from frame arrival (the tick's received_at, set when the feeder builds the
+   frame) to a tail client's receipt, p50/p99, at 20,000 ticks/s with 1, 10 and 50
+   subscribers. Measured per message on its first (oldest) tick, so it is the worst case
+   within each message; clients decode only that tick (a Python client cannot decode
+   50 x 20,000 ticks/s). The first 0.5 s of each subscriber's stream is warm-up and not
+   counted (HTTP/2 windows growing).
+2. The limit, same run, same clients: a bare grpcio stream of the same payload (each
+   frame encoded once; each stream sends what it has pending, at most ``--max-batch``
+   ticks per message and drop-oldest beyond the same buffer, the way the Tail servicer
+   does), with no hub, no files, no per-subscriber accounting.
+   The feeder yields to the event loop after every frame, as websocket reads do: a
+   feeder that fell behind and caught up in one burst would starve every stream.
+3. Ingest rate (publish as fast as possible) with 50 subscribers that never read vs none,
+   alternated ``--repeat`` times; the ratio is the median of the per-pair ratios.
 """
 
 from __future__ import annotations
@@ -21,34 +29,45 @@ import argparse
 import asyncio
 import json
 import os
+import platform
+import resource
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import grpc
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from observer.daemon.api.encode import BatchEncoder  # noqa: E402
+from observer.daemon.api.encode import BatchEncoder, _sent_at  # noqa: E402
 from observer.daemon.api.server import ApiServer  # noqa: E402
-from observer.daemon.model import Track  # noqa: E402
+from observer.daemon.model import Tick, Track  # noqa: E402
 from tests.daemon.test_api_server import LoopbackDaemon, make_config, tick  # noqa: E402
 
 RATE = 20_000
 FRAME = 20  # records per publish (a KIS frame carries several)
+WARMUP = 0.5
+BUFFER = 20_000  # ticks per subscriber (OBSERVER_TAIL_BUFFER's default)
+MAX_BATCH = 0  # TailRequest.max_batch the clients ask for (0 = server default); --max-batch
+SETTLE = 1.0  # seconds between starting the clients and the first frame
 
 CLIENT = r"""
-import asyncio, json, sys, time
+import asyncio, json, resource, sys, time
 import grpc
-from observer.v1 import observer_pb2 as pb, observer_pb2_grpc as g
-port, n, seconds, mode, method = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3]), sys.argv[4], sys.argv[5]
-lat = []
+from observer.v1 import observer_pb2 as pb
+port, n, seconds, mode, method, warmup, max_batch = (
+    int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3]), sys.argv[4], sys.argv[5],
+    float(sys.argv[6]), int(sys.argv[7]))
+lat, msgs, nbytes = [], 0, 0
 def first_received(b):
-    # only the batch's first (oldest) tick is decoded: the client measures delivery, and a
-    # Python client could not decode 50 x 20,000 ticks/s anyway
+    # only the message's first (oldest) tick is decoded
     if not b or b[0] != 0x0A:
         return None
     n, shift, i = 0, 0, 1
@@ -58,43 +77,78 @@ def first_received(b):
     t = pb.Tick.FromString(b[i:i + n]).received_at
     return t.seconds + t.nanos / 1e9
 async def one(ch):
+    global msgs, nbytes
     path = "/observer.v1.TailService/Tail" if method == "tail" else "/bench.Bare/Stream"
-    req = pb.TailRequest().SerializeToString()
+    req = pb.TailRequest(max_batch=max_batch).SerializeToString()
     call = ch.unary_stream(path, request_serializer=lambda x: x, response_deserializer=lambda x: x)(req)
     if mode == "stall":
-        await asyncio.sleep(seconds + 5); call.cancel(); return
-    end = time.time() + seconds
-    while time.time() < end:
+        await asyncio.sleep(seconds + 30); call.cancel(); return
+    asyncio.get_running_loop().call_later(seconds, call.cancel)  # ends a read waiting
+    try:
         b = await call.read()
-        now = time.time()
-        r = first_received(b)
-        if r is not None:
-            lat.append(now - r)
-    call.cancel()
+        counted = time.time() + warmup
+        while True:
+            b = await call.read()
+            now = time.time()
+            r = first_received(b)
+            if r is not None and now >= counted:
+                lat.append(now - r); msgs += 1; nbytes += len(b)
+    except (asyncio.CancelledError, grpc.aio.AioRpcError):
+        pass
 async def main():
     chans = [grpc.aio.insecure_channel(f"127.0.0.1:{port}") for _ in range(n)]
     print("ready", flush=True)
     await asyncio.gather(*(one(c) for c in chans))
-    lat.sort()
-    out = {"n": len(lat)}
-    if lat:
-        out.update(p50=lat[len(lat)//2]*1e3, p99=lat[int(len(lat)*0.99)]*1e3)
-    print(json.dumps(out), flush=True)
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    print(json.dumps({"lat": lat, "msgs": msgs, "bytes": nbytes, "cpu": ru.ru_utime + ru.ru_stime}), flush=True)
 asyncio.run(main())
 """
 
 
-def spawn(port: int, n: int, seconds: float, mode: str, method: str) -> subprocess.Popen[str]:
-    p = subprocess.Popen(
-        [sys.executable, "-c", CLIENT, str(port), str(n), str(seconds), mode, method],
-        stdout=subprocess.PIPE, text=True, cwd=ROOT,
-    )  # fmt: skip
-    assert p.stdout is not None
-    assert p.stdout.readline().strip() == "ready"
-    return p
+def cpu() -> float:
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_utime + ru.ru_stime
 
 
-async def feed(publish, seconds: float, rate: int | None) -> int:
+class Clients:
+    """``n`` subscribers spread over processes of ``per`` subscribers each."""
+
+    def __init__(self, port: int, n: int, per: int, seconds: float, mode: str, method: str):
+        self.procs: list[subprocess.Popen[str]] = []
+        tail = [str(WARMUP), str(MAX_BATCH)]
+        for start in range(0, n, per):
+            k = min(per, n - start)
+            argv = [sys.executable, "-c", CLIENT, str(port), str(k), str(seconds), mode, method]
+            p = subprocess.Popen([*argv, *tail], stdout=subprocess.PIPE, text=True, cwd=ROOT)
+            assert p.stdout is not None
+            assert p.stdout.readline().strip() == "ready"
+            self.procs.append(p)
+
+    async def result(self) -> dict[str, Any]:
+        outs = await asyncio.gather(
+            *(asyncio.to_thread(p.communicate, timeout=120) for p in self.procs)
+        )
+        parts = [json.loads(o.strip().splitlines()[-1]) for o, _ in outs]
+        lat = sorted(x for p in parts for x in p["lat"])
+        res: dict[str, Any] = {
+            "msgs": sum(p["msgs"] for p in parts),
+            "bytes": sum(p["bytes"] for p in parts),
+            "cpu": sum(p["cpu"] for p in parts),
+        }
+        if lat:
+            res.update(p50=lat[len(lat) // 2] * 1e3, p99=lat[int(len(lat) * 0.99)] * 1e3)
+        return res
+
+    def kill(self) -> None:
+        for p in self.procs:
+            p.kill()
+            p.wait()
+
+
+Publish = Callable[[list[Tick]], Awaitable[None]]
+
+
+async def feed(publish: Publish, seconds: float, rate: int | None) -> int:
     """Publish ticks at ``rate`` per second (None: as fast as possible); returns the count."""
     sent = 0
     start = time.perf_counter()
@@ -107,113 +161,152 @@ async def feed(publish, seconds: float, rate: int | None) -> int:
                 continue
         await publish([tick(sent + i) for i in range(FRAME)])
         sent += FRAME
-        if rate is None and sent % 2000 == 0:
-            await asyncio.sleep(0)
+        # Frames reach the daemon one event-loop callback at a time (websocket reads); a
+        # feeder that fell behind must not publish a long burst without yielding, or the
+        # tail streams are starved for the whole burst and the latency measured is ours.
+        await asyncio.sleep(0)
     return sent
 
 
-async def result(p: subprocess.Popen[str]) -> dict[str, float]:
-    out, _ = await asyncio.to_thread(p.communicate, timeout=60)
-    return json.loads(out.strip().splitlines()[-1])
-
-
 async def hub_case(
-    tmp: Path, subs: int, seconds: float, mode: str, rate: int | None
-) -> tuple[dict[str, float], float]:
-    cfg, origins = make_config(tmp, OBSERVER_TAIL_BUFFER="20000")
+    tmp: Path, subs: int, per: int, seconds: float, mode: str, rate: int | None
+) -> dict[str, Any]:
+    cfg, origins = make_config(tmp, OBSERVER_TAIL_BUFFER=str(BUFFER))
     d = LoopbackDaemon(cfg, origins)
     await d.start()
     server = ApiServer(d, cfg)
     port = await server.start()
-    client = spawn(port, subs, seconds, mode, "tail") if subs else None
-    await asyncio.sleep(1.0)  # subscriptions established
-    t0 = time.perf_counter()
-    sent = await feed(lambda items: d.hub.publish(Track.SCALP, items), seconds, rate)
-    ingest = sent / (time.perf_counter() - t0)
-    if client is not None and mode == "stall":
-        client.kill()
-        client.wait()
-        res: dict[str, float] = {}
-    else:
-        res = await result(client) if client else {}
+    life = SETTLE + seconds + WARMUP - 0.1  # clients stop reading just before the feed stops
+    clients = Clients(port, subs, per, life, mode, "tail") if subs else None
+    await asyncio.sleep(SETTLE)  # subscriptions established
+    c0, t0 = cpu(), time.perf_counter()
+    sent = await feed(lambda items: d.hub.publish(Track.SCALP, items), seconds + WARMUP, rate)
+    wall = time.perf_counter() - t0
+    res: dict[str, Any] = {"ingest": sent / wall, "server_cpu": (cpu() - c0) / wall}
+    if clients is not None and mode == "stall":
+        clients.kill()
+    elif clients is not None:
+        res.update(await clients.result())
+        res["client_cpu"] = res["cpu"] / wall
     await server.shutdown(0.2)
     await d.stop()
-    return res, ingest
+    return res
 
 
-async def bare_case(subs: int, seconds: float) -> dict[str, float]:
-    """Per-subscriber queues of pre-encoded batches: no hub, no files."""
+async def bare_case(subs: int, per: int, seconds: float) -> dict[str, Any]:
+    """Each frame encoded once; each stream sends what it has pending, up to the same
+    ticks per message as the Tail stream, drop-oldest beyond the same buffer."""
     enc = BatchEncoder()
-    queues: list[asyncio.Queue[bytes]] = []
+    per_msg = max(1, (MAX_BATCH or 500) // FRAME)  # frames per message
+    streams: list[tuple[deque[bytes], asyncio.Event]] = []
 
-    async def stream(request: bytes, context: grpc.aio.ServicerContext) -> object:
-        q: asyncio.Queue[bytes] = asyncio.Queue(maxsize=10_000)
-        queues.append(q)
+    async def stream(request: bytes, context: grpc.aio.ServicerContext) -> AsyncIterator[bytes]:
+        me: tuple[deque[bytes], asyncio.Event] = (deque(maxlen=BUFFER // FRAME), asyncio.Event())
+        streams.append(me)
+        pending, ready = me
         try:
             while True:
-                yield await q.get()
+                if not pending:
+                    ready.clear()
+                    await ready.wait()
+                chunks = [pending.popleft() for _ in range(min(per_msg, len(pending)))]
+                chunks.append(_sent_at(time.time()))
+                yield b"".join(chunks)
         finally:
-            queues.remove(q)
+            streams.remove(me)
 
-    server = grpc.aio.server()
+    server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
+    handler = grpc.unary_stream_rpc_method_handler(
+        stream, request_deserializer=lambda b: b, response_serializer=lambda b: b
+    )
     server.add_generic_rpc_handlers(
-        (
-            grpc.method_handlers_generic_handler(
-                "bench.Bare",
-                {
-                    "Stream": grpc.unary_stream_rpc_method_handler(
-                        stream, request_deserializer=lambda b: b, response_serializer=lambda b: b
-                    )
-                },
-            ),
-        )
+        (grpc.method_handlers_generic_handler("bench.Bare", {"Stream": handler}),)
     )
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
-    client = spawn(port, subs, seconds, "read", "bare")
-    await asyncio.sleep(1.0)
+    clients = Clients(port, subs, per, SETTLE + seconds + WARMUP - 0.1, "read", "bare")
+    await asyncio.sleep(SETTLE)
+    seq = 0
 
-    async def publish(items: list) -> None:
-        b = enc.batch(
-            items, dropped_since_last=0, dropped_total=0, replay=False, sent_at=time.time()
-        )
-        for q in list(queues):
-            if not q.full():
-                q.put_nowait(b)
+    async def publish(items: list[Tick]) -> None:
+        nonlocal seq
+        for t in items:
+            seq += 1
+            t.seq = seq
+        chunk = b"".join(enc.entries(items, None))
+        for pending, ready in streams:
+            pending.append(chunk)
+            ready.set()
 
-    await feed(publish, seconds, RATE)
-    res = await result(client)
+    c0, t0 = cpu(), time.perf_counter()
+    await feed(publish, seconds + WARMUP, RATE)
+    wall = time.perf_counter() - t0
+    res: dict[str, Any] = {"server_cpu": (cpu() - c0) / wall}
+    res.update(await clients.result())
+    res["client_cpu"] = res["cpu"] / wall
     await server.stop(0.2)
     return res
+
+
+def fmt(x: float | None, spec: str = ">8.2f") -> str:
+    return format(x if x is not None else float("nan"), spec)
 
 
 async def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=float, default=4.0)
+    ap.add_argument("--per-client", type=int, default=25, help="subscribers per client process")
+    ap.add_argument("--repeat", type=int, default=3, help="ingest none/stalled pairs")
+    ap.add_argument("--subscribers", default="1,10,50")
+    ap.add_argument("--max-batch", type=int, default=0, help="TailRequest.max_batch (0: 500)")
     args = ap.parse_args()
-    s = args.seconds
+    global MAX_BATCH
+    MAX_BATCH = args.max_batch
+    s, per = args.seconds, args.per_client
+    load0 = os.getloadavg()
     rows = []
     with tempfile.TemporaryDirectory() as td:
-        for n in (1, 10, 50):
-            res, rate = await hub_case(Path(td) / f"lat{n}", n, s, "read", RATE)
-            bare = await bare_case(n, s)
-            rows.append((n, res, rate, bare))
-        _, none = await hub_case(Path(td) / "none", 0, s, "read", None)
-        _, stalled = await hub_case(Path(td) / "stall", 50, s, "stall", None)
+        for n in (int(x) for x in args.subscribers.split(",")):
+            hub = await hub_case(Path(td) / f"lat{n}", n, per, s, "read", RATE)
+            bare = await bare_case(n, per, s)
+            rows.append((n, hub, bare))
+        pairs = []
+        for k in range(args.repeat):
+            none = await hub_case(Path(td) / f"none{k}", 0, per, s, "read", None)
+            stalled = await hub_case(Path(td) / f"stall{k}", 50, per, s, "stall", None)
+            pairs.append((none["ingest"], stalled["ingest"]))
+    load1 = os.getloadavg()
+    print(f"\n`{' '.join([Path(sys.executable).name, *sys.argv])}`")
     print(
-        f"\ntail latency at {RATE:,} ticks/s ({FRAME} records per frame), {s:g} s per case, cpus={os.cpu_count()}"
+        f"cpus={os.cpu_count()}, Python {platform.python_version()}, grpcio {grpc.__version__}, "
+        f"load average {load0[0]:.2f} before / {load1[0]:.2f} after; {s:g} s per case "
+        f"(+{WARMUP} s warm-up), {per} subscribers per client process, "
+        f"max_batch={MAX_BATCH or 500} ticks per message, buffer {BUFFER:,} ticks\n"
     )
+    print(f"tail latency at {RATE:,} ticks/s ({FRAME} records per frame), ms; CPU in cores\n")
     print(
-        f"{'subscribers':>11} | {'hub p50 ms':>10} | {'hub p99 ms':>10} | {'fed/s':>8} | {'bare p50 ms':>11} | {'bare p99 ms':>11}"
+        "| subscribers | hub p50 | hub p99 | msgs/s | server CPU | client CPU "
+        "| bare p50 | bare p99 | msgs/s | server CPU | client CPU |"
     )
-    for n, res, rate, bare in rows:
-        print(
-            f"{n:>11} | {res.get('p50', float('nan')):>10.2f} | {res.get('p99', float('nan')):>10.2f} | {rate:>8.0f} | "
-            f"{bare.get('p50', float('nan')):>11.2f} | {bare.get('p99', float('nan')):>11.2f}"
-        )
-    print(f"\ningest (publish -> hub -> JSONL writer, as fast as possible), {s:g} s")
-    print(f"  no subscribers:           {none:>10,.0f} ticks/s")
-    print(f"  50 stalled subscribers:   {stalled:>10,.0f} ticks/s  ({stalled / none:.0%} of none)")
+    print("|---:" * 11 + "|")
+    for n, h, b in rows:
+        cells = [f"{n:>11}"]
+        for r in (h, b):
+            rate = r.get("msgs", 0) / s
+            cells += [fmt(r.get("p50")), fmt(r.get("p99")), f"{rate:>7.0f}"]
+            cells += [fmt(r.get("server_cpu")), fmt(r.get("client_cpu"))]
+        print("| " + " | ".join(cells) + " |")
+    if not pairs:
+        return
+    ratios = [st / no for no, st in pairs]
+    print(
+        f"\ningest (publish -> hub -> JSONL writer, as fast as possible), ticks/s, {s:g} s each\n"
+    )
+    print("| pair | no subscribers | 50 stalled | ratio |")
+    print("|---:|---:|---:|---:|")
+    for k, (no, st) in enumerate(pairs, 1):
+        print(f"| {k} | {no:,.0f} | {st:,.0f} | {st / no:.0%} |")
+    print(f"\nmedian ratio: {statistics.median(ratios):.0%} (best {max(ratios):.0%})")
 
 
 if __name__ == "__main__":
