@@ -41,6 +41,7 @@ from observer.daemon.kis.parser import FrameParser
 from observer.daemon.kis.session import RealtimeSession, validate_symbols
 from observer.daemon.kis.swing import SwingPoller
 from observer.daemon.model import Snapshot, Tick, Track
+from observer.daemon.runtime import tune_gc
 from observer.daemon.simulator.server import Simulator
 from observer.daemon.simulator.state import SimConfig
 from observer.daemon.status import (
@@ -214,6 +215,7 @@ class Daemon:
         self._spawn(self.parquet.backfill(), "parquet-backfill")
         self._spawn(self._backups.schedule_loop(), "backup-schedule")
         self._spawn(self._status.sample_loop(), "status-sampler")
+        tune_gc()
         self.events.emit(
             "start",
             version=__version__,
