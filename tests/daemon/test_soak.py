@@ -34,6 +34,7 @@ def _fds(pid: int) -> int:
 
 
 @pytest.mark.soak
+@pytest.mark.timeout(SECONDS + 180)
 def test_daemon_under_drops_and_malformed_frames_keeps_every_tick_and_steady_resources(
     tmp_path: Path,
 ) -> None:
