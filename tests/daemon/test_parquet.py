@@ -13,9 +13,11 @@ from typing import Any
 import duckdb
 import polars as pl
 import pyarrow.dataset as ds
+import pyarrow.parquet as pq
 import pytest
 
 from observer.daemon.model import Track
+from observer.daemon.stores import parquet
 from observer.daemon.stores.parquet import (
     SCHEMAS,
     ParquetSink,
@@ -69,6 +71,20 @@ def test_scalp_and_swing_rows_equal_jsonl_rows_value_by_value_in_pyarrow_dataset
     )
     assert _hive(datasets, "scalp") == _expected(seg9)
     assert _hive(datasets, "swing") == _expected(swing)
+
+
+def test_a_segment_larger_than_a_row_group_keeps_every_row_in_order(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seg = scalp_path(data_dir, "20261120", 9)
+    monkeypatch.setattr(parquet, "GROUP_BYTES", 100_000)  # about 260 lines per group
+    datasets = data_dir / "datasets"
+    convert_segment(seg, datasets)
+    meta = pq.read_metadata(dataset_path(seg, datasets))
+    assert meta.num_row_groups >= seg.stat().st_size // 101_000 > 5
+    assert meta.num_rows == 3000
+    assert _hive(datasets, "scalp") == _expected(seg)
+    assert is_current(seg, datasets)
 
 
 def test_stored_schema_is_the_explicit_one_with_kst_timestamps(data_dir: Path) -> None:
