@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from rich.cells import cell_len
 from rich.console import RenderableType
+from rich.segment import Segment
 from rich.table import Table
 from rich.text import Text
+from textual.geometry import Size
+from textual.strip import Strip
 from textual.widgets import Static
 
 from observer.console import format as fmt
@@ -26,9 +29,21 @@ class Panel(Static):
         self.border_title = self.TITLE
         self._drawn: object = None
         self._lines: int | None = None
+        #: Text of a fixed-height panel drawn line by line (None: drawn by Static).
+        self._text: Text | None = None
+        self._strips: list[Strip] = []
+        self._strips_size = Size(0, 0)
+        self._state: ConsoleState | None = None
+
+    def on_resize(self) -> None:
+        # Content is laid out for the size at draw time (columns, visible rows): follow a
+        # new size at once rather than at the next change of state.
+        if self._state is not None:
+            self.draw(self._state)
 
     def draw(self, state: ConsoleState) -> None:
         """Redraw from the state; stale values are marked, never shown as current."""
+        self._state = state
         stale = state.stale and state.status is not None
         age = state.status_age()
         subtitle = f"stale · last seen {fmt.duration(age)} ago" if stale else ""
@@ -44,6 +59,15 @@ class Panel(Static):
         self.set_class(stale, "-stale")
         self.border_subtitle = subtitle
         content = self.render_state(state)
+        if self.FIXED_HEIGHT and isinstance(content, Text) and self.size.width > 0:
+            # The live panels change four times a second: render their lines straight to
+            # strips (Rich's own Text rendering) instead of through Static's generic
+            # visual pipeline, which costs several times more per line.
+            self._text = content
+            self._render_strips()
+            self.refresh()
+            return
+        self._text = None
         # A layout pass re-measures every widget on the screen (tens of ms at 120x36), and
         # the event loop, keys included, waits for it: only ask for one when the height
         # of this panel may change.
@@ -54,6 +78,28 @@ class Panel(Static):
 
     def render_state(self, state: ConsoleState) -> RenderableType:
         raise NotImplementedError
+
+    def _render_strips(self) -> None:
+        assert self._text is not None
+        width = self.size.width
+        console = self.app.console
+        base = self.visual_style.rich_style
+        strips = []
+        for line in self._text.split("\n", allow_blank=True)[: self.size.height]:
+            segments = Segment.apply_style(line.render(console, end=""), base)
+            strips.append(Strip(segments).crop(0, width))
+        self._strips = strips
+        self._strips_size = self.size
+
+    def render_line(self, y: int) -> Strip:
+        if self._text is None:
+            return super().render_line(y)
+        if self._strips_size != self.size:
+            # Resized since the last draw: cut the same lines to the new size.
+            self._render_strips()
+        if y < len(self._strips):
+            return self._strips[y]
+        return Strip.blank(self.size.width, self.visual_style.rich_style)
 
 
 def height_hint(content: RenderableType, width: int) -> int | None:
