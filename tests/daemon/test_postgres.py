@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import itertools
+import json
 import sys
 import textwrap
 from collections.abc import AsyncIterator, Iterator
@@ -334,3 +335,16 @@ async def test_a_null_in_a_number_column_loads_through_csv_as_null(
     assert await _fetch(settings, "SELECT sum(price) FROM scalp_ticks") == sum(
         t.price for t in ticks("20261120", 9, 20)
     )
+
+
+async def test_status_and_mirror_show_only_checkpoints_the_database_has_made_durable(
+    tmp_path: Path, running: PostgresSink, settings: PostgresSettings
+) -> None:
+    seg = scalp_path(tmp_path, "20261120", 9)
+    write_lines(seg, ticks("20261120", 9, 2500))
+    assert await running.wait_caught_up(20)
+    mirror = json.loads((tmp_path / "state" / "postgres_checkpoint.json").read_text())
+    in_db = await _fetch(settings, "SELECT byte_offset FROM checkpoints WHERE track = 'scalp'")
+    assert mirror["scalp"]["offset"] == in_db == seg.stat().st_size
+    assert running.status().checkpoints["scalp"].offset == in_db
+    assert running.loaded_past(seg)
