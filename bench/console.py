@@ -104,7 +104,8 @@ async def bench(seconds: float, rate: int) -> dict[str, float]:
         tempfile.TemporaryDirectory() as tmp,
         daemon_process(Path(tmp), OBSERVER_SIM_RATE=str(rate), OBSERVER_SIM_SEED="11") as daemon,
     ):
-        app = ObserverConsole(daemon.target, token=daemon.token, replay_last=0)
+        # As the command line runs it (freeze_gc), minus the replay of old ticks.
+        app = ObserverConsole(daemon.target, token=daemon.token, replay_last=0, freeze_gc=True)
         async with app.run_test(size=(120, 36)):
             frames = Frames(app)
             async with asyncio.timeout(20):

@@ -8,6 +8,7 @@ the optional port-forward supervisor, and builds the client itself on mount.
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 from collections.abc import Callable, Iterable
 from functools import partial
@@ -67,6 +68,7 @@ class ObserverConsole(App[int]):
         sample_rates: bool = True,
         clock: Callable[[], float] = time.monotonic,
         theme: str | None = None,
+        freeze_gc: bool = False,
     ) -> None:
         super().__init__()
         self.target = tunnel.target if tunnel is not None else target
@@ -83,6 +85,9 @@ class ObserverConsole(App[int]):
         #: Redraws done by the refresh timer (the bench reads it).
         self.redraws = 0
         self._drawn = -1
+        #: Move start-up objects out of the garbage collector's sight once the dashboard is
+        #: up (the command line does; tests leave the process's collector alone).
+        self.freeze_gc = freeze_gc
         if theme:
             self.theme = theme
 
@@ -96,6 +101,8 @@ class ObserverConsole(App[int]):
             self.run_tunnel()
         self.start_streams()
         self.set_interval(self.refresh_every, self.flush)
+        if self.freeze_gc:
+            self.call_after_refresh(self._freeze_start_up_objects)
         if self.sample_rates:
             self.set_interval(1.0, self.state.sample_rate)
 
@@ -105,6 +112,14 @@ class ObserverConsole(App[int]):
             await self.tunnel.stop()
         if self.client is not None:
             await self.client.close()
+
+    def _freeze_start_up_objects(self) -> None:
+        # Every full collection walks every tracked object, and a full collection runs on
+        # this event loop between a key press and its frame. Tens of thousands of objects
+        # (Textual, grpc, protobuf, the dashboard's widgets) live as long as the process:
+        # leaving them out cuts a full collection from about 60 ms to 10-20 ms of CPU.
+        gc.collect()
+        gc.freeze()
 
     def start_streams(self) -> None:
         self.watch_status()

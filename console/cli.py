@@ -108,6 +108,7 @@ def _run_app(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         token=token.value if token else None,
         tunnel=tunnel,
         theme=args.theme,
+        freeze_gc=True,
     )
     app.run()
     return app.return_code or 0

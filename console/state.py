@@ -11,6 +11,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from observer.console.portforward import TunnelState
 from observer.v1 import observer_pb2 as pb
@@ -19,9 +20,15 @@ from observer.v1 import observer_pb2 as pb
 STALE_AFTER = 10.0
 
 
-@dataclass(frozen=True)
-class TickRow:
-    """What the console keeps of one tick: enough for the table, the tape and the tail."""
+class TickRow(NamedTuple):
+    """What the console keeps of one tick: enough for the table, the tape and the tail.
+
+    A named tuple of plain values rather than a dataclass: thousands arrive per second and
+    each lives a fraction of a second in the tape, long enough to reach the oldest garbage
+    collector generation. Tuples of atoms drop out of the collector's tracking, dataclass
+    instances do not, and every full collection (tens of ms, on the event loop that also
+    serves key presses) walks all tracked objects.
+    """
 
     symbol: str
     price: int
