@@ -117,7 +117,7 @@ class BatchEncoder:
     """Encodes records once and assembles TickBatch messages as bytes.
 
     Two caches, both keyed by id() and holding the object itself, so an id() is never
-    reused while its entry exists; each is cleared when it reaches ``limit`` entries:
+    reused while its entry exists; each is cleared when it holds ``limit`` records:
 
     - per record: its TickBatch.ticks entry;
     - per run: the joined entries of a run of records that some subscriber already sent,
@@ -131,6 +131,7 @@ class BatchEncoder:
     def __init__(self, limit: int = 200_000) -> None:
         self._cache: dict[int, tuple[Item, bytes]] = {}
         self._runs: dict[tuple[Hashable, int], tuple[Item, Item, int, bytes]] = {}
+        self._run_records = 0  # records in the run cache: its memory, like the other's
         self._limit = limit
 
     def entry(self, item: Item) -> bytes:
@@ -168,9 +169,11 @@ class BatchEncoder:
             while j < n and (key, id(items[j])) not in runs:
                 j += 1
             body = b"".join([self.entry(x) for x in items[i:j]])
-            if len(runs) >= self._limit:
+            if self._run_records >= self._limit:
                 runs.clear()
+                self._run_records = 0
             runs[(key, id(first))] = (first, items[j - 1], j - i, body)
+            self._run_records += j - i
             out.append(body)
             i = j
         return out

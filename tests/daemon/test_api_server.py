@@ -348,6 +348,17 @@ def test_hand_written_varints_match_protobufs_at_every_width() -> None:
         assert _varint(n) == _VarintBytes(n), n
 
 
+def test_batch_encoder_caches_stay_bounded_in_records_and_stay_correct_across_clears() -> None:
+    enc = BatchEncoder(limit=100)
+    kw = {"dropped_since_last": 0, "dropped_total": 0, "replay": False, "sent_at": 2.5}
+    for k in range(30):
+        frame = [tick(k * 20 + i) for i in range(20)]
+        for _sub in range(3):  # three subscribers with one filter send each frame
+            got = enc.batch(frame, stream="all", **kw)  # type: ignore[arg-type]
+            assert got == BatchEncoder().batch(frame, **kw)  # type: ignore[arg-type]
+        assert len(enc._cache) <= 100 and enc._run_records <= 100
+
+
 def test_batch_encoder_never_reuses_a_run_across_different_filters() -> None:
     # first, a, b, last: filter {X, Y} sees first, a, last; filter {X, Z} sees first, b, last.
     # Same first and last record, same length: only the filter tells the runs apart.
