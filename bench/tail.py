@@ -52,6 +52,7 @@ sys.path.insert(0, str(ROOT))
 
 from observer.daemon.api.encode import BatchEncoder, _sent_at  # noqa: E402
 from observer.daemon.api.server import ApiServer  # noqa: E402
+from observer.daemon.api.services import DEFAULT_MAX_BATCH  # noqa: E402
 from observer.daemon.model import Tick, Track  # noqa: E402
 from tests.daemon.test_api_server import LoopbackDaemon, make_config, tick  # noqa: E402
 
@@ -217,7 +218,7 @@ async def bare_case(subs: int, per: int, seconds: float) -> dict[str, Any]:
     """Each frame encoded once; each stream sends what it has pending, up to the same
     ticks per message as the Tail stream, drop-oldest beyond the same buffer."""
     enc = BatchEncoder()
-    per_msg = max(1, (MAX_BATCH or 500) // FRAME)  # frames per message
+    per_msg = max(1, (MAX_BATCH or DEFAULT_MAX_BATCH) // FRAME)  # frames per message
     streams: list[tuple[deque[bytes], asyncio.Event]] = []
 
     async def stream(request: bytes, context: grpc.aio.ServicerContext) -> AsyncIterator[bytes]:
@@ -278,7 +279,9 @@ async def main() -> None:
     ap.add_argument("--per-client", type=int, default=25, help="subscribers per client process")
     ap.add_argument("--repeat", type=int, default=3, help="ingest none/stalled pairs")
     ap.add_argument("--subscribers", default="1,10,50")
-    ap.add_argument("--max-batch", type=int, default=0, help="TailRequest.max_batch (0: 500)")
+    ap.add_argument(
+        "--max-batch", type=int, default=0, help="TailRequest.max_batch (0: the server default)"
+    )
     args = ap.parse_args()
     global MAX_BATCH
     MAX_BATCH = args.max_batch
@@ -301,7 +304,7 @@ async def main() -> None:
         f"cpus={os.cpu_count()}, Python {platform.python_version()}, grpcio {grpc.__version__}, "
         f"load average {load0[0]:.2f} before / {load1[0]:.2f} after; {s:g} s per case "
         f"(+{WARMUP} s warm-up), {per} subscribers per client process, "
-        f"max_batch={MAX_BATCH or 500} ticks per message, buffer {BUFFER:,} ticks\n"
+        f"max_batch={MAX_BATCH or DEFAULT_MAX_BATCH} ticks per message, buffer {BUFFER:,} ticks\n"
     )
     print(f"tail latency at {RATE:,} ticks/s ({FRAME} records per frame), ms; CPU in cores\n")
     print(

@@ -73,6 +73,10 @@ class StatusServicer(pb_grpc.StatusServiceServicer):
             await asyncio.sleep(interval)
 
 
+#: Ticks per Tail message at most, unless the client asks for fewer (see TailRequest).
+DEFAULT_MAX_BATCH = 5000
+
+
 def parse_tail_request(
     req: pb.TailRequest,
 ) -> tuple[frozenset[str] | None, frozenset[Track] | None, int, int]:
@@ -97,7 +101,7 @@ def parse_tail_request(
         frozenset(req.symbols) or None,
         frozenset(tracks) or None,
         int(req.replay_last),
-        int(req.max_batch) or 500,
+        int(req.max_batch) or DEFAULT_MAX_BATCH,
     )
 
 
