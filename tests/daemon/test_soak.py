@@ -55,7 +55,9 @@ def test_daemon_under_drops_and_malformed_frames_keeps_every_tick_and_steady_res
         with grpc.insecure_channel(d.target) as ch:
             status = pb_grpc.StatusServiceStub(ch).GetStatus(pb.GetStatusRequest(), timeout=10)
         assert d.stop() == 0
-    assert status.collector.session.reconnects >= max(1, int(SECONDS / 20) - 2)
+    # A connection dropped every 20 s never counts as stable, so the capped backoff climbs to
+    # its 60 s ceiling (by design: KIS blocks reconnect loops): at least one cycle per 80 s.
+    assert status.collector.session.reconnects >= max(1, int(SECONDS / 80) - 1)
     assert status.collector.malformed_frames > 0
     # Memory and descriptors: after a warm-up minute, no steady growth.
     warm = [s for s in samples if s[0] >= min(60.0, SECONDS / 3)]
