@@ -30,6 +30,9 @@ class Column:
     right: bool = False
     #: Fixed content width (Rich's column ``width``); None = the widest cell.
     width: int | None = None
+    #: Widest the column measures (Rich's ``max_width``); longer cells end in an ellipsis
+    #: when the final column is narrower than they are.
+    max_width: int | None = None
 
 
 #: One cell: its text and the style layered over the column style.
@@ -54,10 +57,11 @@ def layout(columns: Sequence[Column], rows: Sequence[Sequence[Cell]], width: int
     """The rows under a header line, filling ``width`` cells; None when the content does not
     fit (the caller then falls back to a Rich table, which knows how to squeeze)."""
     widths = [
-        (
+        min(
             c.width
             if c.width is not None
-            else max([cell_len(c.header), *(cell_len(r[i][0]) for r in rows)])
+            else max([cell_len(c.header), *(cell_len(r[i][0]) for r in rows)]),
+            c.max_width or width,
         )
         + 1
         for i, c in enumerate(columns)
@@ -79,6 +83,10 @@ def layout(columns: Sequence[Column], rows: Sequence[Sequence[Cell]], width: int
         for c, w, (text, style) in zip(columns, widths, row, strict=True):
             # As in a Rich table: the justification gap takes the cell's own style, the
             # padding column only the column's.
+            if cell_len(text) > w - 1:
+                cut = Text(text)
+                cut.truncate(w - 1, overflow="ellipsis")
+                text = cut.plain
             gap = " " * (w - 1 - cell_len(text))
             cell_style = f"{c.style} {style}".strip()
             runs.append((gap + text if c.right else text + gap, cell_style))

@@ -10,7 +10,10 @@ from rich.style import Style
 
 from observer.console.state import TickRow
 from observer.console.widgets import columns
+from observer.console.widgets.secrets import _COLUMNS as secrets_columns
+from observer.console.widgets.secrets import secret_cells, secrets_table
 from observer.console.widgets.ticks import _COLUMNS, _cells, _table
+from observer.v1 import observer_pb2 as pb
 
 
 def _cells_on_screen(renderable: RenderableType, width: int) -> list[list[tuple[str, Style]]]:
@@ -45,3 +48,25 @@ def test_ticks_columns_put_the_same_characters_and_styles_on_screen_as_the_rich_
 def test_columns_too_wide_for_the_panel_leave_it_to_the_rich_table() -> None:
     rows = _rows()
     assert columns.layout(_COLUMNS, [_cells(r) for r in rows], 20) is None
+
+
+def _secrets() -> list[pb.SecretStatus]:
+    expiring = pb.SecretStatus(name="KIS_ACCESS_TOKEN", present=True, fingerprint="1a2b3c4d")
+    expiring.source = "cache /opt/platform/runtime/observer/config/.kis-token-cache"
+    expiring.age_seconds = 4000
+    expiring.expires_at.FromSeconds(1_000_000 + 1800)
+    return [
+        pb.SecretStatus(name="KIS_APP_KEY", present=True, fingerprint="9f8e7d6c", source="env"),
+        pb.SecretStatus(name="DB_PASSWORD", present=False),
+        expiring,
+    ]
+
+
+@pytest.mark.parametrize("width", [64, 70, 75, 90])
+def test_secrets_columns_put_the_same_characters_and_styles_on_screen_as_the_rich_table(
+    width: int,
+) -> None:
+    cells = [secret_cells(s, 1_000_000.0) for s in _secrets()]
+    text = columns.layout(secrets_columns, cells, width)
+    assert text is not None
+    assert _cells_on_screen(text, width) == _cells_on_screen(secrets_table(cells), width)
