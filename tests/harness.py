@@ -125,6 +125,10 @@ def check_health(target: str, service: str, timeout: float = 2.0) -> str:
 def start_daemon(
     root: Path, *, wait: bool = True, timeout: float = 30.0, **env: str
 ) -> DaemonProcess:
+    return _spawn(root, env, wait=wait, timeout=timeout)
+
+
+def _spawn(root: Path, env: dict[str, str], *, wait: bool, timeout: float) -> DaemonProcess:
     root.mkdir(parents=True, exist_ok=True)
     full = base_env(root, **env)
     n = len(list(root.glob("daemon-*.stderr")))
@@ -158,7 +162,7 @@ def wait_serving(d: DaemonProcess, timeout: float = 30.0) -> None:
 
 @contextlib.contextmanager
 def daemon_process(root: Path, **env: str) -> Iterator[DaemonProcess]:
-    d = start_daemon(root, **env)
+    d = _spawn(root, env, wait=True, timeout=30.0)
     try:
         yield d
     finally:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import grpc
 import pytest
-from google.protobuf.internal.encoder import _VarintBytes
+from google.protobuf.internal.encoder import _VarintBytes  # type: ignore[attr-defined]
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from observer.daemon import __version__, probes
@@ -199,7 +199,7 @@ async def start_api(tmp_path: Path, **env: str) -> Running:
 
 
 async def stop_api(r: Running) -> None:
-    await r.channel.close()
+    await r.channel.close()  # type: ignore[call-arg]  # grpc-stubs 1.53 lag grpcio: grace is optional
     await r.server.shutdown(0.5)
     await r.daemon.stop()
 
@@ -239,7 +239,7 @@ async def test_watch_status_sends_a_new_snapshot_when_something_changes(api: Run
 async def _read_ticks(call: grpc.aio.UnaryStreamCall, n: int, wait: float = 5) -> list[pb.Tick]:
     got: list[pb.Tick] = []
     while len(got) < n:
-        batch = await asyncio.wait_for(call.read(), wait)
+        batch: pb.TickBatch = await asyncio.wait_for(call.read(), wait)  # type: ignore[arg-type]
         got.extend(batch.ticks)
     return got
 
@@ -392,7 +392,7 @@ async def test_tail_subscribers_with_different_filters_each_get_exactly_their_ti
 async def _published_then_read(r: Running, call: grpc.aio.UnaryStreamCall) -> pb.TickBatch:
     await asyncio.sleep(0.2)
     await r.daemon.hub.publish(Track.SCALP, [tick(0)])
-    return await asyncio.wait_for(call.read(), 5)
+    return await asyncio.wait_for(call.read(), 5)  # type: ignore[arg-type]  # stubs: read() is untyped
 
 
 @pytest.mark.parametrize(
@@ -477,9 +477,9 @@ async def test_a_second_concurrent_backup_is_resource_exhausted(api: Running) ->
         await _drain(api.control.TriggerBackup(pb.TriggerBackupRequest(), metadata=AUTH))
     assert e.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
     last = await asyncio.wait_for(first.read(), 30)
-    while last is not grpc.aio.EOF and not last.HasField("manifest"):
+    while last is not grpc.aio.EOF and not last.HasField("manifest"):  # type: ignore[attr-defined]
         last = await asyncio.wait_for(first.read(), 30)
-    assert last is not grpc.aio.EOF and last.manifest.archive_sha256
+    assert last is not grpc.aio.EOF and last.manifest.archive_sha256  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize(
@@ -552,7 +552,7 @@ async def test_shutdown_flips_health_to_not_serving_before_the_port_closes(tmp_p
             await r.health.Check(health_pb2.HealthCheckRequest(service=""), timeout=2)
         assert e.value.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
     finally:
-        await r.channel.close()
+        await r.channel.close()  # type: ignore[call-arg]  # grpc-stubs 1.53 lag grpcio: grace is optional
         await r.daemon.stop()
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from observer.daemon.backup.archive import Progress
 from observer.daemon.backup.cli import backup_main, restore_main, verify_main
 from observer.daemon.backup.manifest import check_id, load_manifests
 from observer.daemon.backup.service import BackupService
@@ -194,7 +195,7 @@ async def test_a_second_concurrent_backup_is_refused_as_busy(tmp_path: Path) -> 
 async def test_progress_reaches_done_with_every_file_counted(tmp_path: Path) -> None:
     cfg = _cfg(tmp_path)
     _populate(cfg)
-    seen = []
+    seen: list[Progress] = []
     m = await BackupService(cfg).run(seen.append)
     await asyncio.sleep(0)
     assert seen[0].phase == "scanning" and seen[-1].phase == "done"

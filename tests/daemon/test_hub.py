@@ -12,7 +12,7 @@ from observer.daemon.ingest.hub import Hub
 from observer.daemon.ingest.overflow import OverflowLog
 from observer.daemon.ingest.recovery import SeqState
 from observer.daemon.ingest.writer import SegmentWriter
-from observer.daemon.model import Tick, Track
+from observer.daemon.model import Snapshot, Tick, Track
 from tests.daemon.ingest_support import random_tick
 
 
@@ -32,9 +32,9 @@ def ticks(
 
 class ListSink:
     def __init__(self) -> None:
-        self.items: list[Tick] = []
+        self.items: list[Tick | Snapshot] = []
 
-    async def put(self, items: Sequence[Tick]) -> None:
+    async def put(self, items: Sequence[Tick | Snapshot], /) -> None:
         self.items.extend(items)
 
 

@@ -8,6 +8,7 @@ import json
 import random
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -42,7 +43,7 @@ async def until(cond: Callable[[], bool], within: float = 10.0) -> None:
 
 @contextlib.asynccontextmanager
 async def session(
-    tmp_path: Path, cfg: SimConfig, symbols: list[str] = SYMS, **kw: object
+    tmp_path: Path, cfg: SimConfig, symbols: list[str] = SYMS, **kw: Any
 ) -> AsyncIterator[tuple[Simulator, RealtimeSession, Frames]]:
     sim = Simulator(cfg)
     ep = await sim.start()
@@ -82,7 +83,7 @@ async def test_subscribed_session_streams_frames_to_on_frame(tmp_path: Path) -> 
 def test_42_symbols_are_refused_before_anything_is_sent() -> None:
     many = list(load_universe())[:42]
     with pytest.raises(InvalidRequest, match="at most 41"):
-        RealtimeSession("ws://127.0.0.1:9", None, "H0STCNT0", many, Frames())
+        RealtimeSession("ws://127.0.0.1:9", None, "H0STCNT0", many, Frames())  # type: ignore[arg-type]  # refused before auth is used
 
 
 async def test_set_subscriptions_with_42_symbols_changes_nothing(tmp_path: Path) -> None:

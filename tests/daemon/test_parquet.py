@@ -25,6 +25,7 @@ from observer.daemon.stores.parquet import (
     dataset_path,
     is_current,
 )
+from observer.daemon.stores.segments import Emit
 from tests.storedata import scalp_path, snapshots, swing_path, ticks, write_lines
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -183,7 +184,7 @@ async def test_backfill_converts_closed_segments_only_and_removes_crash_leftover
     stale.parent.mkdir(parents=True)
     stale.write_bytes(b"partial")
     events: list[tuple[str, dict[str, object]]] = []
-    sink = ParquetSink(data_dir, emit=lambda e, **f: events.append((e, f)))
+    sink = ParquetSink(data_dir, emit=_recorder(events))
     assert await sink.backfill() == 1  # 09 is closed; 10 is the scalp newest, swing only one
     assert not stale.exists()
     assert is_current(scalp_path(data_dir, "20261120", 9), datasets)
@@ -224,3 +225,10 @@ async def test_a_bad_segment_is_reported_in_status_and_does_not_stop_the_sink(
     assert "converting 20261120_09.jsonl failed" in st.last_error
     assert not dataset_path(bad, tmp_path / "datasets").exists()
     assert sink.is_current(good)
+
+
+def _recorder(events: list[tuple[str, dict[str, object]]]) -> Emit:
+    def emit(event: str, /, **fields: object) -> None:
+        events.append((event, fields))
+
+    return emit

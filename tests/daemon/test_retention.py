@@ -16,6 +16,7 @@ from observer.daemon.config import Config, load_config
 from observer.daemon.status import RetentionAction, RetentionReport
 from observer.daemon.stores.parquet import convert_segment
 from observer.daemon.stores.retention import Retention
+from observer.daemon.stores.segments import Emit
 from tests.storedata import scalp_path, ticks, write_lines
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=KST).timestamp()
@@ -122,7 +123,7 @@ def test_raw_files_that_are_not_safe_are_kept_with_the_reason(volume: Config) ->
 
 async def test_real_run_deletes_only_what_is_safe_and_logs_each_deletion(volume: Config) -> None:
     events: list[tuple[str, dict[str, object]]] = []
-    r = Retention(volume, clock=lambda: NOW, emit=lambda e, **f: events.append((e, f)))
+    r = Retention(volume, clock=lambda: NOW, emit=_recorder(events))
     report = await r.run(apply=True)
     assert not report.dry_run
     deleted = sorted(i.path for i in report.items if i.action is RetentionAction.DELETED)
@@ -210,3 +211,10 @@ def test_daily_run_is_scheduled_at_retention_time_kst(tmp_path: Path) -> None:
     late = datetime(2026, 11, 25, 17, 0, tzinfo=KST).timestamp()
     assert r.next_run(late) == datetime(2026, 11, 26, 17, 0, tzinfo=KST).timestamp()
     assert Retention(_cfg(tmp_path, OBSERVER_RETENTION_TIME="")).next_run(NOW) is None
+
+
+def _recorder(events: list[tuple[str, dict[str, object]]]) -> Emit:
+    def emit(event: str, /, **fields: object) -> None:
+        events.append((event, fields))
+
+    return emit
