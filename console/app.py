@@ -18,7 +18,7 @@ from textual import on, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.css.query import NoMatches
-from textual.screen import Screen
+from textual.screen import ModalScreen, Screen
 from textual.worker import Worker, WorkerState
 
 from observer.console.actions import ACTIONS
@@ -101,6 +101,7 @@ class ObserverConsole(App[int]):
             self.run_tunnel()
         self.start_streams()
         self.set_interval(self.refresh_every, self.flush)
+        self.screen_change_signal.subscribe(self, self._screen_changed)
         if self.freeze_gc:
             self.call_after_refresh(self._freeze_start_up_objects)
         if self.sample_rates:
@@ -132,14 +133,34 @@ class ObserverConsole(App[int]):
             return
         self._drawn = self.state.version
         self.redraws += 1
-        for screen in self.screen_stack:
-            draw = getattr(screen, "draw", None)
-            if callable(draw) and screen.is_attached:
-                try:
-                    draw(self.state)
-                except NoMatches:
-                    # The screen is being composed or torn down (start-up, exit): skip a beat.
-                    self._drawn = -1
+        for screen in self._visible_screens():
+            self.draw_screen(screen)
+
+    def _visible_screens(self) -> list[Screen[object]]:
+        """The top screen and those a modal above lets show through: a screen hidden
+        under a full screen (help, tail) is drawn when it comes back, not meanwhile."""
+        visible: list[Screen[object]] = []
+        for screen in reversed(self.screen_stack):
+            visible.append(screen)
+            if not isinstance(screen, ModalScreen):
+                break
+        return visible
+
+    def _screen_changed(self, screen: Screen[object]) -> None:
+        # Published as the stack changes, before the screen's first frame: one that was
+        # covered comes back with the current state, not what it showed when it left.
+        for visible in self._visible_screens():
+            self.draw_screen(visible)
+
+    def draw_screen(self, screen: Screen[object]) -> None:
+        """Draw the coalesced state on one screen."""
+        draw = getattr(screen, "draw", None)
+        if callable(draw) and screen.is_attached:
+            try:
+                draw(self.state)
+            except NoMatches:
+                # The screen is being composed or torn down (start-up, exit): skip a beat.
+                self._drawn = -1
 
     # --- stream workers ----------------------------------------------------------------
 
