@@ -68,8 +68,12 @@ check: $(STAMP)
 	@ln -sfn ../../../daemon build/typecheck/observer/daemon
 	@ln -sfn ../../../console build/typecheck/observer/console
 	@ln -sfn ../../../protos/observer/v1 build/typecheck/observer/v1
+	@ln -sfn ../../tests build/typecheck/tests
+	@ln -sfn ../../bench build/typecheck/bench
+	# strict for daemon/ and console/, relaxed for tests/ and bench/ (pyproject [tool.mypy])
 	cd build/typecheck && MYPYPATH=. ../../$(PY) -m mypy --config-file ../../pyproject.toml \
-		--explicit-package-bases $$(find -L observer/daemon observer/console -name '*.py')
+		--explicit-package-bases $$(find -L observer/daemon observer/console tests bench \
+		-name '*.py' -not -path '*/__snapshots__/*')
 	$(PY) -m pytest -q -p no:cacheprovider tests/test_import_rules.py
 
 fmt: $(STAMP)

@@ -323,7 +323,7 @@ async def run_standin(s: StandIn | None = None) -> AsyncIterator[StandIn]:
     pb_grpc.add_StatusServiceServicer_to_server(_Status(s), server)
     pb_grpc.add_TailServiceServicer_to_server(_Tail(s), server)
     pb_grpc.add_ControlServiceServicer_to_server(_Control(s), server)
-    hs = health.aio.HealthServicer()
+    hs = health.aio.HealthServicer()  # type: ignore[attr-defined]  # no stubs for grpc_health.aio
     for name in ("", "observer.startup", "observer.liveness", "observer.readiness"):
         await hs.set(name, health_pb2.HealthCheckResponse.SERVING)
     health_pb2_grpc.add_HealthServicer_to_server(hs, server)

@@ -33,7 +33,9 @@ async def test_live_ticks_of_subscribed_symbols_appear_on_the_dashboard(daemon) 
     app = ObserverConsole(daemon.target, token=daemon.token)
     async with app.run_test(size=SIZE):
         await eventually(lambda: len(app.state.latest) >= 3 and app.state.status is not None)
-        await eventually(lambda: app.state.status.collector.subscriptions)
+        await eventually(
+            lambda: app.state.status is not None and app.state.status.collector.subscriptions
+        )
         symbol = sorted(app.state.latest)[0]
         await eventually(lambda: symbol in screen_text(app))
         assert app.state.ticks_seen > 0

@@ -84,7 +84,7 @@ class _FakeApiServer(BaseHTTPRequestHandler):
         # api/v1/namespaces/NS/secrets/NAME
         key = f"{parts[3]}/{parts[5]}" if len(parts) == 6 else ""
         if key in self.secrets:
-            body = {
+            body: dict[str, object] = {
                 "apiVersion": "v1",
                 "kind": "Secret",
                 "metadata": {"name": parts[5], "namespace": parts[3]},
