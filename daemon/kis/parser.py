@@ -183,8 +183,12 @@ class FrameParser:
         *,
         clock: Callable[[], float] = time.time,
         log: logging.Logger | None = None,
+        lines: bool = True,
     ) -> None:
+        """``lines=False``: always return plain typed ticks (no pre-built file lines), for
+        consumers that never write the JSONL files."""
         self.tr_ids = tr_ids
+        self._lines = lines
         self._clock = clock
         self._log = log or logging.getLogger("observer.daemon.kis.parser")
         self.frames = 0
@@ -233,7 +237,7 @@ class FrameParser:
         out: Sequence[Tick] | None = None
         # The fast path wants one trade date and one hour: one segment key per frame.
         first, last = min(times), max(times)
-        if dates.count(dates[0]) == count and first[:2] == last[:2]:
+        if self._lines and dates.count(dates[0]) == count and first[:2] == last[:2]:
             out = self._fast(payload, f, count, w, syms, dates[0], times, received_at)
         if out is None:
             try:

@@ -103,3 +103,13 @@ def test_malformed_log_is_rate_limited_and_carries_a_truncated_sample(
     sample = msg.split("sample: ", 1)[1]
     assert len(sample) <= SAMPLE_CHARS + 5  # quotes and the ellipsis
     assert long_bad[:SAMPLE_CHARS] in msg and long_bad[: SAMPLE_CHARS + 1] not in msg
+
+
+def test_a_parser_without_lines_returns_the_same_ticks_as_plain_objects() -> None:
+    from observer.daemon.ingest.lines import FrameBatch
+
+    f = frame([record("005930"), record("000660", price=183500, change=1500, pct="0.82")])
+    fast = FrameParser(clock=lambda: 1.0).parse(f)
+    plain = FrameParser(clock=lambda: 1.0, lines=False).parse(f)
+    assert isinstance(fast, FrameBatch) and isinstance(plain, list)
+    assert list(plain) == list(fast)
