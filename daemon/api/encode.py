@@ -54,63 +54,26 @@ def _sent_at(t: float) -> bytes:
     return b"\x2a" + _ONE_BYTE[len(ts)] + ts
 
 
+_COMMON = ("seq", "symbol", "price", "sign", "change", "change_pct", "cum_volume",
+           "cum_value", "open", "high", "low", "halted")  # fmt: skip
+_SCALP_ONLY = ("volume", "ask1", "bid1", "strength", "vwap", "side")
+_SWING_ONLY = ("upper_limit", "lower_limit", "per", "pbr", "eps", "bps", "w52_high",
+               "w52_low", "market_cap", "vi")  # fmt: skip
+
+
 def tick_to_proto(item: Item) -> pb.Tick:
     """The wire form of one record (scalp Tick or swing Snapshot)."""
-    if isinstance(item, Tick):
-        return pb.Tick(
-            seq=item.seq,
-            track=pb.TRACK_SCALP,
-            symbol=item.symbol,
-            trade_date=iso_date(item.trade_date),
-            ts=iso_ts(item.trade_date, item.time),
-            price=item.price,
-            sign=item.sign,
-            change=item.change,
-            change_pct=item.change_pct,
-            volume=item.volume,
-            cum_volume=item.cum_volume,
-            cum_value=item.cum_value,
-            open=item.open,
-            high=item.high,
-            low=item.low,
-            ask1=item.ask1,
-            bid1=item.bid1,
-            strength=item.strength,
-            vwap=item.vwap,
-            side=item.side,
-            halted=item.halted,
-            received_at=_ts(item.received_at),
-        )
-    return pb.Tick(
-        seq=item.seq,
-        track=pb.TRACK_SWING,
-        symbol=item.symbol,
+    fields = {k: getattr(item, k) for k in _COMMON}
+    fields.update(
         trade_date=iso_date(item.trade_date),
         ts=iso_ts(item.trade_date, item.time),
-        price=item.price,
-        sign=item.sign,
-        change=item.change,
-        change_pct=item.change_pct,
-        cum_volume=item.cum_volume,
-        cum_value=item.cum_value,
-        open=item.open,
-        high=item.high,
-        low=item.low,
-        halted=item.halted,
         received_at=_ts(item.received_at),
-        swing=pb.SwingFields(
-            upper_limit=item.upper_limit,
-            lower_limit=item.lower_limit,
-            per=item.per,
-            pbr=item.pbr,
-            eps=item.eps,
-            bps=item.bps,
-            w52_high=item.w52_high,
-            w52_low=item.w52_low,
-            market_cap=item.market_cap,
-            vi=item.vi,
-        ),
     )
+    if isinstance(item, Tick):
+        fields.update({k: getattr(item, k) for k in _SCALP_ONLY})
+        return pb.Tick(track=pb.TRACK_SCALP, **fields)
+    swing = pb.SwingFields(**{k: getattr(item, k) for k in _SWING_ONLY})
+    return pb.Tick(track=pb.TRACK_SWING, swing=swing, **fields)
 
 
 class BatchEncoder:
