@@ -116,6 +116,9 @@ class Market:
         self._rng = rng
         self._clock = clock
         self._syms: dict[str, _Sym] = {}
+        #: symbols the websocket feed trades; the others trade when quoted (see quote)
+        self._fed: set[str] = set()
+        self._quoted_at: dict[str, float] = {}
 
     def knows(self, symbol: str) -> bool:
         return symbol in self.universe
@@ -138,6 +141,7 @@ class Market:
         syms = [self._state(s) for s in symbols]
         if not syms or n <= 0:
             return []
+        self._fed.update(s.symbol for s in syms)
         date, hms = self.clock_fields()
         rnd = self._rng.random
         expo = self._rng.expovariate
@@ -192,7 +196,18 @@ class Market:
         return out
 
     def quote(self, symbol: str) -> dict[str, str]:
-        """An inquire-price ``output`` (official keys, string values) for ``symbol``."""
+        """An inquire-price ``output`` (official keys, string values) for ``symbol``.
+
+        A symbol no websocket session trades still trades on the market: it takes about two
+        trades per second since its last quote (at most 50), so swing snapshots move.
+        """
+        if symbol not in self._fed:
+            now = self._clock()
+            last = self._quoted_at.get(symbol)
+            n = 1 if last is None else min(50, max(1, int((now - last) * 2)))
+            self._quoted_at[symbol] = now
+            self.records([symbol], n)
+            self._fed.discard(symbol)  # traded for the quote, not fed to a session
         s = self._state(symbol)
         p = s.price
         diff = p - s.prev_close

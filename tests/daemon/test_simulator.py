@@ -238,3 +238,17 @@ def test_sim_config_from_the_environment_table() -> None:
     assert (cfg.rate, cfg.seed, cfg.malformed, cfg.drop_every) == (900, 4, 0.2, 12)
     assert cfg.market_hours == "krx"
     assert cfg.symbols == ("005930", "123456", "000660")
+
+
+def test_quotes_of_a_symbol_no_session_trades_still_move() -> None:
+    import random as _random
+
+    from observer.daemon.simulator.market import Market, load_universe
+
+    now = [1_795_000_000.0]
+    m = Market(load_universe(), _random.Random(5), lambda: now[0])
+    first = m.quote("000270")
+    now[0] += 30
+    second = m.quote("000270")
+    assert int(second["acml_vol"]) > int(first["acml_vol"]) > 0
+    assert m.quote("000270")["stck_prpr"].isdigit()
