@@ -241,12 +241,10 @@ def test_sim_config_from_the_environment_table() -> None:
 
 
 def test_quotes_of_a_symbol_no_session_trades_still_move() -> None:
-    import random as _random
-
     from observer.daemon.simulator.market import Market, load_universe
 
     now = [1_795_000_000.0]
-    m = Market(load_universe(), _random.Random(5), lambda: now[0])
+    m = Market(load_universe(), random.Random(5), lambda: now[0])
     first = m.quote("000270")
     now[0] += 30
     second = m.quote("000270")
