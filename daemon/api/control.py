@@ -17,18 +17,18 @@ import grpc
 
 from observer.daemon.api.ports import DaemonPort
 from observer.daemon.api.services import abort_with
-from observer.daemon.backup.archive import Progress
-from observer.daemon.backup.manifest import Manifest
-from observer.daemon.backup.verify import VerifyResult
-from observer.daemon.errors import InvalidRequest, ObserverError, Precondition
-from observer.daemon.model import Track
-from observer.daemon.status import (
-    ClosedSegment,
+from observer.daemon.api.status_proto import (
     retention_to_proto,
     subscription_change_to_proto,
     timestamp,
     track_to_proto,
 )
+from observer.daemon.backup.archive import Progress
+from observer.daemon.backup.manifest import Manifest
+from observer.daemon.backup.verify import VerifyResult
+from observer.daemon.errors import InvalidRequest, ObserverError, Precondition
+from observer.daemon.model import Track
+from observer.daemon.status import ClosedSegment
 from observer.v1 import observer_pb2 as pb
 from observer.v1 import observer_pb2_grpc as pb_grpc
 

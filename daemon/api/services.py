@@ -17,9 +17,9 @@ import grpc
 from observer.daemon.api.encode import BatchEncoder
 from observer.daemon.api.ports import DaemonPort
 from observer.daemon.api.replay import MAX_REPLAY
+from observer.daemon.api.status_proto import to_proto
 from observer.daemon.errors import InvalidRequest, ObserverError
 from observer.daemon.model import Track
-from observer.daemon.status import to_proto
 from observer.v1 import observer_pb2 as pb
 from observer.v1 import observer_pb2_grpc as pb_grpc
 
