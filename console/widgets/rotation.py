@@ -1,4 +1,5 @@
-"""Rotation region: per stream the current file, lines, bytes, next rotation, sink lag."""
+"""Rotation region: per stream the current file, lines, bytes, next rotation, and each
+derived sink's lag, checkpoint and last error."""
 
 from __future__ import annotations
 
@@ -28,6 +29,18 @@ def sink_text(s: pb.SinkLag) -> Text:
     return text
 
 
+def sink_problem(s: pb.SinkLag) -> Text | None:
+    """A line for a sink that is behind with an error: where it stands and why."""
+    if not s.last_error or s.state in (pb.SINK_STATE_OK, pb.SINK_STATE_DISABLED):
+        return None
+    text = Text(f"       {s.name}", "bold")
+    if s.checkpoint_file:
+        at = f"{posixpath.basename(s.checkpoint_file)}:{s.checkpoint_offset:,}"
+        text.append(f" at {at}", "dim")
+    text.append(f": {s.last_error}", _SINK_STYLE.get(s.state, ""))
+    return text
+
+
 def stream_lines(s: pb.Stream, now: float) -> list[Text]:
     """Two lines: the open segment, then what was closed and how far the sinks are behind."""
     head = Text.assemble((f"{s.name:<6} ", "bold"))
@@ -44,6 +57,7 @@ def stream_lines(s: pb.Stream, now: float) -> list[Text]:
         return [head]
     tail.append_text(Text(" · ", "dim").join(parts))
     out = [head, tail]
+    out += [line for sink in s.sinks if (line := sink_problem(sink)) is not None]
     if s.last_error:
         out.append(Text(f"       write error: {s.last_error}", "bold red"))
     return out
