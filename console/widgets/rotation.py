@@ -21,19 +21,31 @@ _SINK_STYLE = {
 }
 
 
+def _lag(s: pb.SinkLag) -> str:
+    return (
+        f" {s.lag_rows:,} rows/{fmt.duration(s.lag_seconds)}" if s.lag_rows or s.lag_seconds else ""
+    )
+
+
+def _troubled(s: pb.SinkLag) -> bool:
+    return bool(s.last_error) and s.state not in (pb.SINK_STATE_OK, pb.SINK_STATE_DISABLED)
+
+
 def sink_text(s: pb.SinkLag) -> Text:
     label = fmt.enum_label(pb.SinkState, s.state)
     text = Text.assemble((s.name, ""), " ", (label, _SINK_STYLE.get(s.state, "")))
-    if s.lag_rows or s.lag_seconds:
-        text.append(f" {s.lag_rows:,} rows/{fmt.duration(s.lag_seconds)}")
+    if not _troubled(s):  # a troubled sink's lag goes on its own line (sink_problem)
+        text.append(_lag(s))
     return text
 
 
 def sink_problem(s: pb.SinkLag) -> Text | None:
-    """A line for a sink that is behind with an error: where it stands and why."""
-    if not s.last_error or s.state in (pb.SINK_STATE_OK, pb.SINK_STATE_DISABLED):
+    """A line for a sink that is behind with an error: lag, checkpoint and why."""
+    if not _troubled(s):
         return None
-    text = Text(f"       {s.name}", "bold")
+    text = Text("       ")
+    text.append(s.name, "bold")
+    text.append(_lag(s))
     if s.checkpoint_file:
         at = f"{posixpath.basename(s.checkpoint_file)}:{s.checkpoint_offset:,}"
         text.append(f" at {at}", "dim")
