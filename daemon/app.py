@@ -93,6 +93,8 @@ class Daemon:
         self.recovery: RecoveryReport | None = None
         #: Reporters of degraded-but-collecting conditions (e.g. PostgreSQL unreachable).
         self.degraded_reporters: list[Callable[[], list[str]]] = []
+        #: Run at stop, after the writers have flushed (e.g. the PostgreSQL sink's stop).
+        self._closers: list[Callable[[], Awaitable[object]]] = []
 
     # --- DaemonPort ------------------------------------------------------------------
     @property
@@ -343,7 +345,7 @@ class Daemon:
         if hasattr(self, "_hub"):
             self._hub.close()
             self.overflow.flush()
-        for closer in getattr(self, "_closers", []):
+        for closer in self._closers:
             await _quietly(closer())
         if hasattr(self, "parquet"):
             await _quietly(self.parquet.stop())
@@ -361,7 +363,7 @@ class Daemon:
 
     def add_closer(self, fn: Callable[[], Awaitable[object]]) -> None:
         """Register a coroutine function run at stop, after the writers have flushed."""
-        self.__dict__.setdefault("_closers", []).append(fn)
+        self._closers.append(fn)
 
 
 async def _quietly(aw: Awaitable[object]) -> None:
