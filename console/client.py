@@ -7,7 +7,8 @@ which target, and what to do. The client never imports daemon code: the proto is
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from contextlib import aclosing
 from types import TracebackType
 from typing import Any
 
@@ -132,15 +133,24 @@ class ObserverClient:
     ) -> AsyncIterator[pb.Status]:
         """Snapshots as the daemon sends them; ends only by an error (raised as ConsoleError)."""
         request = pb.WatchStatusRequest(min_interval_ms=min_interval_ms, heartbeat_ms=heartbeat_ms)
-        call = self._status.WatchStatus(request)
-        try:
-            async for status in call:
+        async with aclosing(self._stream(self._status.WatchStatus(request), "status stream")) as s:
+            async for status in s:
                 yield status
+
+    async def _stream(
+        self, call: Any, what: str, *, endless: bool = True
+    ) -> AsyncGenerator[Any, None]:
+        """A server stream's messages; errors, and the end of an ``endless`` stream, become
+        ConsoleErrors naming ``what``. The call is cancelled however the caller stops."""
+        try:
+            async for message in call:
+                yield message
         except grpc.aio.AioRpcError as err:
-            raise explain(err, self.target, "status stream") from None
+            raise explain(err, self.target, what) from None
         finally:
             call.cancel()
-        raise Unreachable(f"status stream: the daemon at {self.target} closed the stream")
+        if endless:
+            raise Unreachable(f"{what}: the daemon at {self.target} closed the stream")
 
     async def check(self, service: str) -> bool:
         """One grpc.health.v1 Check; False for NOT_SERVING or an unknown service."""
@@ -167,15 +177,9 @@ class ObserverClient:
         request = pb.TailRequest(
             symbols=list(symbols), replay_last=replay_last, max_batch=max_batch
         )
-        call = self._tail.Tail(request)
-        try:
-            async for batch in call:
+        async with aclosing(self._stream(self._tail.Tail(request), "tick stream")) as s:
+            async for batch in s:
                 yield batch
-        except grpc.aio.AioRpcError as err:
-            raise explain(err, self.target, "tick stream") from None
-        finally:
-            call.cancel()
-        raise Unreachable(f"tick stream: the daemon at {self.target} closed the stream")
 
     # --- control -----------------------------------------------------------------------
 
@@ -183,13 +187,9 @@ class ObserverClient:
         """Progress messages; the last one has phase DONE and the manifest."""
         metadata = self._auth("backup")
         call = self._control.TriggerBackup(pb.TriggerBackupRequest(), metadata=metadata)
-        try:
-            async for progress in call:
+        async with aclosing(self._stream(call, "backup", endless=False)) as s:
+            async for progress in s:
                 yield progress
-        except grpc.aio.AioRpcError as err:
-            raise explain(err, self.target, "backup") from None
-        finally:
-            call.cancel()
 
     async def list_backups(self) -> list[pb.BackupManifest]:
         metadata = self._auth("list backups")
