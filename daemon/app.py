@@ -51,7 +51,7 @@ from observer.daemon.status import (
     SubscriptionChange,
     SubscriptionFailure,
 )
-from observer.daemon.statusbuild import StatusBuilder, _split_code
+from observer.daemon.statusbuild import StatusBuilder, split_code
 from observer.daemon.stores.parquet import ParquetSink
 from observer.daemon.stores.postgres import PostgresSink
 from observer.daemon.stores.retention import Retention
@@ -154,7 +154,7 @@ class Daemon:
             subscribed=list(now.symbols),
             added=sorted(set(wanted) - before),
             removed=sorted(before - set(wanted)),
-            failed=[SubscriptionFailure(sym, *_split_code(why)) for sym, why in now.failed.items()],
+            failed=[SubscriptionFailure(sym, *split_code(why)) for sym, why in now.failed.items()],
         )
 
     async def run_retention(self, apply: bool) -> RetentionReport:

@@ -24,7 +24,14 @@ from pathlib import Path
 
 from observer.daemon.config import Config, Var, written_paths
 from observer.daemon.errors import ContractError, LockHeldError
-from observer.daemon.volumes import Mount, VolumeKind, mount_for, read_mounts, usage
+from observer.daemon.volumes import (
+    Mount,
+    VolumeKind,
+    in_container,
+    mount_for,
+    read_mounts,
+    usage,
+)
 
 CRITICAL, HIGH, WARNING = "CRITICAL", "HIGH", "WARNING"
 _RANK = {CRITICAL: 3, HIGH: 2, WARNING: 1}
@@ -43,8 +50,6 @@ class Problem:
 
 
 def is_container_mode(cfg: Config) -> bool:
-    from observer.daemon.volumes import in_container
-
     if cfg.container == "true":
         return True
     if cfg.container == "false":

@@ -197,7 +197,7 @@ class StatusBuilder:
             )
             c.subscriptions = list(s.subscribed)
             c.failed_subscriptions = [
-                st.SubscriptionFailure(sym, *_split_code(why)) for sym, why in s.failed.items()
+                st.SubscriptionFailure(sym, *split_code(why)) for sym, why in s.failed.items()
             ]
         if d._stopping:
             c.state = st.CollectorState.STOPPING
@@ -338,7 +338,7 @@ class StatusBuilder:
         )
 
 
-def _split_code(why: str) -> tuple[str, str]:
+def split_code(why: str) -> tuple[str, str]:
     code, _, message = why.partition(" ")
     return code, message
 
