@@ -102,14 +102,14 @@ class Snapshot:
 
 #: JSON keys of a scalp line, in order (``ts`` and ``received_at`` are derived).
 SCALP_FIELDS: Final = (
-    "seq", "trade_date", "ts", "symbol", "price", "sign", "change", "change_pct", "vwap",
+    "seq", "symbol", "trade_date", "ts", "price", "sign", "change", "change_pct", "vwap",
     "open", "high", "low", "ask1", "bid1", "volume", "cum_volume", "cum_value", "strength",
     "side", "halted", "received_at",
 )  # fmt: skip
 
 #: JSON keys of a swing line, in order.
 SWING_FIELDS: Final = (
-    "seq", "trade_date", "ts", "symbol", "price", "sign", "change", "change_pct", "open",
+    "seq", "symbol", "trade_date", "ts", "price", "sign", "change", "change_pct", "open",
     "high", "low", "upper_limit", "lower_limit", "cum_volume", "cum_value", "per", "pbr",
     "eps", "bps", "w52_high", "w52_low", "market_cap", "halted", "vi", "received_at",
 )  # fmt: skip

@@ -14,7 +14,7 @@ import asyncio
 import itertools
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -27,9 +27,17 @@ Item = Tick | Snapshot
 
 
 class BatchSink(Protocol):
-    """A persistence sink: ``put`` applies backpressure and never drops."""
+    """A persistence sink: ``put`` applies backpressure and never drops.
+
+    A sink may also have ``offer(items, n) -> bool``: accept a batch of ``n`` items
+    without waiting, or return False (nothing taken) when the caller must await ``put``.
+    """
 
     async def put(self, items: Sequence[Item], /) -> None: ...
+
+
+_Put = Callable[[Sequence[Item]], Awaitable[None]]
+_Offer = Callable[[Sequence[Item], int], bool]
 
 
 @dataclass
@@ -162,17 +170,16 @@ class Hub:
         self.seq = seq
         self._overflow = overflow
         self._clock = clock
-        self._sinks: dict[Track, list[BatchSink]] = {t: [] for t in Track}
+        # Per track: each sink's put and, when it has one, its non-waiting offer.
+        self._sinks: dict[Track, list[tuple[_Put, _Offer | None]]] = {t: [] for t in Track}
         self._subs: list[Subscription] = []
         self._ids = itertools.count(1)
-        # (trade date, last seq) being numbered per track: the common case is one date.
-        self._cursor: dict[Track, tuple[str, int]] = {}
         self.published: dict[Track, int] = {t: 0 for t in Track}
         self.dropped_total = 0
         self._rate = _Rate(started=clock())
 
     def attach_sink(self, track: Track, sink: BatchSink) -> None:
-        self._sinks[track].append(sink)
+        self._sinks[track].append((sink.put, getattr(sink, "offer", None)))
 
     def subscribe(
         self,
@@ -192,12 +199,17 @@ class Hub:
 
     async def publish(self, track: Track, items: Sequence[Item]) -> None:
         """Number, persist (awaiting backpressure) and fan out one batch."""
-        if not items:
-            return
-        self._number(track, items)
-        for sink in self._sinks[track]:
-            await sink.put(items)
-        n = len(items)
+        if isinstance(items, FrameBatch):  # one trade date: numbered as a whole
+            n = items.size
+            items.number(self.seq.advance(track, items.trade_date, n))
+        else:
+            n = len(items)
+            if not n:
+                return
+            self._number(track, items)
+        for put, offer in self._sinks[track]:
+            if offer is None or not offer(items, n):
+                await put(items)
         self.published[track] += n
         self._rate.add(self._clock(), n)
         if self._subs:
@@ -206,19 +218,8 @@ class Hub:
             self._overflow.maybe_flush()
 
     def _number(self, track: Track, items: Sequence[Item]) -> None:
-        date, n = self._cursor.get(track, ("", 0))
         seq = self.seq
-        if isinstance(items, FrameBatch):  # one trade date: number it as a whole
-            if items.trade_date != date:
-                if date:
-                    seq.set(track, date, n)
-                date = items.trade_date
-                n = seq.last(track, date)
-            items.number(n + 1)
-            n += items.size
-            seq.set(track, date, n)
-            self._cursor[track] = (date, n)
-            return
+        date, n = "", 0
         for t in items:
             if t.trade_date != date:
                 if date:
@@ -228,7 +229,6 @@ class Hub:
             n += 1
             t.seq = n
         seq.set(track, date, n)
-        self._cursor[track] = (date, n)
 
     def _fan_out(self, track: Track, items: Sequence[Item]) -> None:
         for sub in list(self._subs):

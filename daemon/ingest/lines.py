@@ -6,9 +6,9 @@ track, JSON-encoded strings cached per value (symbols, trade dates, times) and t
 ``received_at`` ISO string cached per timestamp (every record of a frame shares one).
 A test holds the two equal over many random items.
 
-:class:`FrameBatch` is the parser's fast path: the lines of a whole realtime frame laid
-out once from the raw KIS fields (validated as canonical JSON numbers), with a ``%d``
-left where each ``seq`` goes; the typed :class:`Tick` objects are only built when
+:class:`FrameBatch` is the parser's fast path: a whole realtime frame whose raw KIS fields
+are proven canonical JSON numbers, kept as the pieces of its lines; the writer joins them
+once the hub has given the seqs. The typed :class:`Tick` objects are only built when
 someone reads them (tail subscribers, tests), not for the file.
 """
 
@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterator, Sequence
+import sys
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from operator import attrgetter
-from typing import overload
+from typing import TYPE_CHECKING, overload
 
 from observer.daemon.clock import KST
 from observer.daemon.model import Snapshot, Tick, iso_date, reference_line
@@ -30,7 +31,7 @@ _CACHE_LIMIT = 8192
 _BOOL = ("false", "true")
 
 _SNAP_TEMPLATE = (
-    '{"seq":%d,%s,"symbol":%s,"price":%d,"sign":%d,"change":%d,"change_pct":%r,'
+    '{"seq":%d,"symbol":%s,%s,"price":%d,"sign":%d,"change":%d,"change_pct":%r,'
     '"open":%d,"high":%d,"low":%d,"upper_limit":%d,"lower_limit":%d,"cum_volume":%d,'
     '"cum_value":%d,"per":%r,"pbr":%r,"eps":%r,"bps":%r,"w52_high":%d,"w52_low":%d,'
     '"market_cap":%d,"halted":%s,"vi":%s,"received_at":"%s"}\n'
@@ -40,19 +41,27 @@ _SNAP_TEMPLATE = (
 _SEQ = attrgetter("seq")
 
 
-class FrameBatch(Sequence[Tick]):
+if TYPE_CHECKING:
+    _Base = Sequence[Tick]
+else:
+    # Registered below rather than inherited: isinstance(x, FrameBatch) on the hot path
+    # then stays a plain type check instead of a trip through ABCMeta.
+    _Base = object
+
+
+class FrameBatch(_Base):
     """The records of one realtime frame, their file lines ready but for ``seq``.
 
-    Every record shares one trade date and one hour (one segment key). ``template``
-    holds one line per record with ``%d`` in place of the seq. The ticks themselves are
-    built on first access and then kept (same objects on every access); they are
-    read-only as far as the file is concerned: only ``seq`` is taken from them.
+    Every record shares one trade date and one hour (one segment key). Subclasses keep
+    the frame's line pieces and render them with the seqs the hub gave (``_render``); the
+    typed :class:`Tick` objects are built on first access and then kept (same objects on
+    every access); they are read-only as far as the file is concerned: only ``seq`` is
+    taken from them.
     """
 
-    __slots__ = ("_first", "_ticks", "key", "size", "template", "trade_date")
+    __slots__ = ("_first", "_ticks", "key", "size", "trade_date")
 
-    def __init__(self, template: str, count: int, trade_date: str, hour: str) -> None:
-        self.template = template
+    def __init__(self, count: int, trade_date: str, hour: str) -> None:
         self.size = count
         self.trade_date = trade_date
         self.key = f"{trade_date}_{hour}"
@@ -61,6 +70,10 @@ class FrameBatch(Sequence[Tick]):
 
     def _build(self) -> list[Tick]:
         """The typed records (subclasses know the raw fields)."""
+        raise NotImplementedError
+
+    def _render(self, seqs: Iterable[str]) -> str:
+        """The frame's lines with these seqs (one per record, as decimal strings)."""
         raise NotImplementedError
 
     @property
@@ -83,12 +96,11 @@ class FrameBatch(Sequence[Tick]):
     def lines(self) -> str:
         """The frame's lines, with each record's current seq."""
         if self._ticks is not None:
-            seqs: tuple[int, ...] = tuple(map(_SEQ, self._ticks))
-        elif self._first:
-            seqs = tuple(range(self._first, self._first + self.size))
-        else:
-            seqs = (0,) * self.size
-        return self.template % seqs
+            return self._render(map(str, map(_SEQ, self._ticks)))
+        first = self._first
+        return self._render(
+            map(str, range(first, first + self.size)) if first else ("0",) * self.size
+        )
 
     def __len__(self) -> int:
         return self.size
@@ -106,6 +118,18 @@ class FrameBatch(Sequence[Tick]):
     def __iter__(self) -> Iterator[Tick]:
         return iter(self.ticks)
 
+    def __reversed__(self) -> Iterator[Tick]:
+        return reversed(self.ticks)
+
+    def __contains__(self, item: object) -> bool:
+        return item in self.ticks
+
+    def index(self, value: Tick, start: int = 0, stop: int = sys.maxsize) -> int:
+        return self.ticks.index(value, start, stop)
+
+    def count(self, value: Tick) -> int:
+        return self.ticks.count(value)
+
     def __eq__(self, other: object) -> bool:
         if isinstance(other, FrameBatch):
             return self.ticks == other.ticks
@@ -115,6 +139,9 @@ class FrameBatch(Sequence[Tick]):
 
     def __repr__(self) -> str:
         return f"FrameBatch({self.key}, {self.size} records)"
+
+
+Sequence.register(FrameBatch)
 
 
 def _received_iso(ts: float) -> str:
@@ -128,12 +155,13 @@ class LineFormatter:
     Not thread-safe (its caches are plain dicts): one formatter per writer.
     """
 
-    __slots__ = ("_dates", "_floats", "_recv", "_strs")
+    __slots__ = ("_dates", "_floats", "_recv", "_secs", "_strs")
 
     def __init__(self) -> None:
         self._strs: dict[str, str] = {}
         self._dates: dict[tuple[str, str], str] = {}
         self._recv: dict[float, str] = {}
+        self._secs: dict[int, str] = {}
         self._floats: dict[float, str] = {}
 
     def _jstr(self, s: str) -> str:
@@ -149,8 +177,26 @@ class LineFormatter:
         return self._dates.get((trade_date, time)) or self._date_part(trade_date, time)
 
     def received_iso(self, ts: float) -> str:
-        """``received_at`` as in a line, without quotes (cached)."""
-        return self._recv.get(ts) or self._recv_iso(ts)
+        """``received_at`` as in a line, without quotes: ``clock.iso(clock.to_kst(ts))``.
+
+        Built from the second (cached) and the microseconds, rounded half to even as
+        ``datetime.fromtimestamp`` rounds them; a test holds the two equal.
+        """
+        if not 0.0 <= ts < 1e11:
+            return _received_iso(ts)
+        sec = int(ts)
+        us = round((ts - sec) * 1e6)
+        if us >= 1_000_000:
+            sec += 1
+            us -= 1_000_000
+        base = self._secs.get(sec) or self._second(sec)
+        return f"{base}.{us:06d}+09:00" if us else base + "+09:00"
+
+    def _second(self, sec: int) -> str:
+        if len(self._secs) >= _CACHE_LIMIT:
+            self._secs.clear()
+        out = self._secs[sec] = datetime.fromtimestamp(sec, KST).isoformat()[:-6]
+        return out
 
     def _date_part(self, trade_date: str, time: str) -> str:
         key = (trade_date, time)
@@ -173,7 +219,7 @@ class LineFormatter:
         if out is None:
             if len(self._recv) >= _CACHE_LIMIT:
                 self._recv.clear()
-            out = self._recv[ts] = _received_iso(ts)
+            out = self._recv[ts] = self.received_iso(ts)
         return out
 
     def _float(self, x: float) -> str:
@@ -185,6 +231,8 @@ class LineFormatter:
             out = repr(x)
             if out[-1] in "nf":
                 out = json.dumps(x)
+            elif not x:  # 0.0 and -0.0 are one dict key but spelled apart: not cached
+                return out
             self._floats[x] = out
         return out
 
@@ -218,7 +266,7 @@ class LineFormatter:
             st = fget(x) or self._float(x)
             sym = sget(t.symbol) or self._jstr(t.symbol)
             append(
-                f'{{"seq":{t.seq},{dp},"symbol":{sym},"price":{t.price},"sign":{t.sign},'
+                f'{{"seq":{t.seq},"symbol":{sym},{dp},"price":{t.price},"sign":{t.sign},'
                 f'"change":{t.change},"change_pct":{cp},"vwap":{vw},"open":{t.open},'
                 f'"high":{t.high},"low":{t.low},"ask1":{t.ask1},"bid1":{t.bid1},'
                 f'"volume":{t.volume},"cum_volume":{t.cum_volume},"cum_value":{t.cum_value},'
@@ -238,7 +286,7 @@ class LineFormatter:
             out.append(
                 _SNAP_TEMPLATE
                 % (
-                    s.seq, self._date_part(s.trade_date, s.time), self._jstr(s.symbol),
+                    s.seq, self._jstr(s.symbol), self._date_part(s.trade_date, s.time),
                     s.price, s.sign, s.change, s.change_pct, s.open, s.high, s.low,
                     s.upper_limit, s.lower_limit, s.cum_volume, s.cum_value, s.per, s.pbr,
                     s.eps, s.bps, s.w52_high, s.w52_low, s.market_cap,

@@ -45,6 +45,13 @@ class SeqState:
     def set(self, track: Track, trade_date: str, seq: int) -> None:
         self._last[(track, trade_date)] = seq
 
+    def advance(self, track: Track, trade_date: str, n: int) -> int:
+        """Take the next ``n`` seqs of (track, trade date); returns the first of them."""
+        key = (track, trade_date)
+        first = self._last.get(key, 0) + 1
+        self._last[key] = first + n - 1
+        return first
+
     def raise_to(self, track: Track, trade_date: str, seq: int) -> None:
         """Keep the larger of the known and the given seq."""
         if seq > self._last.get((track, trade_date), 0):

@@ -187,18 +187,33 @@ class SegmentWriter:
             await self._space.wait()
             if self._closing:
                 raise Precondition(f"the {self.track.value} writer closed while a batch waited.")
+        self._accept(items, len(items))
+        if self._pending_count >= self.commit_records:
+            self._full.set()
+            # A producer that never blocks would otherwise starve the committer (and keep
+            # ever more records alive): give it a turn of the loop.
+            await asyncio.sleep(0)
+
+    def offer(self, items: Sequence[Item], n: int) -> bool:
+        """Accept a batch of ``n`` items without waiting, as ``put`` would; False (nothing
+        taken) when ``put`` must be awaited: full, due for a commit, or not running."""
+        if (
+            self._pending_count + n >= self.commit_records
+            or self._pending_count + self._held >= self.max_pending
+            or self._closing or self._task is None or not n
+        ):  # fmt: skip
+            return False
+        self._accept(items, n)
+        return True
+
+    def _accept(self, items: Sequence[Item], n: int) -> None:
         if not self._pending:
             self._first_pending_at = time.monotonic()
             if not self._held:
                 self.last_progress = self._first_pending_at
             self._wake.set()
         self._pending.append(items)
-        self._pending_count += len(items)
-        if self._pending_count >= self.commit_records:
-            self._full.set()
-            # A producer that never blocks would otherwise starve the committer (and keep
-            # ever more records alive): give it a turn of the loop.
-            await asyncio.sleep(0)
+        self._pending_count += n
 
     async def rotate_now(self) -> Path | None:
         """Commit what is pending, then close the open segment; returns its path (or None)."""
@@ -307,13 +322,16 @@ class SegmentWriter:
         lines = 0
         scalp = self.track is Track.SCALP
         for b in batch:
-            # A parsed frame comes with its lines laid out: only the seqs go in.
-            runs = (
-                [(b.key, b.lines(), b.size)]
-                if scalp and isinstance(b, FrameBatch)
-                else self._runs(b)
-            )
-            for k, text, n in runs:
+            if scalp and isinstance(b, FrameBatch):
+                # A parsed frame comes with its lines laid out: only the seqs go in.
+                if b.key != key:
+                    if texts:
+                        chunks.append(_Chunk(key, "".join(texts).encode(), lines))
+                    key, texts, lines = b.key, [], 0
+                texts.append(b.lines())
+                lines += b.size
+                continue
+            for k, text, n in self._runs(b):
                 if k != key:
                     if texts:
                         chunks.append(_Chunk(key, "".join(texts).encode(), lines))

@@ -18,14 +18,14 @@ frames and give byte-identical lines.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from itertools import repeat
-from operator import itemgetter
 
 from observer.daemon.ingest.lines import FrameBatch, LineFormatter
-from observer.daemon.model import Tick
+from observer.daemon.model import Tick, iso_date
 
 #: Fields per record of the realtime trade TRs.
 N_FIELDS = 46
@@ -47,97 +47,118 @@ _SIDES = {"1": 1, "3": 3, "5": 5, "": 0}
 
 _INT_COLS = (_PRICE, _SIGN, _CHANGE, _OPEN, _HIGH, _LOW, _ASK1, _BID1, _VOL, _CUMVOL, _CUMVAL)
 _FLOAT_COLS = (_PCT, _VWAP, _STRENGTH)
-_DIGITS = b"0123456789"
 
-
-def _json_ints(s: str, n: int) -> bool:
-    """Whether ``,,a,,b,,...,,`` holds only integers spelled as json.dumps(int(x)) would.
-
-    Bulk checks on the joined fields (each is one C call): digits with an optional
-    leading "-", no leading zero, no "-0", and short enough for int(). The separator is
-    doubled so that counting ",0," does not miss neighbours (counts do not overlap); the
-    number of separators proves no field held a comma of its own.
-    """
-    if not s.isascii() or len(s) > 4000:
-        return False
-    b = s.encode()
-    return (
-        not b.translate(None, _DIGITS + b"-,")
-        and b.count(b",") == 2 * n + 2 and b",,,," not in b and b"-," not in b and b",-0" not in b
-        and b.count(b"-") == b.count(b",-")
-        and b.count(b",0") == b.count(b",0,")
-    )  # fmt: skip
-
-
-def _json_floats(s: str, n: int) -> bool:
-    """Whether ``,a,b,...,`` (``n`` fields) holds decimals that repr(float(x)) gives back
-    once trailing zeros of the fraction are dropped.
-
-    Each field is ``-?(0|[1-9][0-9]*)\\.[0-9]+`` of at most 16 characters: at most 15
-    significant digits (so the double rounds back to them) below 1e15 (so repr keeps fixed
-    notation); and no "0.0000" (repr switches to exponents below 1e-4).
-    """
-    if not s.isascii() or len(s) > 17 * n + 1:
-        return False
-    b = s.encode()
-    return (
-        b.translate(None, _DIGITS + b"-") == b",." * n + b","
-        and b",." not in b and b".," not in b and b"-." not in b and b"0.0000" not in b
-        and b.count(b"-") == b.count(b",-")
-        and b.count(b",0") == b.count(b",0.") and b.count(b",-0") == b.count(b",-0.")
-    )  # fmt: skip
-
-
-_SIDE_JSON = {"": "0", **{str(i): str(i) for i in range(10)}}
-_HALT_JSON = {"Y": "true", "N": "false", "": "false"}
-_LINE_KEYS = (
-    '{"seq":%d,', ',"symbol":"', '","price":', ',"sign":', ',"change":', ',"change_pct":',
-    ',"vwap":', ',"open":', ',"high":', ',"low":', ',"ask1":', ',"bid1":', ',"volume":',
-    ',"cum_volume":', ',"cum_value":', ',"strength":', ',"side":', ',"halted":',
-    ',"received_at":"', '"}\n',
+# --- fast path: one regular expression checks a whole frame and picks its fields --------
+#
+# A field is taken as it stands only when json.dumps(int(x)) / repr(float(x)) spells it
+# the same way (after the fraction's trailing zeros, which the pattern leaves outside its
+# group); anything else fails the match and the general path decides.
+#: An integer as JSON spells it: no sign on zero, no leading zeros, at most 18 digits.
+_RX_INT = r"(0|-?[1-9][0-9]{0,17}+)"
+#: A decimal whose repr is the captured text: at most 15 significant digits (9 + 6) and
+#: the fraction's trailing zeros outside the group. repr switches to exponents below 1e-4:
+#: frames holding "0.0000" anywhere take the general path (a substring test, see _fast).
+_RX_FLOAT = r"(-?(?:0|[1-9][0-9]{0,8}+)\.(?:[0-9]{0,5}[1-9]|0))0*+"
+_RX_SKIP = r"[^^]*+"
+# The groups of a record come out in the order their values appear in its line (the
+# line's keys follow the field order for this), so the line is one join of constant pieces
+# and the groups, taken every other piece:
+#
+#   {"seq":SEQ,"symbol":"SYM","trade_date":"D","ts":"DTHH:MM:SS+09:00","price":P,...
+#   ...,"strength":S,"side":SIDE,"halted":false,"received_at":"RECV"}\n
+#
+# SEQ is an empty group (filled with the seq later). The trade date's group (field 33) comes
+# last: once read, its place takes the line's end, ``,"halted":false,"received_at":"RECV``
+# (one string per frame). The other records must repeat record 0's date and hour (back references), so a frame is
+# one segment key. TRHT_YN must be "N" or empty (a halted stock does not trade): "Y" takes
+# the general path.
+_RX_VALUES: dict[int, str] = {
+    **dict.fromkeys(_INT_COLS, _RX_INT),
+    **dict.fromkeys(_FLOAT_COLS, _RX_FLOAT),
+    _SIDE: r"([0-9]?)",
+    _HALT: r"N?",
+}
+_LINE_VALUES = (
+    _PRICE, _SIGN, _CHANGE, _PCT, _VWAP, _OPEN, _HIGH, _LOW, _ASK1, _BID1, _VOL, _CUMVOL,
+    _CUMVAL, _STRENGTH, _SIDE,
 )  # fmt: skip
+#: Groups per record: SEQ, SYMBOL, HH, MM, SS, the values above, DATE.
+_G = 1 + 4 + len(_LINE_VALUES) + 1
+_G_HOUR, _G_SIDE, _G_DATE = 2, _G - 2, _G - 1
+#: Records per frame the fast path compiles a pattern for (more take the general path).
+FAST_MAX_RECORDS = 40
+_SIDE_JSON = {"": "0", **{str(i): str(i) for i in range(10)}}
+#: The constant pieces before each group of a record (the date prefix goes before HH,
+#: set per frame), and after the last record.
+_PIECES = (
+    '"}\n{"seq":', ',"symbol":"', "", ":", ":", '+09:00","price":', ',"sign":', ',"change":',
+    ',"change_pct":', ',"vwap":', ',"open":', ',"high":', ',"low":', ',"ask1":', ',"bid1":',
+    ',"volume":', ',"cum_volume":', ',"cum_value":', ',"strength":', ',"side":', "",
+)  # fmt: skip
+_TAIL = ',"halted":false,"received_at":"'
+
+_END = '"}\n'
+
+
+def _record_pattern(first: bool, width: int) -> str:
+    hour = "(?P<hour>[0-9]{2})" if first else "((?P=hour))"
+    date = "(?P<date>[0-9]{8})" if first else "((?P=date))"
+    fields = [
+        {
+            _SYMBOL: r"([0-9A-Za-z]++)", _TIME: hour + "([0-9]{2})([0-9]{2})", _DATE: date,
+        }.get(i) or _RX_VALUES.get(i, _RX_SKIP)
+        for i in range(N_FIELDS)
+    ] + [_RX_SKIP] * (width - N_FIELDS)  # fmt: skip
+    return "()" + r"\^".join(fields)
 
 
 class _Plan:
-    """Per (records, fields per record): what to pick from a frame's fields, in order."""
+    """Per (records, fields per record): the frame pattern and its line pieces.
 
-    __slots__ = ("floats", "ints", "layout")
+    ``pieces`` holds the constant pieces at even positions and room for the groups at odd
+    positions; a frame copies it and fills in its groups, date prefix, line ends and (once
+    the hub has numbered it) the seqs, each with one slice assignment.
+    """
+
+    __slots__ = ("count", "match", "pieces", "stride")
 
     def __init__(self, count: int, width: int) -> None:
-        total = count * width
-        self.ints = itemgetter(*[k * width + c for c in _INT_COLS for k in range(count)])
-        self.floats = itemgetter(*[k * width + c for c in _FLOAT_COLS for k in range(count)])
-        # The picked list is the fields + the float spellings (3 x count between two empty
-        # strings) + per record: date part, then sides, then halted + received_at + the
-        # constant pieces of a line.
-        fl, dp = total + 1, total + 3 * count + 2
-        side, halt, recv, keys = dp + count, dp + 2 * count, dp + 3 * count, dp + 3 * count + 1
-        order: list[int] = []
-        for k in range(count):
-            b = k * width
-            values = (
-                dp + k, b + _SYMBOL, b + _PRICE, b + _SIGN, b + _CHANGE, fl + k,
-                fl + count + k, b + _OPEN, b + _HIGH, b + _LOW, b + _ASK1, b + _BID1,
-                b + _VOL, b + _CUMVOL, b + _CUMVAL, fl + 2 * count + k, side + k, halt + k,
-                recv,
-            )  # fmt: skip
-            for j, v in enumerate(values):
-                order += (keys + j, v)
-            order.append(keys + len(values))
-        self.layout = itemgetter(*order)
+        rx = re.compile(r"\^".join(_record_pattern(k == 0, width) for k in range(count)), re.ASCII)
+        assert rx.groups == _G * count, (rx.groups, _G * count)
+        self.match = rx.fullmatch
+        self.count = count
+        self.stride = 2 * _G
+        pieces: list[str] = []
+        for _ in range(count):
+            for p in _PIECES:
+                pieces += (p, "")
+        pieces[0] = '{"seq":'
+        pieces.append(_END)
+        self.pieces = pieces
+
+    # Positions in ``pieces`` (first record; add k * stride for record k).
+    seq_at, prefix_at, side_at, date_at = 1, 2 * _G_HOUR, 2 * _G_SIDE + 1, 2 * _G_DATE + 1
 
 
 class _ParsedFrame(FrameBatch):
-    """A fast-path frame: keeps the raw fields to build its ticks on demand."""
+    """A fast-path frame: its line pieces, and the payload to build its ticks on demand."""
 
-    __slots__ = ("_payload", "_received_at", "_width")
+    __slots__ = ("_payload", "_pieces", "_received_at", "_stride", "_width")
 
     def __init__(
-        self, template: str, count: int, date: str, hour: str,
-        payload: str, width: int, received_at: float,
+        self, plan: _Plan, pieces: list[str], date: str, hour: str, payload: str,
+        width: int, received_at: float,
     ) -> None:  # fmt: skip
-        super().__init__(template, count, date, hour)
+        # FrameBatch's fields, set here: this runs once per frame.
+        self.size, self.trade_date, self.key = plan.count, date, f"{date}_{hour}"
+        self._first, self._ticks = 0, None
+        self._pieces, self._stride = pieces, plan.stride
         self._payload, self._width, self._received_at = payload, width, received_at
+
+    def _render(self, seqs: Iterable[str]) -> str:
+        p = self._pieces
+        p[_Plan.seq_at :: self._stride] = seqs
+        return "".join(p)
 
     def _build(self) -> list[Tick]:
         return _ticks(self._payload.split("^"), self._width, self.size, self._received_at)
@@ -198,6 +219,7 @@ class FrameParser:
         self._last_log = -LOG_EVERY
         self._suppressed = 0
         self._plans: dict[tuple[int, int], _Plan] = {}
+        self._prefixes: dict[str, str] = {}
         self._fmt = LineFormatter()
 
     def parse(self, frame: str) -> Sequence[Tick]:
@@ -214,6 +236,17 @@ class FrameParser:
         if not count_s.isdigit():
             return self._reject("count", frame)
         count = int(count_s)
+        if self._lines and 0 < count <= FAST_MAX_RECORDS:
+            total = payload.count("^") + 1
+            if not total % count and total // count >= N_FIELDS:
+                fast = self._fast(payload, count, total // count)
+                if fast is not None:
+                    self.ticks += count
+                    return fast
+        return self._general(frame, payload, count)
+
+    def _general(self, frame: str, payload: str, count: int) -> Sequence[Tick]:
+        """Typed ticks from the split fields (any spelling int()/float() accept)."""
         f = payload.split("^")
         total = len(f)
         if count == 0 or total % count or total // count < N_FIELDS:
@@ -221,7 +254,6 @@ class FrameParser:
         w = total // count
         # Column-wise: one slice and one map per field over all records of the frame is
         # much cheaper than a Python-level loop per record (frames carry several records).
-        syms = f[_SYMBOL::w]
         dates = f[_DATE::w]
         times = f[_TIME::w]
         # Dates and times go into file names and ISO strings: insist on digits.
@@ -231,58 +263,46 @@ class FrameParser:
             or set(map(len, dates)) != _EIGHT or set(map(len, times)) != _SIX
         ):  # fmt: skip
             return self._reject("datetime", frame)
-        if not all(syms):
+        if not all(f[_SYMBOL::w]):
             return self._reject("symbol", frame)
-        received_at = self._clock()
-        out: Sequence[Tick] | None = None
-        # The fast path wants one trade date and one hour: one segment key per frame.
-        first, last = min(times), max(times)
-        if self._lines and dates.count(dates[0]) == count and first[:2] == last[:2]:
-            out = self._fast(payload, f, count, w, syms, dates[0], times, received_at)
-        if out is None:
-            try:
-                out = _ticks(f, w, count, received_at)
-            except ValueError:
-                return self._reject("number", frame)
+        try:
+            out = _ticks(f, w, count, self._clock())
+        except ValueError:
+            return self._reject("number", frame)
         self.ticks += len(out)
         return out
 
-    def _fast(
-        self, payload: str, f: list[str], count: int, w: int, syms: list[str], date: str,
-        times: list[str], received_at: float,
-    ) -> FrameBatch | None:  # fmt: skip
-        """The frame laid out from its raw fields, or None when the general path must decide."""
-        plan = self._plans.get((count, w))
+    def _fast(self, payload: str, count: int, width: int) -> FrameBatch | None:
+        """The frame's line pieces when one pattern match proves every field canonical and
+        the records share a trade date and an hour (one segment key); else None."""
+        plan = self._plans.get((count, width))
         if plan is None:
             if len(self._plans) >= 64:
                 self._plans.clear()
-            plan = self._plans[(count, w)] = _Plan(count, w)
-        s = "".join(syms)
-        floats = "," + ",".join(plan.floats(f)) + ","
-        if not (
-            s.isascii() and s.isalnum()
-            and _json_ints(",," + ",,".join(plan.ints(f)) + ",,", len(_INT_COLS) * count)
-            and _json_floats(floats, 3 * count)
-        ):  # fmt: skip
+            plan = self._plans[(count, width)] = _Plan(count, width)
+        m = plan.match(payload)
+        if m is None or "0.0000" in payload:
             return None
-        flags = [*map(_SIDE_JSON.get, f[_SIDE::w]), *map(_HALT_JSON.get, f[_HALT::w])]
-        if None in flags:
-            return None
-        if "0," in floats:  # repr drops trailing zeros of the fraction (keeping one)
-            floats = ",".join(map(str.rstrip, floats.split(","), repeat("0"))).replace(".,", ".0,")
-        fl = floats.split(",")
-        dp = self._fmt.date_part
-        f += fl
-        if count == 1 or times.count(times[0]) == count:  # the common case: one second
-            f += [dp(date, times[0])] * count
-        else:
-            f += [dp(date, t) for t in times]
-        f += flags  # type: ignore[arg-type]  # no None: checked above
-        f.append(self._fmt.received_iso(received_at))
-        f += _LINE_KEYS
-        template = "".join(plan.layout(f))
-        # Keep the payload (a str), not the field list: less for the garbage collector.
-        return _ParsedFrame(template, count, date, times[0][:2], payload, w, received_at)
+        g = m.groups()
+        date, hour = g[_G_DATE], g[_G_HOUR]
+        received_at = self._clock()
+        p = plan.pieces.copy()
+        p[1::2] = g
+        s = plan.stride
+        p[_Plan.prefix_at :: s] = (self._prefixes.get(date) or self._prefix(date),) * count
+        p[_Plan.date_at :: s] = (_TAIL + self._fmt.received_iso(received_at),) * count
+        sides = p[_Plan.side_at :: s]
+        if "" in sides:
+            p[_Plan.side_at :: s] = map(_SIDE_JSON.__getitem__, sides)
+        return _ParsedFrame(plan, p, date, hour, payload, width, received_at)
+
+    def _prefix(self, date: str) -> str:
+        """``","trade_date":"YYYY-MM-DD","ts":"YYYY-MM-DDT`` (cached per date)."""
+        if len(self._prefixes) >= 256:
+            self._prefixes.clear()
+        d = iso_date(date)
+        out = self._prefixes[date] = f'","trade_date":"{d}","ts":"{d}T'
+        return out
 
     def _reject(self, reason: str, frame: str) -> list[Tick]:
         self.malformed += 1

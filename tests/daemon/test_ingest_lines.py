@@ -39,6 +39,13 @@ def test_ticks_parsed_from_frames_format_like_the_reference() -> None:
     assert obj["received_at"] == "2026-11-18T20:06:40+09:00"  # whole second: no fraction
 
 
+def test_negative_zero_is_spelled_apart_from_zero_by_the_float_cache() -> None:
+    rng = random.Random(3)
+    a, b = random_tick(rng), random_tick(rng)
+    a.change_pct, b.change_pct = 0.0, -0.0  # equal as dict keys, different in JSON
+    assert LineFormatter().tick_lines([a, b]) == [reference_line(a), reference_line(b)]
+
+
 def test_non_finite_floats_fall_back_to_the_reference_spelling() -> None:
     t = random_tick(random.Random(1))
     t.vwap = float("nan")
@@ -83,7 +90,8 @@ def _random_record(rng: random.Random, odd: bool) -> list[str]:
         change=rng.randrange(-50_000, 50_000),
         pct=rng.choice(["-0.69", "0.00", "1.50", "12.34", "-0.05", "29.99"]),
         volume=rng.randrange(0, 10**6),
-        halted=rng.choice(["N", "Y", ""]),
+        # A halted stock does not trade: "Y" is rare and takes the general path.
+        halted=rng.choice(["N", "N", "N", "N", "N", "", "", "Y"]),
     )
     r[6] = f"{rng.uniform(1, 3_000_000):.{rng.randrange(1, 4)}f}"  # vwap
     r[18] = rng.choice(["0.00", "103.52", "100.10", f"{rng.uniform(0, 500):.2f}"])
