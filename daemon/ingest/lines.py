@@ -72,8 +72,8 @@ class FrameBatch(_Base):
         """The typed records (subclasses know the raw fields)."""
         raise NotImplementedError
 
-    def _render(self, seqs: Iterable[str]) -> str:
-        """The frame's lines with these seqs (one per record, as decimal strings)."""
+    def _render(self, seqs: Iterable[int]) -> str:
+        """The frame's lines with these seqs (one per record; 0 before numbering)."""
         raise NotImplementedError
 
     @property
@@ -96,11 +96,9 @@ class FrameBatch(_Base):
     def lines(self) -> str:
         """The frame's lines, with each record's current seq."""
         if self._ticks is not None:
-            return self._render(map(str, map(_SEQ, self._ticks)))
+            return self._render(map(_SEQ, self._ticks))
         first = self._first
-        return self._render(
-            map(str, range(first, first + self.size)) if first else ("0",) * self.size
-        )
+        return self._render(range(first, first + self.size) if first else (0,) * self.size)
 
     def __len__(self) -> int:
         return self.size

@@ -61,17 +61,17 @@ _RX_INT = r"(0|-?[1-9][0-9]{0,17}+)"
 _RX_FLOAT = r"(-?(?:0|[1-9][0-9]{0,8}+)\.(?:[0-9]{0,5}[1-9]|0))0*+"
 _RX_SKIP = r"[^^]*+"
 # The groups of a record come out in the order their values appear in its line (the
-# line's keys follow the field order for this), so the line is one join of constant pieces
-# and the groups, taken every other piece:
+# line's keys follow the field order for this), so the line is one join of pieces and the
+# groups, taken every other piece:
 #
 #   {"seq":SEQ,"symbol":"SYM","trade_date":"D","ts":"DTHH:MM:SS+09:00","price":P,...
 #   ...,"strength":S,"side":SIDE,"halted":false,"received_at":"RECV"}\n
 #
-# SEQ is an empty group (filled with the seq later). The trade date's group (field 33) comes
-# last: once read, its place takes the line's end, ``,"halted":false,"received_at":"RECV``
-# (one string per frame). The other records must repeat record 0's date and hour (back references), so a frame is
-# one segment key. TRHT_YN must be "N" or empty (a halted stock does not trade): "Y" takes
-# the general path.
+# The piece before SYM carries the seq (written in once the hub has numbered the frame).
+# The trade date's group (field 33) comes last: once read, its place takes the line's end
+# (one string per frame, with received_at). The other records must repeat record 0's date
+# and hour (back references), so a frame is one segment key. TRHT_YN must be "N" or empty
+# (a halted stock does not trade): "Y" takes the general path.
 _RX_VALUES: dict[int, str] = {
     **dict.fromkeys(_INT_COLS, _RX_INT),
     **dict.fromkeys(_FLOAT_COLS, _RX_FLOAT),
@@ -82,22 +82,23 @@ _LINE_VALUES = (
     _PRICE, _SIGN, _CHANGE, _PCT, _VWAP, _OPEN, _HIGH, _LOW, _ASK1, _BID1, _VOL, _CUMVOL,
     _CUMVAL, _STRENGTH, _SIDE,
 )  # fmt: skip
-#: Groups per record: SEQ, SYMBOL, HH, MM, SS, the values above, DATE.
-_G = 1 + 4 + len(_LINE_VALUES) + 1
-_G_HOUR, _G_SIDE, _G_DATE = 2, _G - 2, _G - 1
+#: Groups per record: SYMBOL, HH, MM, SS, the values above, DATE.
+_G = 4 + len(_LINE_VALUES) + 1
+_G_HOUR, _G_SIDE, _G_DATE = 1, _G - 2, _G - 1
 #: Records per frame the fast path compiles a pattern for (more take the general path).
 FAST_MAX_RECORDS = 40
+#: Length of a frame header with a 3-digit count: ``0|H0STCNT0|005|``.
+_HEAD = 15
 _SIDE_JSON = {"": "0", **{str(i): str(i) for i in range(10)}}
-#: The constant pieces before each group of a record (the date prefix goes before HH,
-#: set per frame), and after the last record.
+#: The pieces before each group of a record: the seq's (``_SEQ % seq``), the date prefix's
+#: (set per frame), then constants.
 _PIECES = (
-    '"}\n{"seq":', ',"symbol":"', "", ":", ":", '+09:00","price":', ',"sign":', ',"change":',
-    ',"change_pct":', ',"vwap":', ',"open":', ',"high":', ',"low":', ',"ask1":', ',"bid1":',
-    ',"volume":', ',"cum_volume":', ',"cum_value":', ',"strength":', ',"side":', "",
+    "", "", ":", ":", '+09:00","price":', ',"sign":', ',"change":', ',"change_pct":',
+    ',"vwap":', ',"open":', ',"high":', ',"low":', ',"ask1":', ',"bid1":', ',"volume":',
+    ',"cum_volume":', ',"cum_value":', ',"strength":', ',"side":', "",
 )  # fmt: skip
-_TAIL = ',"halted":false,"received_at":"'
-
-_END = '"}\n'
+_SEQ = '{"seq":%d,"symbol":"'
+_TAIL = ',"halted":false,"received_at":"%s"}\n'
 
 
 def _record_pattern(first: bool, width: int) -> str:
@@ -109,7 +110,7 @@ def _record_pattern(first: bool, width: int) -> str:
         }.get(i) or _RX_VALUES.get(i, _RX_SKIP)
         for i in range(N_FIELDS)
     ] + [_RX_SKIP] * (width - N_FIELDS)  # fmt: skip
-    return "()" + r"\^".join(fields)
+    return r"\^".join(fields)
 
 
 class _Plan:
@@ -120,48 +121,49 @@ class _Plan:
     the hub has numbered it) the seqs, each with one slice assignment.
     """
 
-    __slots__ = ("count", "match", "pieces", "stride")
+    __slots__ = ("count", "match", "pieces", "stride", "width")
 
     def __init__(self, count: int, width: int) -> None:
         rx = re.compile(r"\^".join(_record_pattern(k == 0, width) for k in range(count)), re.ASCII)
         assert rx.groups == _G * count, (rx.groups, _G * count)
         self.match = rx.fullmatch
-        self.count = count
+        self.count, self.width = count, width
         self.stride = 2 * _G
         pieces: list[str] = []
         for _ in range(count):
             for p in _PIECES:
                 pieces += (p, "")
-        pieces[0] = '{"seq":'
-        pieces.append(_END)
+        pieces.append("")  # after the last record's end
         self.pieces = pieces
 
     # Positions in ``pieces`` (first record; add k * stride for record k).
-    seq_at, prefix_at, side_at, date_at = 1, 2 * _G_HOUR, 2 * _G_SIDE + 1, 2 * _G_DATE + 1
+    seq_at, prefix_at, side_at, date_at = 0, 2 * _G_HOUR, 2 * _G_SIDE + 1, 2 * _G_DATE + 1
 
 
 class _ParsedFrame(FrameBatch):
     """A fast-path frame: its line pieces, and the payload to build its ticks on demand."""
 
-    __slots__ = ("_payload", "_pieces", "_received_at", "_stride", "_width")
+    __slots__ = ("_pieces", "_received_at", "_start", "_stride", "_text", "_width")
 
     def __init__(
-        self, plan: _Plan, pieces: list[str], date: str, hour: str, payload: str,
-        width: int, received_at: float,
+        self, plan: _Plan, pieces: list[str], date: str, hour: str, text: str, start: int,
+        received_at: float,
     ) -> None:  # fmt: skip
         # FrameBatch's fields, set here: this runs once per frame.
         self.size, self.trade_date, self.key = plan.count, date, f"{date}_{hour}"
         self._first, self._ticks = 0, None
-        self._pieces, self._stride = pieces, plan.stride
-        self._payload, self._width, self._received_at = payload, width, received_at
+        self._pieces, self._stride, self._width = pieces, plan.stride, plan.width
+        # text[start:] is the payload (the frame is kept whole: no copy on the hot path)
+        self._text, self._start, self._received_at = text, start, received_at
 
-    def _render(self, seqs: Iterable[str]) -> str:
+    def _render(self, seqs: Iterable[int]) -> str:
         p = self._pieces
-        p[_Plan.seq_at :: self._stride] = seqs
+        p[_Plan.seq_at : -1 : self._stride] = map(_SEQ.__mod__, seqs)
         return "".join(p)
 
     def _build(self) -> list[Tick]:
-        return _ticks(self._payload.split("^"), self._width, self.size, self._received_at)
+        payload = self._text[self._start :]
+        return _ticks(payload.split("^"), self._width, self.size, self._received_at)
 
 
 def _ticks(f: list[str], w: int, count: int, received_at: float) -> list[Tick]:
@@ -219,12 +221,20 @@ class FrameParser:
         self._last_log = -LOG_EVERY
         self._suppressed = 0
         self._plans: dict[tuple[int, int], _Plan] = {}
+        self._heads: dict[str, _Plan] = {}  # by a frame's first _HEAD characters
         self._prefixes: dict[str, str] = {}
         self._fmt = LineFormatter()
 
     def parse(self, frame: str) -> Sequence[Tick]:
         """The ticks of one frame, or [] when the frame is malformed (never raises)."""
         self.frames += 1
+        # A header seen before ("0|H0STCNT0|005|"): straight to its pattern, no splitting.
+        plan = self._heads.get(frame[:_HEAD])
+        if plan is not None:
+            fast = self._fast(plan, frame, _HEAD)
+            if fast is not None:
+                self.ticks += plan.count
+                return fast
         parts = frame.split("|", 3)
         if len(parts) != 4:
             return self._reject("shape", frame)
@@ -236,10 +246,15 @@ class FrameParser:
         if not count_s.isdigit():
             return self._reject("count", frame)
         count = int(count_s)
-        if self._lines and 0 < count <= FAST_MAX_RECORDS:
+        if plan is None and self._lines and 0 < count <= FAST_MAX_RECORDS:
             total = payload.count("^") + 1
             if not total % count and total // count >= N_FIELDS:
-                fast = self._fast(payload, count, total // count)
+                plan = self._plan(count, total // count)
+                if plan.width == N_FIELDS and len(frame) - len(payload) == _HEAD:
+                    if len(self._heads) >= 64:
+                        self._heads.clear()
+                    self._heads[frame[:_HEAD]] = plan
+                fast = self._fast(plan, payload, 0)
                 if fast is not None:
                     self.ticks += count
                     return fast
@@ -272,29 +287,34 @@ class FrameParser:
         self.ticks += len(out)
         return out
 
-    def _fast(self, payload: str, count: int, width: int) -> FrameBatch | None:
-        """The frame's line pieces when one pattern match proves every field canonical and
-        the records share a trade date and an hour (one segment key); else None."""
+    def _plan(self, count: int, width: int) -> _Plan:
         plan = self._plans.get((count, width))
         if plan is None:
             if len(self._plans) >= 64:
                 self._plans.clear()
             plan = self._plans[(count, width)] = _Plan(count, width)
-        m = plan.match(payload)
-        if m is None or "0.0000" in payload:
+        return plan
+
+    def _fast(self, plan: _Plan, text: str, start: int) -> FrameBatch | None:
+        """The frame's line pieces when one pattern match of ``text[start:]`` (the payload)
+        proves every field canonical and the records share a trade date and an hour (one
+        segment key); else None."""
+        m = plan.match(text, start)
+        if m is None or "0.0000" in text:
             return None
         g = m.groups()
+        count = plan.count
         date, hour = g[_G_DATE], g[_G_HOUR]
         received_at = self._clock()
         p = plan.pieces.copy()
         p[1::2] = g
         s = plan.stride
         p[_Plan.prefix_at :: s] = (self._prefixes.get(date) or self._prefix(date),) * count
-        p[_Plan.date_at :: s] = (_TAIL + self._fmt.received_iso(received_at),) * count
+        p[_Plan.date_at :: s] = (_TAIL % self._fmt.received_iso(received_at),) * count
         sides = p[_Plan.side_at :: s]
         if "" in sides:
             p[_Plan.side_at :: s] = map(_SIDE_JSON.__getitem__, sides)
-        return _ParsedFrame(plan, p, date, hour, payload, width, received_at)
+        return _ParsedFrame(plan, p, date, hour, text, start, received_at)
 
     def _prefix(self, date: str) -> str:
         """``","trade_date":"YYYY-MM-DD","ts":"YYYY-MM-DDT`` (cached per date)."""
