@@ -93,12 +93,20 @@ class FrameBatch(_Base):
             for i, t in enumerate(self._ticks, first):
                 t.seq = i
 
+    def _seqs(self) -> Iterable[int]:
+        if self._ticks is not None:
+            return map(_SEQ, self._ticks)
+        first = self._first
+        return range(first, first + self.size) if first else (0,) * self.size
+
     def lines(self) -> str:
         """The frame's lines, with each record's current seq."""
-        if self._ticks is not None:
-            return self._render(map(_SEQ, self._ticks))
-        first = self._first
-        return self._render(range(first, first + self.size) if first else (0,) * self.size)
+        return self._render(self._seqs())
+
+    def lines_into(self, out: list[str]) -> None:
+        """Append the frame's lines to ``out``, possibly in pieces: ``"".join(out)`` gives
+        them (the writer joins a whole commit at once)."""
+        out.append(self.lines())
 
     def __len__(self) -> int:
         return self.size

@@ -109,7 +109,8 @@ class SegmentWriter:
         self._listeners: list[CloseListener] = []
         self._bg: set[asyncio.Future[Any]] = set()
         # queue (loop thread only)
-        self._pending: list[Sequence[Item]] = []
+        # Accepted records, already formatted: (segment key, lines, count) per run.
+        self._pending: list[tuple[str, str, int]] = []
         self._pending_count = 0
         self._held = 0  # formatted lines waiting for a retry after a write error
         self._retry: list[_Chunk] = []
@@ -212,7 +213,12 @@ class SegmentWriter:
             if not self._held:
                 self.last_progress = self._first_pending_at
             self._wake.set()
-        self._pending.append(items)
+        # Formatted now, while the records are fresh in the CPU's caches (a commit holds
+        # thousands of them), and so that the records themselves can go.
+        if self.track is Track.SCALP and isinstance(items, FrameBatch):
+            self._pending.append((items.key, items.lines(), n))
+        else:
+            self._pending += self._runs(items)
         self._pending_count += n
 
     async def rotate_now(self) -> Path | None:
@@ -314,30 +320,20 @@ class SegmentWriter:
                 if not w.done():
                     w.set_result(closed[-1][0] if closed else None)
 
-    def _format(self, batch: list[Sequence[Item]]) -> list[_Chunk]:
-        """Lines grouped into one chunk per run of records sharing a segment key."""
+    @staticmethod
+    def _format(batch: list[tuple[str, str, int]]) -> list[_Chunk]:
+        """Formatted runs merged into one chunk per run of records sharing a segment key."""
         chunks: list[_Chunk] = []
         key = ""
         texts: list[str] = []
         lines = 0
-        scalp = self.track is Track.SCALP
-        for b in batch:
-            if scalp and isinstance(b, FrameBatch):
-                # A parsed frame comes with its lines laid out: only the seqs go in.
-                if b.key != key:
-                    if texts:
-                        chunks.append(_Chunk(key, "".join(texts).encode(), lines))
-                    key, texts, lines = b.key, [], 0
-                texts.append(b.lines())
-                lines += b.size
-                continue
-            for k, text, n in self._runs(b):
-                if k != key:
-                    if texts:
-                        chunks.append(_Chunk(key, "".join(texts).encode(), lines))
-                    key, texts, lines = k, [], 0
-                texts.append(text)
-                lines += n
+        for k, text, n in batch:
+            if k != key:
+                if texts:
+                    chunks.append(_Chunk(key, "".join(texts).encode(), lines))
+                key, texts, lines = k, [], 0
+            texts.append(text)
+            lines += n
         if texts:
             chunks.append(_Chunk(key, "".join(texts).encode(), lines))
         return chunks
