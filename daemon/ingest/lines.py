@@ -103,11 +103,6 @@ class FrameBatch(_Base):
         """The frame's lines, with each record's current seq."""
         return self._render(self._seqs())
 
-    def lines_into(self, out: list[str]) -> None:
-        """Append the frame's lines to ``out``, possibly in pieces: ``"".join(out)`` gives
-        them (the writer joins a whole commit at once)."""
-        out.append(self.lines())
-
     def __len__(self) -> int:
         return self.size
 

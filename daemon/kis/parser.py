@@ -156,16 +156,10 @@ class _ParsedFrame(FrameBatch):
         # text[start:] is the payload (the frame is kept whole: no copy on the hot path)
         self._text, self._start, self._received_at = text, start, received_at
 
-    def _fill(self, seqs: Iterable[int]) -> list[str]:
+    def _render(self, seqs: Iterable[int]) -> str:
         p = self._pieces
         p[_Plan.seq_at : -1 : self._stride] = map(_SEQ.__mod__, seqs)
-        return p
-
-    def _render(self, seqs: Iterable[int]) -> str:
-        return "".join(self._fill(seqs))
-
-    def lines_into(self, out: list[str]) -> None:
-        out += self._fill(self._seqs())
+        return "".join(p)
 
     def _build(self) -> list[Tick]:
         payload = self._text[self._start :]
