@@ -109,8 +109,8 @@ class SegmentWriter:
         self._listeners: list[CloseListener] = []
         self._bg: set[asyncio.Future[Any]] = set()
         # queue (loop thread only)
-        # Accepted records, already formatted: (segment key, lines, count) per run.
-        self._pending: list[tuple[str, str, int]] = []
+        # Accepted records, already formatted: (segment key, lines as UTF-8, count) per run.
+        self._pending: list[tuple[str, bytes, int]] = []
         self._pending_count = 0
         self._held = 0  # formatted lines waiting for a retry after a write error
         self._retry: list[_Chunk] = []
@@ -216,9 +216,9 @@ class SegmentWriter:
         # Formatted now, while the records are fresh in the CPU's caches (a commit holds
         # thousands of them), and so that the records themselves can go.
         if self.track is Track.SCALP and isinstance(items, FrameBatch):
-            self._pending.append((items.key, items.lines(), n))
+            self._pending.append((items.key, items.lines().encode(), n))
         else:
-            self._pending += self._runs(items)
+            self._pending += [(k, text.encode(), c) for k, text, c in self._runs(items)]
         self._pending_count += n
 
     async def rotate_now(self) -> Path | None:
@@ -321,21 +321,21 @@ class SegmentWriter:
                     w.set_result(closed[-1][0] if closed else None)
 
     @staticmethod
-    def _format(batch: list[tuple[str, str, int]]) -> list[_Chunk]:
+    def _format(batch: list[tuple[str, bytes, int]]) -> list[_Chunk]:
         """Formatted runs merged into one chunk per run of records sharing a segment key."""
         chunks: list[_Chunk] = []
         key = ""
-        texts: list[str] = []
+        texts: list[bytes] = []
         lines = 0
         for k, text, n in batch:
             if k != key:
                 if texts:
-                    chunks.append(_Chunk(key, "".join(texts).encode(), lines))
+                    chunks.append(_Chunk(key, b"".join(texts), lines))
                 key, texts, lines = k, [], 0
             texts.append(text)
             lines += n
         if texts:
-            chunks.append(_Chunk(key, "".join(texts).encode(), lines))
+            chunks.append(_Chunk(key, b"".join(texts), lines))
         return chunks
 
     def _runs(self, items: Sequence[Item]) -> list[tuple[str, str, int]]:
