@@ -1,9 +1,11 @@
 """The durable JSONL segment writer: the source of truth for one track.
 
 ``put(items)`` accepts a batch into a bounded in-memory queue (awaiting when it is full:
-backpressure, never a drop). One committer task turns pending items into lines and, at
-most every ``commit_interval`` seconds or as soon as ``commit_records`` are pending,
-writes and fsyncs them in a worker thread (one commit at a time, so order is kept).
+backpressure, never a drop; ``offer`` is the same without waiting, for the hub's hot
+path). Accepted items are formatted into lines at once (a commit holds thousands of
+records; formatting them later would walk cold memory). One committer task, at most
+every ``commit_interval`` seconds or as soon as ``commit_records`` are pending, writes
+and fsyncs the lines in a worker thread (one commit at a time, so order is kept).
 A record whose segment key (trade date + hour for scalp, trade date for swing) moves
 past the open segment rotates it: fsync, close, fsync the directory, a ``rotate`` event,
 then the close listeners (Parquet conversion). Records older than the open segment

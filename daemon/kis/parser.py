@@ -7,12 +7,13 @@ lists before, so a payload of ``count x M`` fields with M > 46 is accepted and t
 truncated) and dropped: the parser never raises, so a bad frame never costs the
 connection.
 
-Fast path: when every number of a frame is spelled the way JSON (and therefore the file
-line) spells it, and the records share a trade date and an hour, the frame's lines are
-laid out straight from the raw fields with one join (:class:`FrameBatch`) and the typed
-ticks are only built if someone reads them. Anything else takes the general path
-(``int``/``float`` per field, lines formatted from the ticks); both accept the same
-frames and give byte-identical lines.
+Fast path: one compiled regular expression per record count matches the whole payload.
+When every number of the frame is spelled the way JSON (and therefore the file line)
+spells it, and the records share a trade date and an hour, its groups are the line's
+values in order, and the frame's lines are one join of constant pieces and those groups
+(:class:`FrameBatch`); the typed ticks are only built if someone reads them. Anything else
+takes the general path (``int``/``float`` per field, lines formatted from the ticks); both
+accept the same frames and give byte-identical lines (a test holds them equal).
 """
 
 from __future__ import annotations
