@@ -54,6 +54,7 @@ from observer.daemon.api.encode import BatchEncoder, _sent_at  # noqa: E402
 from observer.daemon.api.server import ApiServer  # noqa: E402
 from observer.daemon.api.services import DEFAULT_MAX_BATCH  # noqa: E402
 from observer.daemon.model import Tick, Track  # noqa: E402
+from observer.daemon.runtime import tune_gc  # noqa: E402
 from tests.daemon.test_api_server import LoopbackDaemon, make_config, tick  # noqa: E402
 
 RATE = 20_000
@@ -286,6 +287,7 @@ async def main() -> None:
     global MAX_BATCH
     MAX_BATCH = args.max_batch
     s, per = args.seconds, args.per_client
+    tune_gc()  # as the daemon does once it has started (the loopback daemon here does not)
     load0 = os.getloadavg()
     rows = []
     with tempfile.TemporaryDirectory() as td:

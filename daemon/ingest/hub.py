@@ -77,23 +77,13 @@ class Subscription:
         self._ready = asyncio.Event()
         self.dropped_total = 0
         self._dropped_since = 0
+        self._unlogged = 0  # drops not yet handed to the overflow log
+        self._waiting = False  # next_batch waits on _ready: the hub must set it
         self.closed = False
 
     @property
     def depth(self) -> int:
         return len(self._q)
-
-    def _offer(self, items: Sequence[Item]) -> int:
-        q = self._q
-        over = len(q) + len(items) - self.maxlen
-        q.extend(items)  # a full deque with maxlen discards from the left: the oldest
-        if not self._ready.is_set():
-            self._ready.set()
-        if over > 0:
-            self.dropped_total += over
-            self._dropped_since += over
-            return over
-        return 0
 
     # The API's contract is next_batch(timeout=...): the caller must not hang on a quiet tail.
     async def next_batch(
@@ -107,6 +97,7 @@ class Subscription:
             if self.closed:
                 return None
             self._ready.clear()
+            self._waiting = True
             try:
                 if timeout is None:
                     await self._ready.wait()
@@ -114,6 +105,8 @@ class Subscription:
                     await asyncio.wait_for(self._ready.wait(), timeout)
             except TimeoutError:
                 return None
+            finally:
+                self._waiting = False
             if not q:
                 return None
         n = min(max_items, len(q))
@@ -176,6 +169,7 @@ class Hub:
         self._ids = itertools.count(1)
         self.published: dict[Track, int] = {t: 0 for t in Track}
         self.dropped_total = 0
+        self._dropping = False  # some subscriber dropped since drops were last logged
         self._rate = _Rate(started=clock())
 
     def attach_sink(self, track: Track, sink: BatchSink) -> None:
@@ -196,6 +190,8 @@ class Hub:
     def _remove(self, sub: Subscription) -> None:
         if sub in self._subs:
             self._subs.remove(sub)
+            if sub._unlogged and self._overflow is not None:
+                self._log_drops(self._overflow, [sub])
 
     async def publish(self, track: Track, items: Sequence[Item]) -> None:
         """Number, persist (awaiting backpressure) and fan out one batch."""
@@ -218,9 +214,15 @@ class Hub:
         else:
             self._rate.buckets.append([sec, n])
         if self._subs:
-            self._fan_out(track, items)
-        if self._overflow is not None and self._overflow.pending:
-            self._overflow.maybe_flush()
+            self._fan_out(track, items, n)
+        # Drops reach the overflow log when a logging interval starts and when it ends; in
+        # between they are only counted on the subscriptions (a stalled subscriber loses
+        # ticks on every publish: logging each loss would cost every publish).
+        ov = self._overflow
+        if ov is not None and (self._dropping or ov.pending) and (not ov.pending or ov.due()):
+            self._dropping = False
+            self._log_drops(ov, self._subs)
+            ov.maybe_flush()
 
     def _number(self, track: Track, items: Sequence[Item]) -> None:
         seq = self.seq
@@ -235,21 +237,37 @@ class Hub:
             t.seq = n
         seq.set(track, date, n)
 
-    def _fan_out(self, track: Track, items: Sequence[Item]) -> None:
-        for sub in list(self._subs):
+    def _fan_out(self, track: Track, items: Sequence[Item], n: int) -> None:
+        # Once per subscriber per publish: kept inline (no calls) for the unfiltered case.
+        # Nothing here adds or removes subscribers (Event.set only schedules the waiter).
+        for sub in self._subs:
             if sub.tracks is not None and track not in sub.tracks:
                 continue
-            sel = items
+            sel, k = items, n
             if sub.symbols is not None:
                 wanted = sub.symbols
                 sel = [t for t in items if t.symbol in wanted]
-                if not sel:
+                k = len(sel)
+                if not k:
                     continue
-            dropped = sub._offer(sel)
-            if dropped:
-                self.dropped_total += dropped
-                if self._overflow is not None:
-                    self._overflow.record(sub.id, dropped, sub.dropped_total, sub.depth, sub.maxlen)
+            q = sub._q
+            over = len(q) + k - sub.maxlen
+            q.extend(sel)  # a full deque with maxlen discards from the left: the oldest
+            if sub._waiting:
+                sub._ready.set()
+            if over > 0:
+                sub.dropped_total += over
+                sub._dropped_since += over
+                sub._unlogged += over
+                self.dropped_total += over
+                self._dropping = True
+
+    @staticmethod
+    def _log_drops(ov: OverflowLog, subs: list[Subscription]) -> None:
+        for sub in subs:
+            if sub._unlogged:
+                ov.record(sub.id, sub._unlogged, sub.dropped_total, sub.depth, sub.maxlen)
+                sub._unlogged = 0
 
     # --- status ------------------------------------------------------------------------
     def rates(self) -> tuple[float, float]:
@@ -262,6 +280,6 @@ class Hub:
     def close(self) -> None:
         """Close every subscription and write the pending overflow accounting."""
         for sub in list(self._subs):
-            sub.close()
+            sub.close()  # hands its unlogged drops to the overflow log
         if self._overflow is not None:
             self._overflow.flush()

@@ -67,9 +67,13 @@ class OverflowLog:
         p.dropped += dropped
         p.dropped_total, p.depth, p.buffer = dropped_total, depth, buffer
 
+    def due(self) -> bool:
+        """Whether ``interval`` has passed since the first drop now pending."""
+        return bool(self._pending) and self._clock() - self._since >= self.interval
+
     def maybe_flush(self) -> None:
         """Write the aggregated lines once ``interval`` has passed since the first drop."""
-        if self._pending and self._clock() - self._since >= self.interval:
+        if self.due():
             self.flush()
 
     def flush(self) -> None:
