@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
+from bisect import bisect_right
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -58,7 +59,12 @@ class SubscriberInfo:
 
 
 class Subscription:
-    """One tail reader: a bounded deque that drops its oldest items when full."""
+    """One tail reader with a bounded buffer that loses its OLDEST items when full.
+
+    A subscriber to every symbol and track reads the hub's shared log through a cursor
+    (nothing is copied per subscriber when a batch is published); one with a filter gets
+    its matching items copied into its own deque.
+    """
 
     def __init__(
         self,
@@ -73,17 +79,47 @@ class Subscription:
         self.symbols = symbols
         self.tracks = tracks
         self.maxlen = maxlen
-        self._q: deque[Item] = deque(maxlen=maxlen)
+        self.shared = symbols is None and tracks is None
+        self._q: deque[Item] = deque(maxlen=maxlen)  # filtered subscribers only
+        self.cursor = hub._log_end  # shared: log index of the next item to read
         self._ready = asyncio.Event()
-        self.dropped_total = 0
+        self._waiting = False  # next_batch waits on _ready: the hub must set it
+        self._dropped_total = 0
         self._dropped_since = 0
         self._unlogged = 0  # drops not yet handed to the overflow log
-        self._waiting = False  # next_batch waits on _ready: the hub must set it
         self.closed = False
 
     @property
     def depth(self) -> int:
+        if self.shared:
+            return min(self._hub._log_end - self.cursor, self.maxlen)
         return len(self._q)
+
+    @property
+    def dropped_total(self) -> int:
+        return self._dropped_total + self._behind()
+
+    def _behind(self) -> int:
+        """Items a shared subscriber has lost and nobody has counted yet."""
+        if not self.shared:
+            return 0
+        return max(0, self._hub._log_end - self.maxlen - self.cursor)
+
+    def _count_drops(self) -> None:
+        """Move a shared subscriber's cursor past what it has lost, and count the loss."""
+        over = self._behind()
+        if over:
+            self.cursor += over
+            self._lost(over)
+
+    def _lost(self, n: int) -> None:
+        self._dropped_total += n
+        self._dropped_since += n
+        self._unlogged += n
+        self._hub._lost(n)
+
+    def _has_items(self) -> bool:
+        return self._hub._log_end > self.cursor if self.shared else bool(self._q)
 
     # The API's contract is next_batch(timeout=...): the caller must not hang on a quiet tail.
     async def next_batch(
@@ -92,8 +128,7 @@ class Subscription:
         timeout: float | None = None,  # noqa: ASYNC109
     ) -> TailBatch | None:
         """Up to ``max_items`` items in arrival order; None when closed, or on timeout with nothing."""
-        q = self._q
-        if not q:
+        if not self._has_items():
             if self.closed:
                 return None
             self._ready.clear()
@@ -107,15 +142,21 @@ class Subscription:
                 return None
             finally:
                 self._waiting = False
-            if not q:
+            if not self._has_items() or (self.closed and self.shared):
                 return None
-        n = min(max_items, len(q))
-        items = [q.popleft() for _ in range(n)]
+        if self.shared:
+            self._count_drops()
+            items = self._hub._read(self.cursor, max_items)
+            self.cursor += len(items)
+        else:
+            q = self._q
+            items = [q.popleft() for _ in range(min(max_items, len(q)))]
         dropped, self._dropped_since = self._dropped_since, 0
         return TailBatch(items, dropped)
 
     def close(self) -> None:
-        """Stop receiving; a waiting ``next_batch`` returns what is left, then None."""
+        """Stop receiving; a waiting ``next_batch`` returns None (a filtered one returns what
+        is left first)."""
         if not self.closed:
             self.closed = True
             self._hub._remove(self)
@@ -123,7 +164,7 @@ class Subscription:
 
     def info(self) -> SubscriberInfo:
         return SubscriberInfo(
-            self.id, self.symbols, self.tracks, len(self._q), self.maxlen, self.dropped_total
+            self.id, self.symbols, self.tracks, self.depth, self.maxlen, self.dropped_total
         )
 
 
@@ -165,10 +206,19 @@ class Hub:
         self._clock = clock
         # Per track: each sink's put and, when it has one, its non-waiting offer.
         self._sinks: dict[Track, list[tuple[_Put, _Offer | None]]] = {t: [] for t in Track}
-        self._subs: list[Subscription] = []
+        self._subs: list[Subscription] = []  # every subscription
+        self._filtered: list[Subscription] = []  # those with a symbol or track filter
+        self._shared: list[Subscription] = []  # those reading the shared log
+        # The shared log: published batches that some shared subscriber may still read.
+        # Items are numbered from 0 in publish order; _starts holds each batch's first.
+        self._log: deque[Sequence[Item]] = deque()
+        self._starts: deque[int] = deque()
+        self._log_end = 0  # number of the next item to be published
+        self._log_keep = 0  # the largest shared subscriber's buffer
+        self._reach = 0  # lowest cursor + buffer of the shared subscribers (when last known)
         self._ids = itertools.count(1)
         self.published: dict[Track, int] = {t: 0 for t in Track}
-        self.dropped_total = 0
+        self._dropped = 0
         self._dropping = False  # some subscriber dropped since drops were last logged
         self._rate = _Rate(started=clock())
 
@@ -185,13 +235,46 @@ class Hub:
         """A new tail subscription (None = every symbol / track)."""
         sub = Subscription(self, f"tail-{next(self._ids)}", symbols, tracks, max(1, maxlen))
         self._subs.append(sub)
+        (self._shared if sub.shared else self._filtered).append(sub)
+        self._shared_changed()
         return sub
 
     def _remove(self, sub: Subscription) -> None:
         if sub in self._subs:
+            sub._count_drops()
             self._subs.remove(sub)
+            (self._shared if sub.shared else self._filtered).remove(sub)
+            self._shared_changed()
             if sub._unlogged and self._overflow is not None:
                 self._log_drops(self._overflow, [sub])
+
+    def _shared_changed(self) -> None:
+        shared = self._shared
+        self._log_keep = max((s.maxlen for s in shared), default=0)
+        self._reach = min((s.cursor + s.maxlen for s in shared), default=0)
+        if not shared:
+            self._log.clear()
+            self._starts.clear()
+
+    def _lost(self, n: int) -> None:
+        self._dropped += n
+        self._dropping = True
+
+    @property
+    def dropped_total(self) -> int:
+        """Items lost by tail subscribers (oldest first), over the hub's life."""
+        return self._dropped + sum(s._behind() for s in self._shared)
+
+    def _read(self, start: int, max_items: int) -> list[Item]:
+        """Up to ``max_items`` items of the shared log from item number ``start`` on."""
+        starts, log = self._starts, self._log
+        i = bisect_right(starts, start) - 1
+        out: list[Item] = []
+        while i < len(log) and len(out) < max_items:
+            off = start + len(out) - starts[i]
+            out += log[i][off : off + max_items - len(out)]
+            i += 1
+        return out
 
     async def publish(self, track: Track, items: Sequence[Item]) -> None:
         """Number, persist (awaiting backpressure) and fan out one batch."""
@@ -213,7 +296,9 @@ class Hub:
             last[1] += n
         else:
             self._rate.buckets.append([sec, n])
-        if self._subs:
+        if self._shared:
+            self._append(items, n)
+        if self._filtered:
             self._fan_out(track, items, n)
         # Drops reach the overflow log when a logging interval starts and when it ends; in
         # between they are only counted on the subscriptions (a stalled subscriber loses
@@ -237,10 +322,25 @@ class Hub:
             t.seq = n
         seq.set(track, date, n)
 
+    def _append(self, items: Sequence[Item], n: int) -> None:
+        """Add a batch to the shared log: the same work for one shared subscriber or fifty."""
+        self._log.append(items)
+        self._starts.append(self._log_end)
+        end = self._log_end = self._log_end + n
+        log, starts, keep = self._log, self._starts, self._log_keep
+        while len(log) > 1 and end - starts[1] >= keep:  # the oldest batch is out of reach
+            log.popleft()
+            starts.popleft()
+        if end > self._reach:
+            self._dropping = True  # a shared subscriber may have fallen a buffer behind
+        for sub in self._shared:
+            if sub._waiting:
+                sub._ready.set()
+
     def _fan_out(self, track: Track, items: Sequence[Item], n: int) -> None:
-        # Once per subscriber per publish: kept inline (no calls) for the unfiltered case.
+        # Once per filtered subscriber per publish: kept inline (no calls).
         # Nothing here adds or removes subscribers (Event.set only schedules the waiter).
-        for sub in self._subs:
+        for sub in self._filtered:
             if sub.tracks is not None and track not in sub.tracks:
                 continue
             sel, k = items, n
@@ -256,18 +356,15 @@ class Hub:
             if sub._waiting:
                 sub._ready.set()
             if over > 0:
-                sub.dropped_total += over
-                sub._dropped_since += over
-                sub._unlogged += over
-                self.dropped_total += over
-                self._dropping = True
+                sub._lost(over)
 
-    @staticmethod
-    def _log_drops(ov: OverflowLog, subs: list[Subscription]) -> None:
+    def _log_drops(self, ov: OverflowLog, subs: list[Subscription]) -> None:
         for sub in subs:
+            sub._count_drops()
             if sub._unlogged:
                 ov.record(sub.id, sub._unlogged, sub.dropped_total, sub.depth, sub.maxlen)
                 sub._unlogged = 0
+        self._reach = min((s.cursor + s.maxlen for s in self._shared), default=0)
 
     # --- status ------------------------------------------------------------------------
     def rates(self) -> tuple[float, float]:

@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+from collections import deque
 from collections.abc import Sequence
 from pathlib import Path
 
-from observer.daemon.ingest.hub import Hub
+from observer.daemon.ingest.hub import Hub, Subscription
 from observer.daemon.ingest.overflow import OverflowLog
 from observer.daemon.ingest.recovery import SeqState
 from observer.daemon.ingest.writer import SegmentWriter
@@ -147,3 +148,45 @@ async def test_rates_count_records_over_the_last_second_and_minute() -> None:
     now[0] += 1
     last, minute = hub.rates()
     assert last == 30.0 and minute == 300 / 11
+
+
+async def test_subscribers_read_and_lose_exactly_what_a_bounded_queue_each_would() -> None:
+    # The hub serves unfiltered subscribers from one shared log and filtered ones from
+    # their own deques; both must behave like one deque(maxlen) per subscriber.
+    rng = random.Random(5)
+    hub = Hub(seq=SeqState())
+    filters = [None, None, None, frozenset({"005930"})]
+    subs = [
+        hub.subscribe(symbols=f, maxlen=m) for f, m in zip(filters, [7, 30, 30, 12], strict=True)
+    ]
+    # per subscriber: the subscription, the deque it should behave like, losses unread
+    model: list[tuple[Subscription, deque[Tick], list[int]]] = [
+        (s, deque(maxlen=s.maxlen), [0]) for s in subs
+    ]
+    late = None
+    for step in range(400):
+        batch = ticks(rng.randrange(1, 15), seed=step)
+        for t in batch:
+            t.symbol = rng.choice(["005930", "000660"])
+        await hub.publish(Track.SCALP, batch)
+        for sub, q, lost in model:
+            want = [t for t in batch if sub.symbols is None or t.symbol in sub.symbols]
+            lost[0] += max(0, len(q) + len(want) - sub.maxlen)
+            q.extend(want)
+        if step == 200:  # a subscriber that joins late starts with what comes next
+            late = hub.subscribe(maxlen=25)
+            model.append((late, deque(maxlen=25), [0]))
+        for sub, q, lost in model:
+            if rng.random() < 0.3:
+                k = rng.randrange(1, 20)
+                got = await sub.next_batch(max_items=k, timeout=0.01)
+                want = [q.popleft() for _ in range(min(k, len(q)))]
+                if got is None:
+                    assert want == [] and lost[0] == 0
+                    continue
+                assert [t.seq for t in got.items] == [t.seq for t in want]
+                assert got.dropped == lost[0]
+                lost[0] = 0
+            assert sub.depth == len(q)
+    assert late is not None and late.dropped_total > 0
+    assert hub.dropped_total == sum(s.dropped_total for s in [*subs, late])
