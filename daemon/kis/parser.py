@@ -122,13 +122,14 @@ class _Plan:
     the hub has numbered it) the seqs, each with one slice assignment.
     """
 
-    __slots__ = ("count", "match", "pieces", "stride", "width")
+    __slots__ = ("count", "dated", "match", "pieces", "stride", "width")
 
     def __init__(self, count: int, width: int) -> None:
         rx = re.compile(r"\^".join(_record_pattern(k == 0, width) for k in range(count)), re.ASCII)
         assert rx.groups == _G * count, (rx.groups, _G * count)
         self.match = rx.fullmatch
         self.count, self.width = count, width
+        self.dated: dict[str, list[str]] = {}  # pieces with a trade date's prefix in place
         self.stride = 2 * _G
         pieces: list[str] = []
         for _ in range(count):
@@ -161,6 +162,15 @@ class _ParsedFrame(FrameBatch):
         p = self._pieces
         p[_Plan.seq_at : -1 : self._stride] = map(_SEQ.__mod__, seqs)
         return "".join(p)
+
+    def lines(self) -> str:  # FrameBatch.lines without its calls: once per frame
+        p = self._pieces
+        if self._ticks is None and self._first:
+            p[0 : -1 : self._stride] = map(
+                _SEQ.__mod__, range(self._first, self._first + self.size)
+            )
+            return "".join(p)
+        return self._render(self._seqs())
 
     def _build(self) -> list[Tick]:
         payload = self._text[self._start :]
@@ -223,7 +233,6 @@ class FrameParser:
         self._suppressed = 0
         self._plans: dict[tuple[int, int], _Plan] = {}
         self._heads: dict[str, _Plan] = {}  # by a frame's first _HEAD characters
-        self._prefixes: dict[str, str] = {}
         self._fmt = LineFormatter()
 
     def parse(self, frame: str) -> Sequence[Tick]:
@@ -307,23 +316,25 @@ class FrameParser:
         count = plan.count
         date, hour = g[_G_DATE], g[_G_HOUR]
         received_at = self._clock()
-        p = plan.pieces.copy()
+        p = (plan.dated.get(date) or self._dated(plan, date)).copy()
         p[1::2] = g
         s = plan.stride
-        p[_Plan.prefix_at :: s] = (self._prefixes.get(date) or self._prefix(date),) * count
         p[_Plan.date_at :: s] = (_TAIL % self._fmt.received_iso(received_at),) * count
         sides = p[_Plan.side_at :: s]
         if "" in sides:
             p[_Plan.side_at :: s] = map(_SIDE_JSON.__getitem__, sides)
         return _ParsedFrame(plan, p, date, hour, text, start, received_at)
 
-    def _prefix(self, date: str) -> str:
-        """``","trade_date":"YYYY-MM-DD","ts":"YYYY-MM-DDT`` (cached per date)."""
-        if len(self._prefixes) >= 256:
-            self._prefixes.clear()
+    def _dated(self, plan: _Plan, date: str) -> list[str]:
+        """The plan's pieces with the date prefix of ``date`` in place (cached per plan)."""
+        if len(plan.dated) >= 8:
+            plan.dated.clear()
+        pieces = plan.pieces.copy()
         d = iso_date(date)
-        out = self._prefixes[date] = f'","trade_date":"{d}","ts":"{d}T'
-        return out
+        prefix = f'","trade_date":"{d}","ts":"{d}T'  # between the symbol and the hour
+        pieces[_Plan.prefix_at :: plan.stride] = (prefix,) * plan.count
+        plan.dated[date] = pieces
+        return pieces
 
     def _reject(self, reason: str, frame: str) -> list[Tick]:
         self.malformed += 1
