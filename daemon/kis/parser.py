@@ -234,6 +234,8 @@ class FrameParser:
         self._plans: dict[tuple[int, int], _Plan] = {}
         self._heads: dict[str, _Plan] = {}  # by a frame's first _HEAD characters
         self._fmt = LineFormatter()
+        self._tail_sec = -1  # the second _tail_fmt is for
+        self._tail_fmt = ""
 
     def parse(self, frame: str) -> Sequence[Tick]:
         """The ticks of one frame, or [] when the frame is malformed (never raises)."""
@@ -319,11 +321,23 @@ class FrameParser:
         p = (plan.dated.get(date) or self._dated(plan, date)).copy()
         p[1::2] = g
         s = plan.stride
-        p[_Plan.date_at :: s] = (_TAIL % self._fmt.received_iso(received_at),) * count
+        p[_Plan.date_at :: s] = (self._tail(received_at),) * count
         sides = p[_Plan.side_at :: s]
         if "" in sides:
             p[_Plan.side_at :: s] = map(_SIDE_JSON.__getitem__, sides)
         return _ParsedFrame(plan, p, date, hour, text, start, received_at)
+
+    def _tail(self, ts: float) -> str:
+        """A line's end with ``received_at`` = ts: the second's part is kept between calls."""
+        sec = int(ts)
+        if sec == self._tail_sec:
+            us = round((ts - sec) * 1e6)
+            if 0 < us < 1_000_000:
+                return self._tail_fmt % us
+        self._tail_sec = sec
+        iso = self._fmt.received_iso(float(sec))  # 'YYYY-MM-DDTHH:MM:SS+09:00'
+        self._tail_fmt = _TAIL.replace("%s", iso[:-6].replace("%", "%%") + ".%06d" + iso[-6:])
+        return _TAIL % self._fmt.received_iso(ts)
 
     def _dated(self, plan: _Plan, date: str) -> list[str]:
         """The plan's pieces with the date prefix of ``date`` in place (cached per plan)."""

@@ -158,3 +158,23 @@ def test_frame_batch_ticks_are_built_once_and_follow_its_numbering() -> None:
     batch.number(7)
     assert [t.seq for t in batch] == [7, 8]
     assert batch.lines().startswith('{"seq":7,') and '{"seq":8,' in batch.lines()
+
+
+def test_received_at_is_spelled_like_the_reference_across_many_frames_of_one_parser() -> None:
+    # The parser keeps the current second's spelling between frames: exercise that path
+    # with arrival times inside one second, on its edges and across seconds.
+    rng = random.Random(9)
+    base = 1_795_000_000
+    times = sorted(
+        [base + rng.random() for _ in range(300)]
+        + [base + 1.0, base + 1.0000004, base + 1.9999996, base + 2.5, float(base + 3)]
+    )
+    clock = iter(times)
+    p = FrameParser(clock=lambda: next(clock))
+    for i, ts in enumerate(times):
+        batch = p.parse(frame([record("005930"), record("000660")]))
+        assert isinstance(batch, FrameBatch)
+        batch.number(2 * i + 1)
+        ticks = batch.ticks
+        assert ticks[0].received_at == ts
+        assert batch.lines() == "".join(reference_line(t) for t in ticks)
