@@ -175,7 +175,8 @@ class StatusBuilder:
             st.StreamStatus(
                 name="events",
                 current_file=str(ev.path),
-                lines=ev.emitted,
+                lines=ev.lines,
+                bytes=ev.bytes,
                 last_error=ev.last_error or "",
             )
         )

@@ -8,6 +8,7 @@ Starts, subscriptions, rotations, repairs, quarantines, backups. One JSON object
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -40,6 +41,12 @@ class EventBus:
         self._lock = threading.Lock()
         self.emitted = 0
         self.last_error: str | None = None
+        # The file as it stands (for status): events are few, so counting once is cheap.
+        self.lines, self.bytes = 0, 0
+        with contextlib.suppress(OSError), path.open("rb") as fh:
+            while block := fh.read(1 << 20):
+                self.lines += block.count(b"\n")
+                self.bytes += len(block)
 
     def emit(self, event: str, **fields: Any) -> dict[str, Any]:
         """Write one event (fsynced) and notify listeners; returns the record.
@@ -59,9 +66,11 @@ class EventBus:
                     while data:
                         data = data[os.write(fd, data) :]
                     os.fsync(fd)
+                    self.bytes = os.fstat(fd).st_size
                 finally:
                     os.close(fd)
                 self.emitted += 1
+                self.lines += 1
                 self.last_error = None
             except OSError as e:
                 self.last_error = f"cannot append to {self.path}: {e.strerror} (errno {e.errno})"

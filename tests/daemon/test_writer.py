@@ -254,3 +254,13 @@ async def test_close_flushes_pending_records_promptly(tmp_path: Path) -> None:
     await asyncio.wait_for(w.close(), 5)
     assert len(read_lines(tmp_path / "scalp" / "20261120_09.jsonl")) == 7
     assert w.stalled_for() == 0.0
+
+
+def test_the_event_bus_reports_the_file_as_it_stands(tmp_path: Path) -> None:
+    path = tmp_path / "observer.jsonl"
+    path.write_text('{"event":"start"}\n{"event":"stop"}\n')
+    bus = EventBus(path)
+    assert (bus.lines, bus.bytes) == (2, path.stat().st_size)  # from earlier runs too
+    bus.emit("rotate", track="scalp")
+    assert (bus.lines, bus.bytes, bus.emitted) == (3, path.stat().st_size, 1)
+    assert EventBus(tmp_path / "none.jsonl").lines == 0
