@@ -40,7 +40,7 @@ demo: $(STAMP)
 	@token=$$(cat observer-runtime/demo-token); \
 	OBSERVER_CONTAINER=false OBSERVER_CONTROL_TOKEN=$$token SERVICE_PORT=$(DEMO_PORT) \
 		$(VENV)/bin/observer-daemon run 2> observer-runtime/demo-daemon.log & pid=$$!; \
-	trap 'kill -TERM $$pid 2>/dev/null; wait $$pid 2>/dev/null' EXIT INT TERM; \
+	trap 'kill -TERM $$pid 2>/dev/null; wait $$pid 2>/dev/null' EXIT INT TERM HUP; \
 	for i in $$(seq 100); do \
 		kill -0 $$pid 2>/dev/null || { cat observer-runtime/demo-daemon.log; exit 1; }; \
 		$(VENV)/bin/observer-console --target 127.0.0.1:$(DEMO_PORT) status >/dev/null 2>&1; \

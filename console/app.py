@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import os
+import signal
+import sys
 import time
 from collections.abc import Callable, Iterable
 from functools import partial
@@ -93,7 +96,27 @@ class ObserverConsole(App[int]):
 
     # --- lifecycle ---------------------------------------------------------------------
 
+    _tty = sys.__stdout__.fileno() if sys.__stdout__ is not None else -1
+
+    def _hang_up(self, signum: int, frame: object) -> None:
+        if self.tunnel is not None:
+            self.tunnel.hang_up()
+        os._exit(128 + signum)
+
+    def _check_terminal(self) -> None:
+        try:
+            os.write(self._tty, b"")  # EIO once the terminal has hung up
+        except OSError:
+            self._hang_up(signal.SIGHUP, None)
+
     def on_mount(self) -> None:
+        # The terminal went away (ssh dropped, tmux killed). Textual's own exit would block
+        # writing to the dead terminal, so stop the tunnel and leave at once: whatever
+        # started the console (make demo stops its daemon) then sees it end. Not every
+        # hang-up comes with SIGHUP, so the terminal is also checked every second.
+        signal.signal(signal.SIGHUP, self._hang_up)
+        if os.isatty(self._tty):
+            self.set_interval(1.0, self._check_terminal)
         self.push_screen(DashboardScreen())
         self.client = ObserverClient(self.target, self.token)
         if self.tunnel is not None:

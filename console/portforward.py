@@ -288,6 +288,13 @@ class PortForward:
     def _error_text(self, fallback: str) -> str:
         return " | ".join(self._stderr) if self._stderr else fallback
 
+    def hang_up(self) -> None:
+        """Terminate kubectl now, without the event loop (the console's terminal is gone)."""
+        proc = self._proc
+        if proc is not None and proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.terminate()
+
     async def _kill(self) -> None:
         proc, self._proc = self._proc, None
         if proc is None:

@@ -3,8 +3,16 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
+import os
+import pty
+import select
+import signal
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
@@ -156,3 +164,31 @@ def test_a_missing_secret_names_namespace_name_and_http_status(kubeconfig: Path)
             context=None,
             environ={"KUBECONFIG": str(kubeconfig)},
         )
+
+
+def test_the_console_leaves_at_once_when_its_terminal_hangs_up() -> None:
+    # A real console process on a pseudo-terminal that goes away. Before, the console went
+    # on running (Textual spinning on the dead terminal), so `make demo` never stopped its
+    # daemon.
+    master, slave = pty.openpty()
+    env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": "100", "LINES": "30"}
+    env.pop("OBSERVER_CONTROL_TOKEN", None)
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).parent / "observer-console"), "--target", "127.0.0.1:9"],
+        stdin=slave, stdout=slave, stderr=slave, env=env, start_new_session=True,
+    )  # fmt: skip
+    os.close(slave)
+    try:
+        seen = b""
+        deadline = time.monotonic() + 20
+        while b"observer" not in seen and time.monotonic() < deadline:  # drawn once
+            if select.select([master], [], [], 0.2)[0]:
+                with contextlib.suppress(OSError):
+                    seen += os.read(master, 65536)
+        assert b"observer" in seen, seen[-300:]
+        os.close(master)  # the terminal is gone, and no SIGHUP says so (tmux kill-server)
+        assert proc.wait(timeout=10) == 128 + signal.SIGHUP
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
