@@ -31,6 +31,7 @@ from pathlib import Path
 from observer.daemon.ingest.hub import Hub
 from observer.daemon.ingest.recovery import SeqState
 from observer.daemon.ingest.writer import SegmentWriter
+from observer.daemon.kis import parser as parser_module
 from observer.daemon.kis.parser import FrameParser
 from observer.daemon.model import SCALP_FIELDS, Track, iso_date, iso_ts
 from observer.daemon.runtime import tune_gc
@@ -201,7 +202,8 @@ def main() -> None:
     r = {name: rate(n, t) for name, n, t in rows}
     print(f"Machine: {os.cpu_count()} cores ({platform.machine()}), Python {platform.python_version()}, "
           f"{platform.system()} {platform.release()}; one event loop, one core used; "
-          f"load average {os.getloadavg()[0]:.2f}; GC tuned as in the daemon (all variants)")  # fmt: skip
+          f"load average {os.getloadavg()[0]:.2f}; GC tuned as in the daemon (all variants); "
+          f"frame scanner: {'C' if parser_module._scan else 'regular expression (no C build)'}")  # fmt: skip
     print(
         f"Command: {Path(sys.executable).name} bench/ingest.py; {RECORDS_PER_FRAME} records/frame\n"
     )

@@ -28,6 +28,15 @@ from itertools import repeat
 from observer.daemon.ingest.lines import FrameBatch, LineFormatter
 from observer.daemon.model import Tick, iso_date
 
+_Scan = Callable[[str, int, int, int], tuple[str, ...] | None]
+_scan: _Scan | None
+try:  # the C twin of the fast-path pattern (built when a C compiler was there)
+    from observer.daemon.kis import _scan as _scan_c
+
+    _scan = _scan_c.scan
+except ImportError:  # pragma: no cover - depends on the build
+    _scan = None
+
 #: Fields per record of the realtime trade TRs.
 N_FIELDS = 46
 #: Trade TRs sharing the 46-field layout (KRX, NXT, integrated).
@@ -311,10 +320,16 @@ class FrameParser:
         """The frame's line pieces when one pattern match of ``text[start:]`` (the payload)
         proves every field canonical and the records share a trade date and an hour (one
         segment key); else None."""
-        m = plan.match(text, start)
-        if m is None or "0.0000" in text:
+        if "0.0000" in text:
             return None
-        g = m.groups()
+        g: tuple[str, ...] | None
+        if _scan is not None and text.isascii():
+            g = _scan(text, start, plan.count, plan.width)  # the pattern's groups, in C
+        else:
+            m = plan.match(text, start)
+            g = None if m is None else m.groups()
+        if g is None:
+            return None
         count = plan.count
         date, hour = g[_G_DATE], g[_G_HOUR]
         received_at = self._clock()

@@ -6,7 +6,10 @@ import json
 import random
 from collections.abc import Sequence
 
+import pytest
+
 from observer.daemon.ingest.lines import FrameBatch, LineFormatter, format_line
+from observer.daemon.kis import parser as parser_module
 from observer.daemon.kis.parser import FrameParser, _ticks
 from observer.daemon.model import SCALP_FIELDS, SWING_FIELDS, Snapshot, Tick, reference_line
 from tests.daemon.ingest_support import N, frame, random_tick, record
@@ -108,7 +111,14 @@ def _lines(batch: Sequence[Tick]) -> str:
     return "".join(LineFormatter().tick_lines(batch))
 
 
-def test_parsed_frames_give_reference_lines_and_the_general_paths_ticks() -> None:
+@pytest.mark.parametrize("scanner", ["c", "pattern"])
+def test_parsed_frames_give_reference_lines_and_the_general_paths_ticks(
+    scanner: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if scanner == "pattern":  # as where no C compiler built the scanner
+        monkeypatch.setattr(parser_module, "_scan", None)
+    elif parser_module._scan is None:
+        pytest.skip("the C frame scanner was not built (no C compiler at install time)")
     rng = random.Random(11)
     fast = general = rejected = 0
     for i in range(3000):
@@ -178,3 +188,30 @@ def test_received_at_is_spelled_like_the_reference_across_many_frames_of_one_par
         ticks = batch.ticks
         assert ticks[0].received_at == ts
         assert batch.lines() == "".join(reference_line(t) for t in ticks)
+
+
+def test_the_c_scanner_returns_what_the_pattern_matches() -> None:
+    scan = parser_module._scan
+    if scan is None:
+        pytest.skip("the C frame scanner was not built (no C compiler at install time)")
+    rng = random.Random(23)
+    agree = matched = 0
+    for _ in range(4000):
+        count = rng.choice([1, 2, 5])
+        width = rng.choice([N, N, N, N + 2])
+        recs = [_random_record(rng, rng.random() < 0.5) for _ in range(count)]
+        for r in recs:
+            r += ["x"] * (width - N)
+            if rng.random() < 0.1:  # a time or date of another shape, or another hour/date
+                r[rng.choice([1, 33])] = rng.choice(["0930", "2026112", "1a0000", "100001"])
+            if rng.random() < 0.05:
+                r[0] = rng.choice(["", "00593!", "005930"])
+        payload = frame(recs).split("|", 3)[3]
+        if rng.random() < 0.05:
+            payload += "^extra"
+        m = parser_module._Plan(count, width).match(payload)
+        want = None if m is None else m.groups()
+        assert scan(payload, 0, count, width) == want, payload[:200]
+        agree += 1
+        matched += want is not None
+    assert agree == 4000 and 300 < matched < 3700  # both outcomes exercised
