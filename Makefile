@@ -37,6 +37,11 @@ DEMO_PORT ?= 50051
 demo: $(STAMP)
 	@mkdir -p observer-runtime
 	@test -s observer-runtime/demo-token || $(PY) -c 'import secrets; print(secrets.token_hex(16))' > observer-runtime/demo-token
+	@$(VENV)/bin/observer-console --target 127.0.0.1:$(DEMO_PORT) status >/dev/null 2>&1; \
+	if [ $$? -ne 2 ]; then \
+		echo "make demo: something already answers on 127.0.0.1:$(DEMO_PORT), perhaps the daemon of an"; \
+		echo "earlier demo (pgrep -af observer-daemon). Stop it first."; exit 1; \
+	fi
 	@token=$$(cat observer-runtime/demo-token); \
 	OBSERVER_CONTAINER=false OBSERVER_CONTROL_TOKEN=$$token SERVICE_PORT=$(DEMO_PORT) \
 		$(VENV)/bin/observer-daemon run 2> observer-runtime/demo-daemon.log & pid=$$!; \
