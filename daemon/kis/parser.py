@@ -7,7 +7,8 @@ lists before, so a payload of ``count x M`` fields with M > 46 is accepted and t
 truncated) and dropped: the parser never raises, so a bad frame never costs the
 connection.
 
-Fast path: one compiled regular expression per record count matches the whole payload.
+Fast path: one compiled regular expression per record count matches the whole payload
+(or its C twin ``_scan.scan``, when a C compiler built it at install time).
 When every number of the frame is spelled the way JSON (and therefore the file line)
 spells it, and the records share a trade date and an hour, its groups are the line's
 values in order, and the frame's lines are one join of constant pieces and those groups
@@ -59,6 +60,7 @@ _INT_COLS = (_PRICE, _SIGN, _CHANGE, _OPEN, _HIGH, _LOW, _ASK1, _BID1, _VOL, _CU
 _FLOAT_COLS = (_PCT, _VWAP, _STRENGTH)
 
 # --- fast path: one regular expression checks a whole frame and picks its fields --------
+# (daemon/kis/_scan.c is its C twin, used when it was built; a test holds them equal)
 #
 # A field is taken as it stands only when json.dumps(int(x)) / repr(float(x)) spells it
 # the same way (after the fraction's trailing zeros, which the pattern leaves outside its
