@@ -165,18 +165,25 @@ class _ParsedFrame(FrameBatch):
         # FrameBatch's fields, set here: this runs once per frame.
         self.size, self.trade_date, self.key = plan.count, date, f"{date}_{hour}"
         self._first, self._ticks = 0, None
-        self._pieces, self._stride, self._width = pieces, plan.stride, plan.width
+        self._pieces: list[str] | None = pieces
+        self._stride, self._width = plan.stride, plan.width
         # text[start:] is the payload (the frame is kept whole: no copy on the hot path)
         self._text, self._start, self._received_at = text, start, received_at
 
     def _render(self, seqs: Iterable[int]) -> str:
         p = self._pieces
+        if p is None:  # rendered before: from the ticks (same bytes; a test holds them equal)
+            return "".join(LineFormatter().tick_lines(self.ticks))
+        # The writer renders a frame once; the tail's shared log may keep the frame for a
+        # while, so the pieces (several times the size of the lines) go now.
+        self._pieces = None
         p[_Plan.seq_at : -1 : self._stride] = map(_SEQ.__mod__, seqs)
         return "".join(p)
 
     def lines(self) -> str:  # FrameBatch.lines without its calls: once per frame
         p = self._pieces
-        if self._ticks is None and self._first:
+        if p is not None and self._ticks is None and self._first:
+            self._pieces = None
             p[0 : -1 : self._stride] = map(
                 _SEQ.__mod__, range(self._first, self._first + self.size)
             )

@@ -145,6 +145,7 @@ def test_parsed_frames_give_reference_lines_and_the_general_paths_ticks(
             for k, (a, t) in enumerate(zip(batch, expected, strict=True)):
                 a.seq = t.seq = i * 10 + 1 + k
         assert _lines(batch) == "".join(reference_line(t) for t in expected)
+        assert _lines(batch) == "".join(reference_line(t) for t in expected)  # and again
     assert fast > 1500 and general > 100 and rejected > 50  # every path was exercised
 
 
