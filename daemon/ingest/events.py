@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from observer.daemon.clock import iso, to_kst
+from observer.daemon.ingest.segments import count_lines
 
 EventListener = Callable[[dict[str, Any]], object]
 
@@ -43,10 +44,9 @@ class EventBus:
         self.last_error: str | None = None
         # The file as it stands (for status): events are few, so counting once is cheap.
         self.lines, self.bytes = 0, 0
-        with contextlib.suppress(OSError), path.open("rb") as fh:
-            while block := fh.read(1 << 20):
-                self.lines += block.count(b"\n")
-                self.bytes += len(block)
+        with contextlib.suppress(OSError):
+            self.bytes = path.stat().st_size
+            self.lines = count_lines(path)
 
     def emit(self, event: str, **fields: Any) -> dict[str, Any]:
         """Write one event (fsynced) and notify listeners; returns the record.

@@ -251,7 +251,7 @@ class Hub:
     def _shared_changed(self) -> None:
         shared = self._shared
         self._log_keep = max((s.maxlen for s in shared), default=0)
-        self._reach = min((s.cursor + s.maxlen for s in shared), default=0)
+        self._update_reach()
         if not shared:
             self._log.clear()
             self._starts.clear()
@@ -290,12 +290,7 @@ class Hub:
             if offer is None or not offer(items, n):
                 await put(items)
         self.published[track] += n
-        sec = int(self._clock())
-        last = self._rate.buckets[-1] if self._rate.buckets else None
-        if last is not None and last[0] == sec:  # _Rate.add, inlined: once per frame
-            last[1] += n
-        else:
-            self._rate.buckets.append([sec, n])
+        self._rate.add(self._clock(), n)
         if self._shared:
             self._append(items, n)
         if self._filtered:
@@ -304,10 +299,13 @@ class Hub:
         # between they are only counted on the subscriptions (a stalled subscriber loses
         # ticks on every publish: logging each loss would cost every publish).
         ov = self._overflow
-        if ov is not None and (self._dropping or ov.pending) and (not ov.pending or ov.due()):
-            self._dropping = False
-            self._log_drops(ov, self._subs)
-            ov.maybe_flush()
+        if ov is not None and (self._dropping or ov.pending):
+            due = ov.due()
+            if due or not ov.pending:
+                self._dropping = False
+                self._log_drops(ov, self._subs)
+                if due:
+                    ov.flush()
 
     def _number(self, track: Track, items: Sequence[Item]) -> None:
         seq = self.seq
@@ -364,6 +362,9 @@ class Hub:
             if sub._unlogged:
                 ov.record(sub.id, sub._unlogged, sub.dropped_total, sub.depth, sub.maxlen)
                 sub._unlogged = 0
+        self._update_reach()
+
+    def _update_reach(self) -> None:
         self._reach = min((s.cursor + s.maxlen for s in self._shared), default=0)
 
     # --- status ------------------------------------------------------------------------

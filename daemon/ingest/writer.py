@@ -37,6 +37,7 @@ from observer.daemon.ingest.lines import FrameBatch, LineFormatter
 from observer.daemon.ingest.segments import (
     OsSegmentFile,
     SegmentFile,
+    count_lines,
     fsync_dir,
     parse_name,
     segment_end,
@@ -439,16 +440,8 @@ class SegmentWriter:
         f = self._open_file(self.directory / segment_name(key, part))
         self._file, self._key, self._part = f, key, part
         self._bytes = f.size()
-        self._lines = self._count_lines(f.path) if self._bytes else 0
+        self._lines = count_lines(f.path) if self._bytes else 0
         self._opened_at = self._clock()
-
-    @staticmethod
-    def _count_lines(path: Path) -> int:
-        n = 0
-        with path.open("rb") as fh:
-            while block := fh.read(1 << 20):
-                n += block.count(b"\n")
-        return n
 
     def _close_segment(self, reason: str) -> tuple[Path, int, int, str]:
         f = self._file

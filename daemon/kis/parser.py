@@ -180,16 +180,6 @@ class _ParsedFrame(FrameBatch):
         p[_Plan.seq_at : -1 : self._stride] = map(_SEQ.__mod__, seqs)
         return "".join(p)
 
-    def lines(self) -> str:  # FrameBatch.lines without its calls: once per frame
-        p = self._pieces
-        if p is not None and self._ticks is None and self._first:
-            self._pieces = None
-            p[0 : -1 : self._stride] = map(
-                _SEQ.__mod__, range(self._first, self._first + self.size)
-            )
-            return "".join(p)
-        return self._render(self._seqs())
-
     def _build(self) -> list[Tick]:
         payload = self._text[self._start :]
         return _ticks(payload.split("^"), self._width, self.size, self._received_at)
