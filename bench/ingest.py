@@ -93,7 +93,7 @@ def make_frames(n_frames: int, seed: int = 7) -> list[str]:
 async def _ours_e2e(frames: list[str], root: Path) -> float:
     parser = FrameParser()
     hub = Hub(seq=SeqState())
-    writer = SegmentWriter(Track.SCALP, root / "assets", commit_interval=0.2, commit_records=20000)
+    writer = SegmentWriter(Track.SCALP, root, commit_interval=0.2, commit_records=20000)
     hub.attach_sink(Track.SCALP, writer)
     await writer.start()
     publish, parse, scalp = hub.publish, parser.parse, Track.SCALP

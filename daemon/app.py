@@ -131,14 +131,14 @@ class Daemon:
         for t, w in self.writers.items():
             if track is not None and t is not track:
                 continue
-            before = w.state()
             closed = await w.rotate_now()
+            after = w.state()  # the closed file's counts, taken when it was closed
             out.append(
                 ClosedSegment(
                     track=t,
                     path=str(closed) if closed else "",
-                    lines=before.lines if closed else 0,
-                    bytes=before.bytes if closed else 0,
+                    lines=after.last_closed_lines if closed else 0,
+                    bytes=after.last_closed_bytes if closed else 0,
                 )
             )
         return out
@@ -175,16 +175,15 @@ class Daemon:
             secrets=[v for _, v in secrets_of(cfg) if v],
             stream=self._log_stream,
         )
-        assets = cfg.data_dir / "assets"
         self.events = EventBus(cfg.data_dir / "observer.jsonl")
-        self.recovery = await asyncio.to_thread(recover, assets, self.events, assets / "quarantine")
+        self.recovery = await asyncio.to_thread(recover, cfg.data_dir, self.events)
         self.overflow = OverflowLog(cfg.system_log_dir)
         self._hub = Hub(seq=self.recovery.seq, overflow=self.overflow)
         self.writers: dict[Track, SegmentWriter] = {}
         for t in Track:
             w = SegmentWriter(
                 t,
-                assets,
+                cfg.data_dir,
                 commit_interval=cfg.commit_interval_ms / 1000.0,
                 commit_records=cfg.commit_records,
                 events=self.events,

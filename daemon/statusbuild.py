@@ -142,12 +142,19 @@ class StatusBuilder:
 
     def _parquet_lag(self, track: Track) -> st.SinkLag | None:
         p = self.d.parquet.status()
+        failed = {f: why for f, why in p.failed.items() if f.startswith(f"assets/{track.value}/")}
+        if failed:
+            state, error = st.SinkState.FAILED, "; ".join(failed.values())
+        elif p.last_error and p.pending:
+            state, error = st.SinkState.DEGRADED, p.last_error
+        else:
+            state, error = st.SinkState.OK, ""
         return st.SinkLag(
             name="parquet",
-            state=st.SinkState.DEGRADED if p.last_error and p.pending else st.SinkState.OK,
-            lag_rows=p.pending,  # closed segments not yet converted
+            state=state,
+            lag_rows=p.pending + len(failed),  # closed segments not yet converted
             checkpoint_file=p.last_converted,
-            last_error=p.last_error,
+            last_error=error,
         )
 
     def _streams(self) -> list[st.StreamStatus]:

@@ -12,8 +12,8 @@ from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
-from observer.daemon.ingest.segments import segment_files, track_dir
 from observer.daemon.model import Snapshot, Tick, Track
+from observer.daemon.segments import segment_files
 
 Item = Tick | Snapshot
 
@@ -101,7 +101,7 @@ def read_last(
         if tracks is not None and track not in tracks:
             continue
         got: list[Item] = []
-        for path in reversed(segment_files(track_dir(data_dir / "assets", track))):
+        for path in reversed(segment_files(data_dir, track)):
             for line in _lines_backwards(path):
                 if symbols is not None and not any(s.encode() in line for s in symbols):
                     continue  # cheap pre-filter before parsing

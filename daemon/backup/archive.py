@@ -26,8 +26,8 @@ from observer.daemon.backup.manifest import (
     Manifest,
     archives_dir,
     embedded_bytes,
-    fsync_dir,
 )
+from observer.daemon.segments import complete_length, fsync_dir
 
 _CHUNK = 1 << 20
 #: Only text files that grow by whole lines are cut at their last newline.
@@ -71,20 +71,6 @@ def collect_sources(data_dir: Path, config_dir: Path) -> list[Source]:
             if p.is_file() and not p.is_symlink():
                 out.append(Source(p, "config/" + p.relative_to(config_dir).as_posix()))
     return out
-
-
-def complete_length(f: BinaryIO, size: int) -> int:
-    """Bytes of ``f`` up to and including its last newline within the first ``size`` bytes."""
-    end = size
-    while end > 0:
-        start = max(0, end - 65536)
-        f.seek(start)
-        block = f.read(end - start)
-        i = block.rfind(b"\n")
-        if i >= 0:
-            return start + i + 1
-        end = start
-    return 0
 
 
 def _ts_of(line: bytes) -> str:

@@ -11,7 +11,6 @@ Retention (daemon/stores/retention.py) reads these through :func:`load_manifests
 from __future__ import annotations
 
 import json
-import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +18,7 @@ from typing import Any
 
 from observer.daemon.clock import iso, to_kst
 from observer.daemon.errors import InvalidRequest, NotFound
+from observer.daemon.segments import write_atomically
 
 FORMAT = 1
 ARCHIVE_SUFFIX = ".tar.gz"
@@ -163,30 +163,11 @@ def embedded_bytes(m: Manifest) -> bytes:
     return json.dumps(d, ensure_ascii=False, indent=1).encode()
 
 
-def fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through ``path.part``: fsync, rename, fsync the directory."""
-    part = path.with_name(path.name + ".part")
-    with open(part, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(part, path)
-    fsync_dir(path.parent)
-
-
 def save_manifest(data_dir: Path, m: Manifest) -> Path:
     d = manifests_dir(data_dir)
     d.mkdir(parents=True, exist_ok=True)
     path = d / f"{m.id}.json"
-    write_atomic(path, json.dumps(m.to_dict(), ensure_ascii=False, indent=1).encode())
+    write_atomically(path, json.dumps(m.to_dict(), ensure_ascii=False, indent=1).encode())
     return path
 
 

@@ -16,12 +16,28 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from observer.daemon.clock import iso, to_kst
-from observer.daemon.ingest.segments import count_lines
+from observer.daemon.segments import count_lines
 
 EventListener = Callable[[dict[str, Any]], object]
+
+
+class Emit(Protocol):
+    """The event bus's ``emit(event, **fields)``, as the components that report take it."""
+
+    def __call__(self, event: str, /, **fields: Any) -> object: ...
+
+
+def emit_safely(emit: Emit | None, event: str, **fields: Any) -> None:
+    """Send an event if there is a bus; a failing bus never stops the caller."""
+    if emit is None:
+        return
+    try:
+        emit(event, **fields)
+    except Exception:
+        logging.getLogger(__name__).exception("event %s could not be emitted", event)
 
 
 class EventBus:

@@ -7,7 +7,7 @@ tail is read to learn the last ``seq`` (seeking from the end keeps start fast).
 * A torn final line (no trailing newline, or one unparsable last line) is truncated
   away, fsynced, and recorded as a ``repair`` event with the byte counts.
 * Corruption in the middle (an unparsable line followed by good lines) is never skipped
-  silently: the file is moved to ``quarantine_dir`` with a ``.report.json`` beside it
+  silently: the file is moved to ``assets/quarantine/<track>/`` with a ``.report.json`` beside it
   naming the bad line numbers, the good lines are written back under the original name so
   collection can go on, a ``quarantine`` event is emitted and the report lists it.
 """
@@ -25,8 +25,8 @@ from pathlib import Path
 
 from observer.daemon.clock import iso, to_kst
 from observer.daemon.ingest.events import EventBus
-from observer.daemon.ingest.segments import fsync_dir, segment_files, track_dir
 from observer.daemon.model import Track
+from observer.daemon.segments import fsync_dir, quarantine_dir, segment_files, track_dir
 
 #: Bytes read from the end of a closed segment to find its last seq.
 TAIL_BYTES = 64 * 1024
@@ -172,9 +172,8 @@ def _tail_seq(path: Path, track: Track, seq: SeqState) -> bool:
 
 
 def recover(
-    assets_dir: Path,
+    data_dir: Path,
     events: EventBus | None,
-    quarantine_dir: Path,
     *,
     full_scan: bool = False,
     clock: Callable[[], float] = time.time,
@@ -186,9 +185,9 @@ def recover(
     report = RecoveryReport(seq=SeqState())
     for track in Track:
         # A crash during a quarantine leaves the original in place and this behind.
-        for leftover in track_dir(assets_dir, track).glob("*.jsonl.recovering"):
+        for leftover in track_dir(data_dir, track).glob("*.jsonl.recovering"):
             leftover.unlink()
-        files = segment_files(track_dir(assets_dir, track))
+        files = segment_files(data_dir, track)
         for i, path in enumerate(files):
             report.files += 1
             newest = i == len(files) - 1
@@ -202,7 +201,9 @@ def recover(
                 report.repairs.append(_truncate(path, data, scan, events, log))
             else:
                 report.quarantined.append(
-                    _quarantine(path, data, scan, quarantine_dir / track.value, events, clock, log)
+                    _quarantine(
+                        path, data, scan, quarantine_dir(data_dir, track), events, clock, log
+                    )
                 )
     report.seconds = time.monotonic() - started
     return report

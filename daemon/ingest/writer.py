@@ -34,7 +34,8 @@ from observer.daemon.clock import to_kst
 from observer.daemon.errors import Precondition
 from observer.daemon.ingest.events import EventBus
 from observer.daemon.ingest.lines import FrameBatch, LineFormatter
-from observer.daemon.ingest.segments import (
+from observer.daemon.model import Snapshot, Tick, Track
+from observer.daemon.segments import (
     OsSegmentFile,
     SegmentFile,
     count_lines,
@@ -45,7 +46,6 @@ from observer.daemon.ingest.segments import (
     segment_name,
     track_dir,
 )
-from observer.daemon.model import Snapshot, Tick, Track
 
 Item = Tick | Snapshot
 CloseListener = Callable[[Path], object]
@@ -66,6 +66,8 @@ class StreamState:
     next_rotation: datetime | None
     last_closed: str | None
     last_closed_at: datetime | None
+    last_closed_lines: int
+    last_closed_bytes: int
     pending: int
     last_fsync_at: datetime | None
     last_error: str | None
@@ -89,7 +91,7 @@ class SegmentWriter:
     def __init__(
         self,
         track: Track,
-        assets_dir: Path,
+        data_dir: Path,
         *,
         commit_interval: float = 0.2,
         commit_records: int = 20000,
@@ -100,7 +102,8 @@ class SegmentWriter:
         log: logging.Logger | None = None,
     ) -> None:
         self.track = track
-        self.directory = track_dir(assets_dir, track)
+        self._data_dir = data_dir
+        self.directory = track_dir(data_dir, track)
         self.commit_interval = commit_interval
         self.commit_records = max(1, commit_records)
         self.max_pending = max_pending or max(4 * self.commit_records, 10000)
@@ -135,6 +138,7 @@ class SegmentWriter:
         self._opened_at: float | None = None
         self._last_closed: Path | None = None
         self._last_closed_at: float | None = None
+        self._last_closed_size = (0, 0)  # lines, bytes
         self._last_fsync_at: float | None = None
         self.last_error: str | None = None
         self._error_key: tuple[str, int | None] = ("", None)
@@ -267,9 +271,11 @@ class SegmentWriter:
             lines=self._lines,
             bytes=self._bytes,
             opened_at=dt(self._opened_at),
-            next_rotation=segment_end(self._key) if self._key else None,
+            next_rotation=segment_end(self._key) if self._key and self._file else None,
             last_closed=str(self._last_closed) if self._last_closed else None,
             last_closed_at=dt(self._last_closed_at),
+            last_closed_lines=self._last_closed_size[0],
+            last_closed_bytes=self._last_closed_size[1],
             pending=self.pending,
             last_fsync_at=dt(self._last_fsync_at),
             last_error=self.last_error,
@@ -435,8 +441,8 @@ class SegmentWriter:
         part = self._next_part if self._next_part is not None and key == self._key else None
         self._next_part = None
         if part is None:  # after a restart, append to the newest part of this key
-            parts = [parse_name(p.name) for p in segment_files(self.directory)]
-            part = max((pp[1] for pp in parts if pp and pp[0] == key), default=0)
+            names = [parse_name(p.name) for p in segment_files(self._data_dir, self.track)]
+            part = max((n.part for n in names if n is not None and n.key == key), default=0)
         f = self._open_file(self.directory / segment_name(key, part))
         self._file, self._key, self._part = f, key, part
         self._bytes = f.size()
@@ -451,4 +457,7 @@ class SegmentWriter:
         self._file = None
         fsync_dir(f.path.parent)
         self._last_closed, self._last_closed_at = f.path, self._clock()
-        return f.path, self._lines, self._bytes, reason
+        self._last_closed_size = (self._lines, self._bytes)
+        self._lines = self._bytes = 0
+        self._opened_at = None
+        return f.path, *self._last_closed_size, reason

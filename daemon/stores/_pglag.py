@@ -13,7 +13,7 @@ from datetime import datetime
 from pathlib import Path
 
 from observer.daemon.model import Track
-from observer.daemon.stores.segments import segment_files
+from observer.daemon.segments import order_key, segment_files
 
 _CHUNK = 8 << 20
 
@@ -94,8 +94,9 @@ class LineCounter:
                     continue
                 ck = checkpoints.get(track) or Checkpoint(files[0].name, 0)
                 first: tuple[Path, int] | None = None
+                at = order_key(ck.file)
                 for f in files:
-                    if f.name < ck.file:
+                    if order_key(f.name) < at:
                         continue
                     n = self._total(f)
                     start = 0

@@ -25,7 +25,7 @@ import os
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
@@ -33,12 +33,11 @@ import pyarrow as pa
 import pyarrow.json as pj
 import pyarrow.parquet as pq
 
+from observer.daemon.ingest.events import Emit, emit_safely
 from observer.daemon.model import SCALP_FIELDS, SWING_FIELDS, Track
-from observer.daemon.stores.segments import (
-    Emit,
+from observer.daemon.segments import (
     closed_segments,
     complete_length,
-    emit_safely,
     fsync_dir,
     segment_date,
     track_of,
@@ -244,6 +243,9 @@ class ParquetStatus:
     last_converted: str  # dataset path relative to the data directory, "" before the first
     last_error: str  # the most recent failure, kept after later successes
     last_duration_s: float
+    #: Closed segments whose conversion failed and has not succeeded since, with the error
+    #: (retried whenever another segment closes, and at every start).
+    failed: dict[str, str] = field(default_factory=dict)
 
 
 class ParquetSink:
@@ -258,6 +260,7 @@ class ParquetSink:
             self._loop = asyncio.get_running_loop()
         self._lock = asyncio.Lock()
         self._pending: set[Path] = set()
+        self._failed: dict[Path, str] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._converted = 0
         self._last_converted = ""
@@ -285,6 +288,11 @@ class ParquetSink:
 
     def _schedule(self, path: Path) -> None:
         self._loop = asyncio.get_running_loop()
+        for failed in [f for f in self._failed if f != path and f not in self._pending]:
+            self._queue(failed)  # a retry: the cause (a full disk, say) may be gone
+        self._queue(path)
+
+    def _queue(self, path: Path) -> None:
         if path in self._pending:
             return
         self._pending.add(path)
@@ -296,15 +304,23 @@ class ParquetSink:
         try:
             async with self._lock:
                 t0 = time.perf_counter()
+                if not await asyncio.to_thread(path.exists):  # removed since: nothing to convert
+                    if self._failed.pop(path, None) is not None:
+                        log.warning("parquet: %s is gone; no longer retried", path)
+                    return
                 try:
                     target = await asyncio.to_thread(convert_segment, path, self.datasets_dir)
                 except Exception as e:  # a bad segment must not stop the sink
                     self._last_error = f"converting {path.name} failed: {e}"
-                    log.error("parquet: %s", self._last_error)
-                    emit_safely(self._emit, "parquet_failed", file=path.name, error=str(e))
+                    if path not in self._failed:
+                        log.error("parquet: %s", self._last_error)
+                        emit_safely(self._emit, "parquet_failed", file=path.name, error=str(e))
+                    self._failed[path] = self._last_error
                     return
                 self._last_duration = time.perf_counter() - t0
                 self._converted += 1
+                if self._failed.pop(path, None) is not None:
+                    log.info("parquet: %s converted after an earlier failure", path.name)
                 if target is not None:
                     rel = str(target.relative_to(self.data_dir))
                     self._last_converted = rel
@@ -332,7 +348,7 @@ class ParquetSink:
                 if not await asyncio.to_thread(is_current, seg, self.datasets_dir):
                     todo.append(seg)
         for seg in todo:
-            self._schedule(seg)
+            self._queue(seg)
         await self.drain()
         return len(todo)
 
@@ -351,7 +367,13 @@ class ParquetSink:
             last_converted=self._last_converted,
             last_error=self._last_error,
             last_duration_s=self._last_duration,
+            failed={self._rel(p): why for p, why in self._failed.items()},
         )
+
+    def _rel(self, path: Path) -> str:
+        with contextlib.suppress(ValueError):
+            return str(path.relative_to(self.data_dir))
+        return str(path)
 
     def is_current(self, segment: Path) -> bool:
         """Retention's question: does the dataset hold every line of ``segment``?"""

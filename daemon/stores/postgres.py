@@ -31,11 +31,12 @@ from typing import Any
 import asyncpg
 
 from observer.daemon.config import Config
+from observer.daemon.ingest.events import Emit, emit_safely
 from observer.daemon.model import Track
+from observer.daemon.segments import order_key, segment_files, track_dir, track_of
 from observer.daemon.stores._pglag import Checkpoint, LineCounter
 from observer.daemon.stores.pgcopy import Batch, prepare_batch
 from observer.daemon.stores.pgschema import FIELDS, TABLES, migrate
-from observer.daemon.stores.segments import Emit, emit_safely, segment_files, track_dir
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +71,12 @@ class PostgresStatus:
     rows_loaded: int  # lines committed since start (replayed duplicates included)
     rows_inserted: int  # new rows since start
     rejected_lines: int  # complete lines that break the schema, skipped and counted
+
+
+def _after(files: list[Path], name: str) -> list[Path]:
+    """The segments of ``files`` that come after segment ``name`` (by segment order)."""
+    at = order_key(name)
+    return [f for f in files if order_key(f.name) > at]
 
 
 async def _chunks(data: bytes, size: int = 1 << 20) -> AsyncIterator[memoryview]:
@@ -147,10 +154,10 @@ class PostgresSink:
 
     def loaded_past(self, segment: Path) -> bool:
         """Retention's question: are all complete lines of ``segment`` durably committed?"""
-        ck = self._durable.get(Track(segment.parent.name))
+        ck = self._durable.get(track_of(segment))
         if ck is None:
             return False
-        if segment.name < ck.file:
+        if order_key(segment.name) < order_key(ck.file):
             return True
         return segment.name == ck.file and ck.offset >= segment.stat().st_size
 
@@ -304,13 +311,13 @@ class PostgresSink:
             path = track_dir(self.data_dir, track) / ck.file
             if not path.exists():
                 # Removed (retention only removes files already loaded): go to the next one.
-                later = [f for f in files if f.name > ck.file]
+                later = _after(files, ck.file)
                 if not later:
                     return progressed
                 await self._commit_move(conn, track, Checkpoint(later[0].name, 0))
                 continue
             progressed |= await self._load_file(conn, track, path, ck.offset)
-            later = [f for f in segment_files(self.data_dir, track) if f.name > ck.file]
+            later = _after(segment_files(self.data_dir, track), ck.file)
             if not later:
                 return progressed
             # A newer segment exists, so this one is closed. Re-check for lines written just

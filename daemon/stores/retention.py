@@ -36,10 +36,11 @@ from typing import Protocol
 from observer.daemon.backup.manifest import Manifest, load_manifests, manifests_dir
 from observer.daemon.clock import KST, iso, to_kst
 from observer.daemon.config import Config
+from observer.daemon.ingest.events import Emit, emit_safely
 from observer.daemon.model import Track
+from observer.daemon.segments import segment_files
 from observer.daemon.status import RetentionAction, RetentionItem, RetentionReport
 from observer.daemon.stores import parquet
-from observer.daemon.stores.segments import Emit, emit_safely, segment_files
 
 log = logging.getLogger(__name__)
 

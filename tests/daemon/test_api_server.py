@@ -89,7 +89,7 @@ class LoopbackDaemon:
         self.started = time.time()
         cfg.data_dir.mkdir(parents=True, exist_ok=True)
         self.hub = Hub(seq=SeqState())
-        self.writer = SegmentWriter(Track.SCALP, cfg.data_dir / "assets", commit_interval=0.02)
+        self.writer = SegmentWriter(Track.SCALP, cfg.data_dir, commit_interval=0.02)
         self.hub.attach_sink(Track.SCALP, self.writer)
         self.backups = BackupService(cfg)
         self.health = HealthState(cfg)
@@ -137,9 +137,11 @@ class LoopbackDaemon:
         return await asyncio.to_thread(replay.read_last, self.config.data_dir, n, symbols, tracks)
 
     async def rotate_now(self, track: Track | None) -> list[ClosedSegment]:
-        st = self.writer.state()
         path = await self.writer.rotate_now()
-        return [ClosedSegment(Track.SCALP, str(path or ""), st.lines, st.bytes)]
+        st = self.writer.state()
+        return [
+            ClosedSegment(Track.SCALP, str(path or ""), st.last_closed_lines, st.last_closed_bytes)
+        ]
 
     async def set_subscriptions(self, symbols: list[str]) -> SubscriptionChange:
         old = self.subscriptions

@@ -248,3 +248,23 @@ def test_run_retention_through_the_api_is_a_dry_run_unless_told_otherwise(tmp_pa
         with pytest.raises(grpc.RpcError) as e:
             stub.RunRetention(pb.RunRetentionRequest(), timeout=10)
         assert e.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+def test_parts_cut_by_rotate_now_reach_parquet_and_status_says_ok(tmp_path: Path) -> None:
+    with daemon_process(tmp_path) as d, grpc.insecure_channel(d.target) as ch:
+        stub = pb_grpc.ControlServiceStub(ch)
+        auth = (("authorization", f"Bearer {d.token}"),)
+        closed: list[str] = []
+        for _ in range(3):  # the first closes <key>.jsonl, the next ones its parts
+            assert wait_for(lambda: _status(d.target).streams[0].lines > 0, 10)
+            reply = stub.RotateNow(pb.RotateNowRequest(track=pb.TRACK_SCALP), metadata=auth)
+            closed += [Path(c.path).name for c in reply.closed if c.path]
+        assert any("_p1" in n for n in closed) and any("_p2" in n for n in closed)
+        datasets = d.data_dir / "datasets" / "track=scalp"
+        assert wait_for(
+            lambda: {p.stem + ".jsonl" for p in datasets.glob("date=*/*.parquet")} >= set(closed)
+        ), closed
+        sinks = {s.name: s for s in _status(d.target).streams[0].sinks}
+        assert sinks["parquet"].state == pb.SINK_STATE_OK and not sinks["parquet"].last_error
+    events = [e["event"] for e in jsonl(d.data_dir / "observer.jsonl")]
+    assert "parquet_failed" not in events

@@ -123,7 +123,7 @@ async def test_publish_waits_for_the_writer_when_its_queue_is_full(tmp_path: Pat
     await w.close()
     lines = [
         json.loads(x)
-        for p in sorted((tmp_path / "scalp").iterdir())
+        for p in sorted((tmp_path / "assets" / "scalp").iterdir())
         for x in p.read_text().splitlines()
     ]
     assert [x["seq"] for x in lines] == list(range(1, 26))

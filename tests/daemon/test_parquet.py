@@ -16,6 +16,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 
+from observer.daemon.ingest.events import Emit
 from observer.daemon.model import Track
 from observer.daemon.stores import parquet
 from observer.daemon.stores.parquet import (
@@ -25,7 +26,6 @@ from observer.daemon.stores.parquet import (
     dataset_path,
     is_current,
 )
-from observer.daemon.stores.segments import Emit
 from tests.storedata import scalp_path, snapshots, swing_path, ticks, write_lines
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -225,6 +225,24 @@ async def test_a_bad_segment_is_reported_in_status_and_does_not_stop_the_sink(
     assert "converting 20261120_09.jsonl failed" in st.last_error
     assert not dataset_path(bad, tmp_path / "datasets").exists()
     assert sink.is_current(good)
+    assert list(st.failed) == ["assets/scalp/20261120_09.jsonl"]
+
+
+async def test_a_failed_segment_stays_failed_until_a_retry_converts_it(tmp_path: Path) -> None:
+    bad = scalp_path(tmp_path, "20261120", 9)
+    bad.parent.mkdir(parents=True)
+    bad.write_text('{"seq":"one"}\n', encoding="utf-8")
+    sink = ParquetSink(tmp_path)
+    sink.on_segment_closed(bad)
+    await sink.drain()
+    assert "20261120_09.jsonl" in sink.status().failed["assets/scalp/20261120_09.jsonl"]
+    write_lines(bad, ticks("20261120", 9, 5), append=False)  # repaired by hand
+    nxt = scalp_path(tmp_path, "20261120", 10)
+    write_lines(nxt, ticks("20261120", 10, 5))
+    sink.on_segment_closed(nxt)  # the next rotation retries the failed one too
+    await sink.drain()
+    assert sink.status().failed == {}
+    assert sink.is_current(bad)
 
 
 def _recorder(events: list[tuple[str, dict[str, object]]]) -> Emit:

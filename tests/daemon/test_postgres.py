@@ -8,7 +8,7 @@ import itertools
 import json
 import sys
 import textwrap
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import asyncpg
@@ -20,33 +20,11 @@ from observer.daemon.stores.parquet import parse_lines
 from observer.daemon.stores.pgcopy import encode
 from observer.daemon.stores.pgschema import LATEST, migrate
 from observer.daemon.stores.postgres import PostgresSettings, PostgresSink
-from tests.pgserver import PgServer, free_port, skip_reason
+from tests.pgserver import PgServer, free_port
 from tests.storedata import append_text, scalp_path, snapshots, swing_path, ticks, write_lines
 
 pytestmark = pytest.mark.postgres
 ROOT = Path(__file__).resolve().parents[2]
-_db_names = itertools.count(1)
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[PgServer]:
-    reason = skip_reason()
-    if reason:
-        pytest.skip(reason)
-    srv = PgServer()
-    try:
-        yield srv
-    finally:
-        srv.cleanup()
-
-
-@pytest.fixture
-def settings(server: PgServer) -> PostgresSettings:
-    if not server.running:
-        server.start()
-    name = f"t{next(_db_names)}"
-    server.create_database(name)
-    return PostgresSettings(server.host, server.port, name, server.user, "s3cret-pw")
 
 
 async def _fetch(s: PostgresSettings, sql: str) -> int:

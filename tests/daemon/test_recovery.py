@@ -40,7 +40,7 @@ def test_a_torn_final_line_is_truncated_and_recorded_as_a_repair(tmp_path: Path)
     good = lines(5)
     path = assets / "scalp" / "20261120_09.jsonl"
     path.write_bytes(good + b'{"seq":6,"trade_date":"2026-11')
-    report = recover(assets, events, assets / "quarantine")
+    report = recover(tmp_path, events)
     assert path.read_bytes() == good
     (rep,) = report.repairs
     assert (rep.kept_bytes, rep.removed_bytes) == (len(good), 30)
@@ -54,7 +54,7 @@ def test_an_unparsable_last_line_with_a_newline_is_also_a_torn_tail(tmp_path: Pa
     assets, events, _ = setup(tmp_path)
     path = assets / "scalp" / "20261120_09.jsonl"
     path.write_bytes(lines(3) + b"\x00\x00\x00\x00\n")
-    report = recover(assets, events, assets / "quarantine")
+    report = recover(tmp_path, events)
     assert len(report.repairs) == 1 and path.read_bytes() == lines(3)
 
 
@@ -67,7 +67,7 @@ def test_corruption_in_the_middle_is_quarantined_with_a_report_never_skipped(
     original = a + b"garbage line\n" + b
     path.write_bytes(original)
     qdir = assets / "quarantine"
-    report = recover(assets, events, qdir)
+    report = recover(tmp_path, events)
     (q,) = report.quarantined
     assert q.bad_lines == [4] and q.good_lines == 7
     assert Path(q.moved_to).read_bytes() == original
@@ -93,7 +93,7 @@ def test_seq_is_read_from_the_tail_of_older_segments_and_per_trade_date(tmp_path
     (d / "20261120_10.jsonl").write_bytes(lines(3, start=2001, time="100000"))
     (assets / "swing").mkdir()
     (assets / "swing" / "20261120.jsonl").write_bytes(lines(4))
-    report = recover(assets, events, assets / "quarantine")
+    report = recover(tmp_path, events)
     assert report.seq.last(Track.SCALP, "20261119") == 7
     assert report.seq.last(Track.SCALP, "20261120") == 2003
     assert report.seq.last(Track.SWING, "20261120") == 4
@@ -112,9 +112,9 @@ async def test_seq_continues_after_a_hard_stop_without_close(tmp_path: Path) -> 
             out.append(t)
         return out
 
-    report = recover(assets, events, assets / "quarantine")
+    report = recover(tmp_path, events)
     hub = Hub(seq=report.seq)
-    w = SegmentWriter(Track.SCALP, assets, commit_interval=0.01, events=events)
+    w = SegmentWriter(Track.SCALP, tmp_path, commit_interval=0.01, events=events)
     hub.attach_sink(Track.SCALP, w)
     await w.start()
     for _ in range(10):
@@ -129,10 +129,10 @@ async def test_seq_continues_after_a_hard_stop_without_close(tmp_path: Path) -> 
     with path.open("ab") as fh:
         fh.write(b'{"seq":51,"trade_da')
 
-    report = recover(assets, events, assets / "quarantine")
+    report = recover(tmp_path, events)
     assert len(report.repairs) == 1
     hub2 = Hub(seq=report.seq)
-    w2 = SegmentWriter(Track.SCALP, assets, commit_interval=0.01)
+    w2 = SegmentWriter(Track.SCALP, tmp_path, commit_interval=0.01)
     hub2.attach_sink(Track.SCALP, w2)
     await w2.start()
     await hub2.publish(Track.SCALP, batch(5))

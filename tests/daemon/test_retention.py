@@ -13,10 +13,10 @@ import pytest
 from observer.daemon.backup.manifest import FileEntry, Manifest, manifests_dir
 from observer.daemon.clock import KST
 from observer.daemon.config import Config, load_config
+from observer.daemon.ingest.events import Emit
 from observer.daemon.status import RetentionAction, RetentionReport
 from observer.daemon.stores.parquet import convert_segment
 from observer.daemon.stores.retention import Retention
-from observer.daemon.stores.segments import Emit
 from tests.storedata import scalp_path, ticks, write_lines
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=KST).timestamp()
@@ -218,3 +218,18 @@ def _recorder(events: list[tuple[str, dict[str, object]]]) -> Emit:
         events.append((event, fields))
 
     return emit
+
+
+def test_a_part_cut_by_a_rotation_on_request_is_judged_like_any_segment(volume: Config) -> None:
+    data = volume.data_dir
+    part = data / "assets" / "scalp" / "20261101_12_p1.jsonl"
+    write_lines(part, ticks("20261101", 12, 20, start_seq=51))
+    rel = "assets/scalp/20261101_12_p1.jsonl"
+    report = Retention(volume).plan(NOW)
+    assert _by_path(report)[rel] == (
+        RetentionAction.KEPT,
+        "its Parquet dataset is missing or incomplete",
+    )
+    convert_segment(part, data / "datasets")
+    _manifest(data, "20261121-160000-0003", NOW - 4 * DAY, [_entry(data, rel)], ok=True)
+    assert _by_path(Retention(volume).plan(NOW))[rel][0] is RetentionAction.WOULD_DELETE

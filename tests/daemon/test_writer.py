@@ -12,12 +12,13 @@ from typing import ClassVar
 
 import pytest
 
+from observer.daemon import segments
 from observer.daemon.errors import Precondition
-from observer.daemon.ingest import segments, writer
+from observer.daemon.ingest import writer
 from observer.daemon.ingest.events import EventBus
-from observer.daemon.ingest.segments import OsSegmentFile
 from observer.daemon.ingest.writer import SegmentWriter
 from observer.daemon.model import Track, reference_line
+from observer.daemon.segments import OsSegmentFile
 from tests.daemon.ingest_support import random_tick
 
 
@@ -51,7 +52,7 @@ async def test_group_commit_writes_and_fsyncs_within_the_interval(tmp_path: Path
     await w.start()
     items = ticks(3)
     await w.put(items)
-    path = tmp_path / "scalp" / "20261120_09.jsonl"
+    path = tmp_path / "assets" / "scalp" / "20261120_09.jsonl"
     for _ in range(100):
         if w.state().last_fsync_at is not None:
             break
@@ -73,9 +74,9 @@ async def test_puts_within_one_interval_share_one_fsync(tmp_path: Path) -> None:
         await w.put(ticks(5, start=1 + 5 * i))
     await asyncio.sleep(0.6)
     assert len(CountingFile.syncs) == 1
-    assert [x["seq"] for x in read_lines(tmp_path / "scalp" / "20261120_09.jsonl")] == list(
-        range(1, 101)
-    )
+    assert [
+        x["seq"] for x in read_lines(tmp_path / "assets" / "scalp" / "20261120_09.jsonl")
+    ] == list(range(1, 101))
     await w.close()
 
 
@@ -101,7 +102,7 @@ async def test_rotation_at_the_hour_boundary_closes_fsyncs_and_reports(
     seen: list[dict] = []
     events.subscribe(seen.append)
     closed: list[Path] = []
-    w = SegmentWriter(Track.SCALP, tmp_path / "assets", commit_interval=0.01, events=events)
+    w = SegmentWriter(Track.SCALP, tmp_path, commit_interval=0.01, events=events)
     w.add_close_listener(closed.append)
     await w.start()
     await w.put(ticks(2, time="095959") + ticks(3, time="100000", start=3))
@@ -139,7 +140,7 @@ async def test_swing_segments_are_daily(tmp_path: Path) -> None:
         + ticks(1, date="20261121", start=1)
     )
     await w.close()
-    assert sorted(p.name for p in (tmp_path / "swing").iterdir()) == [
+    assert sorted(p.name for p in (tmp_path / "assets" / "swing").iterdir()) == [
         "20261120.jsonl",
         "20261121.jsonl",
     ]
@@ -154,8 +155,8 @@ async def test_late_records_go_to_the_open_segment_and_closed_files_stay_closed(
     await asyncio.sleep(0.1)
     await w.put(ticks(1, time="095959", start=2))
     await w.close()
-    assert [p.name for p in (tmp_path / "scalp").iterdir()] == ["20261120_10.jsonl"]
-    assert len(read_lines(tmp_path / "scalp" / "20261120_10.jsonl")) == 2
+    assert [p.name for p in (tmp_path / "assets" / "scalp").iterdir()] == ["20261120_10.jsonl"]
+    assert len(read_lines(tmp_path / "assets" / "scalp" / "20261120_10.jsonl")) == 2
 
 
 async def test_rotate_now_closes_the_segment_and_continues_in_a_new_part(tmp_path: Path) -> None:
@@ -165,12 +166,31 @@ async def test_rotate_now_closes_the_segment_and_continues_in_a_new_part(tmp_pat
     await w.start()
     await w.put(ticks(2))
     path = await w.rotate_now()
-    d = tmp_path / "scalp"
+    d = tmp_path / "assets" / "scalp"
     assert path == d / "20261120_09.jsonl" and closed == [path]
     assert len(read_lines(path)) == 2  # pending records were committed before closing
     await w.put(ticks(1, start=3))
     await w.close()
     assert [x["seq"] for x in read_lines(d / "20261120_09_p1.jsonl")] == [3]
+
+
+async def test_after_rotate_now_the_state_counts_the_closed_file_and_nothing_open(
+    tmp_path: Path,
+) -> None:
+    w = SegmentWriter(Track.SCALP, tmp_path, commit_interval=10)
+    await w.start()
+    await w.put(ticks(3))
+    await w.rotate_now()  # the three were still pending when it was asked
+    st = w.state()
+    assert (st.last_closed_lines, st.last_closed_bytes) == (
+        3,
+        (w.directory / "20261120_09.jsonl").stat().st_size,
+    )
+    assert (st.current_file, st.lines, st.bytes, st.next_rotation) == (None, 0, 0, None)
+    await w.put(ticks(2, start=4))
+    await w.rotate_now()
+    assert w.state().last_closed_lines == 2
+    await w.close()
 
 
 async def test_a_restart_appends_to_the_existing_segment_and_counts_its_lines(
@@ -184,9 +204,9 @@ async def test_a_restart_appends_to_the_existing_segment_and_counts_its_lines(
         lines = w.state().lines
         await w.close()
     assert lines == 6
-    assert [x["seq"] for x in read_lines(tmp_path / "scalp" / "20261120_09.jsonl")] == list(
-        range(1, 7)
-    )
+    assert [
+        x["seq"] for x in read_lines(tmp_path / "assets" / "scalp" / "20261120_09.jsonl")
+    ] == list(range(1, 7))
 
 
 class FlakyFile(OsSegmentFile):
@@ -235,7 +255,7 @@ async def test_a_full_disk_is_reported_and_nothing_accepted_is_lost_when_space_r
     await asyncio.wait_for(blocked, 5)
     await w.close()
     assert w.healthy
-    seqs = [x["seq"] for x in read_lines(tmp_path / "scalp" / "20261120_09.jsonl")]
+    seqs = [x["seq"] for x in read_lines(tmp_path / "assets" / "scalp" / "20261120_09.jsonl")]
     assert seqs == list(range(1, 86))
 
 
@@ -252,7 +272,7 @@ async def test_close_flushes_pending_records_promptly(tmp_path: Path) -> None:
     await w.start()
     await w.put(ticks(7))
     await asyncio.wait_for(w.close(), 5)
-    assert len(read_lines(tmp_path / "scalp" / "20261120_09.jsonl")) == 7
+    assert len(read_lines(tmp_path / "assets" / "scalp" / "20261120_09.jsonl")) == 7
     assert w.stalled_for() == 0.0
 
 
