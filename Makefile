@@ -11,7 +11,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-dev
 
-.PHONY: venv demo demo-daemon daemon test soak check fmt proto bench bench-ingest bench-tail bench-console bench-stores postgres clean
+.PHONY: venv demo demo-daemon daemon test soak check fmt proto docs bench bench-ingest bench-tail bench-console bench-stores postgres clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -88,6 +88,10 @@ fmt: $(STAMP)
 proto: $(STAMP)
 	$(PY) -m grpc_tools.protoc -Iprotos --python_out=protos --pyi_out=protos \
 		--grpc_python_out=protos protos/observer/v1/*.proto
+
+# The README's configuration table and the base ConfigMap, from the environment table.
+docs: $(STAMP)
+	$(PY) -m tests.regenerate
 
 bench: bench-ingest bench-tail bench-stores bench-console
 

@@ -1,10 +1,11 @@
-"""The daemon's composition root: the one place that wires sources, hub, writers, derived
-sinks and the API together (everything else receives what it needs as arguments).
+"""The daemon's composition root: the one place that builds the collector's parts
+(daemon/parts.py) and runs them; everything else receives what it needs as arguments.
 
-Start order: startup contract -> data-directory lock -> logging -> crash recovery -> hub and
-writers -> derived sinks -> KIS source (the built-in simulator when no credentials are set)
--> gRPC API and metrics -> background loops. Stop order (SIGTERM): health NOT_SERVING ->
-API stops with a grace period -> intake stops -> writers flush and fsync -> lock released.
+Start order: startup contract -> data-directory lock -> logging -> crash recovery -> the
+source (the built-in simulator when no KIS credentials are set) -> every part built at once
+-> writers -> KIS session and swing poller -> gRPC API and metrics -> background loops.
+Stop order (SIGTERM): health NOT_SERVING -> API stops with a grace period -> intake stops
+-> background loops end -> writers flush and fsync -> the rest closes -> lock released.
 """
 
 from __future__ import annotations
@@ -16,53 +17,44 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from collections.abc import Awaitable, Coroutine
 from pathlib import Path
 from typing import Any, TextIO
 
-import httpx
-
 from observer.daemon import __version__, contract, logs
 from observer.daemon.api.health import HealthState
-from observer.daemon.api.metrics import MetricsServer
-from observer.daemon.api.replay import read_last
-from observer.daemon.api.server import ApiServer, listen_host
+from observer.daemon.api.replay import replay
+from observer.daemon.api.server import listen_host
 from observer.daemon.backup.service import BackupService
 from observer.daemon.config import Config, Loaded, secrets_of
+from observer.daemon.errors import Precondition
 from observer.daemon.ingest.events import EventBus
 from observer.daemon.ingest.hub import Hub
-from observer.daemon.ingest.overflow import OverflowLog
-from observer.daemon.ingest.recovery import RecoveryReport, recover
-from observer.daemon.ingest.writer import SegmentWriter
-from observer.daemon.kis.auth import KisAuth
+from observer.daemon.ingest.recovery import recover
+from observer.daemon.ingest.writer import rotate_writers
+from observer.daemon.kis.codes import split_code
 from observer.daemon.kis.endpoints import endpoints_for, realtime_tr, rest_rate
-from observer.daemon.kis.gaps import GapLog
-from observer.daemon.kis.parser import FrameParser
-from observer.daemon.kis.session import RealtimeSession, validate_symbols
-from observer.daemon.kis.swing import SwingPoller
 from observer.daemon.model import Snapshot, Tick, Track
+from observer.daemon.parts import Parts, Source, build_parts
 from observer.daemon.runtime import tune_gc
 from observer.daemon.simulator.server import Simulator
 from observer.daemon.simulator.state import SimConfig
-from observer.daemon.status import (
+from observer.daemon.status.model import (
     ClosedSegment,
     RetentionReport,
     Status,
     SubscriptionChange,
     SubscriptionFailure,
 )
-from observer.daemon.statusbuild import StatusBuilder, split_code
-from observer.daemon.stores.parquet import ParquetSink
-from observer.daemon.stores.postgres import PostgresSink
-from observer.daemon.stores.retention import Retention
-from observer.daemon.stores.wiring import postgres_degraded, postgres_reporter
-from observer.daemon.universe import swing_universe
+from observer.daemon.symbols import parse_symbols
 
 log = logging.getLogger("observer.daemon.app")
 
 #: Credentials the daemon presents to its own in-process simulator (not secrets).
 SIM_APP_KEY = "SIMULATOR-APPKEY-0000000000000000000000"
 SIM_APP_SECRET = "SIMULATOR-APPSECRET-not-a-real-secret"
+#: REST requests per second against the simulator.
+SIM_REST_RATE = 15.0
 #: SIGTERM budget: everything must be flushed and the process gone within 10 s.
 API_GRACE = 3.0
 #: Seconds health reports NOT_SERVING while the port still answers, so probes and load
@@ -82,19 +74,18 @@ class Daemon:
         self.container = contract.is_container_mode(self._cfg)
         self.warnings: list[contract.Problem] = []
         self._lock: contract.DataDirLock | None = None
+        self._simulator: Simulator | None = None
+        #: Every part of the collector, once built (None before start, or when it failed early).
+        self.parts: Parts | None = None
         self._tasks: list[asyncio.Task[Any]] = []
         self._stopping = False
         self.port = 0
-        self.simulator: Simulator | None = None
-        self.swing: SwingPoller | None = None
-        self.api: ApiServer | None = None
-        self.metrics: MetricsServer | None = None
-        self.session: RealtimeSession | None = None
-        self.recovery: RecoveryReport | None = None
-        #: Reporters of degraded-but-collecting conditions (e.g. PostgreSQL unreachable).
-        self.degraded_reporters: list[Callable[[], list[str]]] = []
-        #: Run at stop, after the writers have flushed (e.g. the PostgreSQL sink's stop).
-        self._closers: list[Callable[[], Awaitable[object]]] = []
+
+    @property
+    def _p(self) -> Parts:
+        if self.parts is None:
+            raise Precondition("the daemon is not running yet; try again in a moment.")
+        return self.parts
 
     # --- DaemonPort ------------------------------------------------------------------
     @property
@@ -103,53 +94,34 @@ class Daemon:
 
     @property
     def hub(self) -> Hub:
-        return self._hub
+        return self._p.hub
 
     @property
     def backups(self) -> BackupService:
-        return self._backups
+        return self._p.backups
 
     @property
     def health(self) -> HealthState:
-        return self._health
+        return self._p.health
 
     def status(self) -> Status:
-        return self._status.build()
-
-    def degraded(self) -> list[str]:
-        return [msg for report in self.degraded_reporters for msg in report()]
+        return self._p.status.build()
 
     async def replay_last(
         self, n: int, symbols: frozenset[str] | None, tracks: frozenset[Track] | None
     ) -> list[Tick | Snapshot]:
-        return await asyncio.to_thread(
-            read_last, self._cfg.data_dir, n, symbols=symbols, tracks=tracks
-        )
+        return await replay(self._p.writers.values(), self._cfg.data_dir, n, symbols, tracks)
 
     async def rotate_now(self, track: Track | None) -> list[ClosedSegment]:
-        out = []
-        for t, w in self.writers.items():
-            if track is not None and t is not track:
-                continue
-            closed = await w.rotate_now()
-            after = w.state()  # the closed file's counts, taken when it was closed
-            out.append(
-                ClosedSegment(
-                    track=t,
-                    path=str(closed) if closed else "",
-                    lines=after.last_closed_lines if closed else 0,
-                    bytes=after.last_closed_bytes if closed else 0,
-                )
-            )
-        return out
+        return await rotate_writers(self._p.writers, track)
 
     async def set_subscriptions(self, symbols: list[str]) -> SubscriptionChange:
-        wanted = validate_symbols(symbols)
-        assert self.session is not None
-        before = set(self.session.status().symbols)
-        await self.session.set_subscriptions(wanted)
-        now = self.session.status()
-        self.events.emit("subscriptions", symbols=wanted)
+        wanted = parse_symbols(symbols)
+        session = self._p.session
+        before = set(session.status().symbols)
+        await session.set_subscriptions(wanted)
+        now = session.status()
+        self._p.events.emit("subscriptions", symbols=wanted)
         return SubscriptionChange(
             subscribed=list(now.symbols),
             added=sorted(set(wanted) - before),
@@ -158,7 +130,7 @@ class Daemon:
         )
 
     async def run_retention(self, apply: bool) -> RetentionReport:
-        return await self.retention.run(apply=apply)
+        return await self._p.retention.run(apply=apply)
 
     # --- lifecycle -------------------------------------------------------------------
     async def start(self) -> None:
@@ -175,61 +147,51 @@ class Daemon:
             secrets=[v for _, v in secrets_of(cfg) if v],
             stream=self._log_stream,
         )
-        self.events = EventBus(cfg.data_dir / "observer.jsonl")
-        self.recovery = await asyncio.to_thread(recover, cfg.data_dir, self.events)
-        self.overflow = OverflowLog(cfg.system_log_dir)
-        self._hub = Hub(seq=self.recovery.seq, overflow=self.overflow)
-        self.writers: dict[Track, SegmentWriter] = {}
-        for t in Track:
-            w = SegmentWriter(
-                t,
-                cfg.data_dir,
-                commit_interval=cfg.commit_interval_ms / 1000.0,
-                commit_records=cfg.commit_records,
-                events=self.events,
-            )
-            self._hub.attach_sink(t, w)
+        events = EventBus(cfg.data_dir / "observer.jsonl")
+        recovery = await asyncio.to_thread(recover, cfg.data_dir, events)
+        self.parts = p = build_parts(
+            self.loaded,
+            port=self,
+            events=events,
+            recovery=recovery,
+            source=await self._open_source(),
+            warnings=self.warnings,
+            started_at=self.started_at,
+            container=self.container,
+            stopping=lambda: self._stopping,
+        )
+        for w in p.writers.values():
             await w.start()
-            self.writers[t] = w
-
-        self.parquet = ParquetSink(cfg.data_dir, emit=self._emit_kw)
-        for w in self.writers.values():
-            w.add_close_listener(self.parquet.on_segment_closed)
-        self._backups = BackupService(cfg, events=self._emit)
-        self._status = StatusBuilder(self)
-        self._attach_stores()
-
-        self._health = HealthState(cfg)
-        self._health.contract_passed()
-        for w in self.writers.values():
-            self._health.watch_writer(w)
-        await self._start_source()
-        self.api = ApiServer(self, cfg)
-        self.port = await self.api.start()
-        self._health.collector_running(True)
-        self._spawn(self._health.run(), "health")
-        if cfg.metrics_port:
-            self.metrics = MetricsServer(self, cfg)
-            self.metrics.start()
-            self._spawn(self.metrics.run(), "metrics")
-
-        self._spawn(self.parquet.backfill(), "parquet-backfill")
-        self._spawn(self._backups.schedule_loop(), "backup-schedule")
-        self._spawn(self._status.sample_loop(), "status-sampler")
+        p.health.contract_passed()
+        self._spawn(p.session.run(), "kis-session")
+        if p.swing is not None:
+            self._spawn(p.swing.run(), "swing-poller")
+        self.port = await p.api.start()
+        p.health.collector_running(True)
+        self._spawn(p.health.run(), "health")
+        if p.metrics is not None:
+            p.metrics.start()
+            self._spawn(p.metrics.run(), "metrics")
+        if p.postgres is not None:
+            self._spawn(p.postgres.run(), "postgres-sink")
+        self._spawn(p.parquet.backfill(), "parquet-backfill")
+        self._spawn(p.backups.schedule_loop(), "backup-schedule")
+        self._spawn(p.retention.schedule_loop(), "retention-schedule")
+        self._spawn(p.status.sample_loop(), "status-sampler")
         tune_gc()
-        self.events.emit(
+        events.emit(
             "start",
             version=__version__,
             pid=os.getpid(),
             source="simulator" if cfg.uses_simulator else f"kis-{cfg.kis_env or 'custom'}",
             port=self.port,
             symbols=list(cfg.symbols),
-            recovered_files=self.recovery.files,
+            recovered_files=recovery.files,
         )
-        for line in self.recovery.warnings():
+        for line in recovery.warnings():
             log.warning("recovery: %s", line)
-        for p in self.warnings:
-            log.warning("contract: %s", p.line())
+        for problem in self.warnings:
+            log.warning("contract: %s", problem.line())
         log.info(
             "collecting %d symbols from %s; gRPC on %s:%d; data in %s",
             len(cfg.symbols),
@@ -239,73 +201,23 @@ class Daemon:
             cfg.data_dir,
         )
 
-    def _attach_stores(self) -> None:
-        """PostgreSQL sink (when DB_HOST is set) and the retention schedule."""
+    async def _open_source(self) -> Source:
+        """KIS from the settings, or the built-in simulator, started here on loopback."""
         cfg = self._cfg
-        self.postgres = PostgresSink.from_config(cfg, emit=self._emit_kw)
-        self.retention = Retention(
-            cfg,
-            datasets=self.parquet,
-            postgres=self.postgres if cfg.postgres_enabled else None,
-            emit=self._emit_kw,
-        )
-        if cfg.postgres_enabled:
-            pg = self.postgres
-            self._spawn(pg.run(), "postgres-sink")
-            self.add_closer(pg.stop)
-            self.degraded_reporters.append(lambda: postgres_degraded(pg))
-            self._status.sink_reporters.append(postgres_reporter(pg))
-        self._spawn(self.retention.schedule_loop(), "retention-schedule")
-
-    async def _start_source(self) -> None:
-        cfg = self._cfg
-        if cfg.uses_simulator:
-            self.simulator = Simulator(SimConfig.from_config(cfg))
-            ep = await self.simulator.start("127.0.0.1")
-            rest_url, ws_url = ep.rest_url, ep.ws_url
-            key, secret, rate = SIM_APP_KEY, SIM_APP_SECRET, 15.0
-        else:
-            eps = endpoints_for(cfg)
-            rest_url, ws_url = eps.rest_url, eps.ws_url
-            key, secret, rate = cfg.kis_app_key, cfg.kis_app_secret, rest_rate(cfg)
-        self.http = httpx.AsyncClient(timeout=httpx.Timeout(10.0))
-        self.auth = KisAuth(rest_url, key, secret, cfg.token_cache_dir, self.http)
         tr_id = realtime_tr(cfg.market)
-        self.parser = FrameParser(frozenset({tr_id}))
-        self.gaps = GapLog(cfg.system_log_dir)
-        self.session = RealtimeSession(
-            ws_url, self.auth, tr_id, cfg.symbols, self._on_frame, gaps=self.gaps
-        )
-        self._spawn(self.session.run(), "kis-session")
-        if cfg.swing_interval > 0:
-            universe = swing_universe(cfg)
-            self.swing = SwingPoller(
-                rest_url,
-                self.auth,
-                universe,
-                interval=cfg.swing_interval,
-                rate=cfg.rest_rate or rate,
-                min_price=cfg.min_price,
-                publish=self._on_swing,
-                client=self.http,
-            )
-            self._spawn(self.swing.run(), "swing-poller")
-
-    async def _on_frame(self, frame: str) -> None:
-        ticks = self.parser.parse(frame)
-        if ticks:
-            await self._hub.publish(Track.SCALP, ticks)
-
-    async def _on_swing(self, snapshots: list[Snapshot]) -> None:
-        await self._hub.publish(Track.SWING, snapshots)
-
-    def _emit(self, event: str, fields: Mapping[str, object]) -> None:
-        """Event-bus adapter for components that report (kind, fields)."""
-        self.events.emit(event, **fields)
-
-    def _emit_kw(self, event: str, /, **fields: object) -> None:
-        """Event-bus adapter for components that report (kind, **fields)."""
-        self.events.emit(event, **fields)
+        if cfg.uses_simulator:
+            self._simulator = Simulator(SimConfig.from_config(cfg))
+            ep = await self._simulator.start("127.0.0.1")
+            rate = cfg.rest_rate or SIM_REST_RATE
+            return Source(
+                ep.rest_url, ep.ws_url, tr_id, SIM_APP_KEY, SIM_APP_SECRET, rate,
+                f"simulator {ep.ws_url}",
+            )  # fmt: skip
+        eps = endpoints_for(cfg)
+        return Source(
+            eps.rest_url, eps.ws_url, tr_id, cfg.kis_app_key, cfg.kis_app_secret,
+            rest_rate(cfg), eps.ws_url,
+        )  # fmt: skip
 
     def _spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> None:
         task = asyncio.get_running_loop().create_task(coro, name=name)
@@ -313,14 +225,14 @@ class Daemon:
         self._tasks.append(task)
 
     def _task_done(self, task: asyncio.Task[Any]) -> None:
-        if task.cancelled() or self._stopping:
+        if task.cancelled() or self._stopping or self.parts is None:
             return
         exc = task.exception()
         if exc is not None:
             log.error("%s stopped: %s", task.get_name(), exc, exc_info=exc)
-            self._status.note_failure(task.get_name(), str(exc))
+            self.parts.status.note_failure(task.get_name(), str(exc))
             if task.get_name() == "kis-session":
-                self._health.collector_running(False, f"KIS session stopped: {exc}")
+                self.parts.health.collector_running(False, f"KIS session stopped: {exc}")
 
     async def stop(self) -> None:
         """Graceful stop: health first, then the API, then intake, then flush everything."""
@@ -328,41 +240,35 @@ class Daemon:
             return
         self._stopping = True
         t0 = time.monotonic()
-        if self.api is not None:
-            await self.api.shutdown(API_GRACE, drain=API_DRAIN)  # health NOT_SERVING first
-        if self.session is not None:
-            await _quietly(self.session.stop())
-        if self.swing is not None:
-            self.swing.stop()
+        p = self.parts
+        if p is not None:
+            await p.api.shutdown(API_GRACE, drain=API_DRAIN)  # health NOT_SERVING first
+            await _quietly(p.session.stop())
+            if p.swing is not None:
+                p.swing.stop()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        await asyncio.gather(
-            *(w.close(timeout=WRITER_FLUSH) for w in getattr(self, "writers", {}).values()),
-            return_exceptions=True,
-        )
-        if hasattr(self, "_hub"):
-            self._hub.close()
-            self.overflow.flush()
-        for closer in self._closers:
-            await _quietly(closer())
-        if hasattr(self, "parquet"):
-            await _quietly(self.parquet.stop())
-        if self.metrics is not None:
-            self.metrics.stop()
-        if self.simulator is not None:
-            await _quietly(self.simulator.stop())
-        if hasattr(self, "http"):
-            await self.http.aclose()
-        if hasattr(self, "events"):
-            self.events.emit("stop", seconds=round(time.monotonic() - t0, 3))
+        if p is not None:
+            await asyncio.gather(
+                *(w.close(timeout=WRITER_FLUSH) for w in p.writers.values()),
+                return_exceptions=True,
+            )
+            p.hub.close()
+            p.overflow.flush()
+            if p.postgres is not None:
+                await _quietly(p.postgres.stop())
+            await _quietly(p.parquet.stop())
+            if p.metrics is not None:
+                p.metrics.stop()
+            await p.http.aclose()
+        if self._simulator is not None:
+            await _quietly(self._simulator.stop())
+        if p is not None:
+            p.events.emit("stop", seconds=round(time.monotonic() - t0, 3))
         if self._lock is not None:
             self._lock.release()
         log.info("stopped in %.2f s", time.monotonic() - t0)
-
-    def add_closer(self, fn: Callable[[], Awaitable[object]]) -> None:
-        """Register a coroutine function run at stop, after the writers have flushed."""
-        self._closers.append(fn)
 
 
 async def _quietly(aw: Awaitable[object]) -> None:

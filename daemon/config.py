@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from observer.daemon.errors import ConfigError
+from observer.daemon.symbols import MAX_REGISTRATIONS, SymbolError, parse_symbols
 
 #: Where every path lives on a laptop when nothing is set (relative to the working directory).
 LOCAL_RUNTIME = "observer-runtime"
@@ -170,7 +171,8 @@ class Config:
     )  # fmt: skip
     symbols: tuple[str, ...] = setting(
         "OBSERVER_SYMBOLS", Kind.SYMBOLS, "005930,000660,035420,035720,005380,051910,006400,068270",
-        "Scalp watchlist: comma-separated 6-digit symbols subscribed on the websocket (max 41).",
+        "Scalp watchlist: comma-separated symbols (6-digit KRX codes, or Q and 6 characters for "
+        f"ETNs) subscribed on the websocket (max {MAX_REGISTRATIONS}).",
         flag="--symbols",
     )  # fmt: skip
     swing_symbols: tuple[str, ...] = setting(
@@ -359,7 +361,6 @@ def var(name: str) -> Var:
 
 # --- loading -----------------------------------------------------------------------------
 
-_SYMBOL = re.compile(r"^\d{6}$")
 _TIME = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 _TEMPLATE = re.compile(r"\{([A-Z0-9_]+)\}")
 
@@ -442,11 +443,11 @@ def _convert(v: Var, text: str, origin: Origin) -> Any:
             raise bad(f"expected one of {allowed}")
         return text
     if v.kind is Kind.SYMBOLS:
-        syms = tuple(dict.fromkeys(s.strip() for s in text.split(",") if s.strip()))
-        wrong = [s for s in syms if not _SYMBOL.match(s)]
-        if wrong:
-            raise bad(f"symbols must be 6 digits, got {', '.join(wrong[:5])}")
-        return syms
+        try:
+            items = [x for x in text.split(",") if x.strip()]
+            return tuple(parse_symbols(items, limit=None, allow_empty=True))
+        except SymbolError as e:
+            raise bad(str(e)) from None
     if v.kind is Kind.TIME:
         if text and not _TIME.match(text):
             raise bad("expected HH:MM (24-hour, KST) or empty")
@@ -530,10 +531,10 @@ def _cross_checks(cfg: Config) -> None:
             "APP_ENV=production but KIS_APP_KEY/KIS_APP_SECRET are unset: the daemon would "
             "record simulated ticks as production data. Provide the KIS secret or change APP_ENV."
         )
-    if len(cfg.symbols) > 41:
+    if len(cfg.symbols) > MAX_REGISTRATIONS:
         raise ConfigError(
-            f"OBSERVER_SYMBOLS lists {len(cfg.symbols)} symbols; KIS allows at most 41 realtime "
-            "registrations per app key. Remove some."
+            f"OBSERVER_SYMBOLS lists {len(cfg.symbols)} symbols; KIS allows at most "
+            f"{MAX_REGISTRATIONS} realtime registrations per app key. Remove some."
         )
 
 

@@ -7,13 +7,10 @@ format is CSV with a header ``symbol,name,base_price``.
 
 from __future__ import annotations
 
-import re
-
 from observer.daemon.config import Config
 from observer.daemon.errors import ConfigError
 from observer.daemon.simulator.market import load_universe
-
-_SYMBOL = re.compile(r"^\d{6}$")
+from observer.daemon.symbols import SymbolError, parse_symbols
 
 
 def swing_universe(cfg: Config) -> list[str]:
@@ -36,7 +33,7 @@ def swing_universe(cfg: Config) -> list[str]:
             f"{path} is not a universe file (CSV with header symbol,name,base_price): {e}. "
             "Fix it or remove it to use the built-in universe."
         ) from None
-    bad = [s for s in listings if not _SYMBOL.match(s)]
-    if bad:
-        raise ConfigError(f"{path}: symbols must be 6 digits, got {', '.join(bad[:5])}.")
-    return list(listings)
+    try:
+        return parse_symbols(listings, limit=None)
+    except SymbolError as e:
+        raise ConfigError(f"{path}: {e}. Fix the file or remove it.") from None

@@ -20,6 +20,5 @@ def test_readme_configuration_table_matches_the_environment_table() -> None:
     start = text.index("<!-- config-table:start -->") + len("<!-- config-table:start -->")
     end = text.index("<!-- config-table:end -->")
     assert text[start:end].strip() == markdown_table(), (
-        "README configuration table is stale: regenerate it from "
-        "observer.daemon.config.markdown_table()"
+        "README configuration table is stale: regenerate it with `make docs`"
     )

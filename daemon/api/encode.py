@@ -10,10 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
 
-from google.protobuf.timestamp_pb2 import Timestamp
-
-from observer.daemon.model import Snapshot, Tick, iso_date, iso_ts
-from observer.v1 import observer_pb2 as pb
+from observer.daemon.model import Snapshot, Tick
+from observer.daemon.status.proto import tick_to_proto
 
 Item = Tick | Snapshot
 
@@ -41,39 +39,12 @@ def _varint(n: int) -> bytes:
     return bytes(out)
 
 
-def _ts(t: float) -> Timestamp:
-    secs = int(t)
-    return Timestamp(seconds=secs, nanos=int((t - secs) * 1e9))
-
-
 def _sent_at(t: float) -> bytes:
     """TickBatch.sent_at (field 5) by hand, as Timestamp.SerializeToString() spells it."""
     secs = int(t)
     nanos = int((t - secs) * 1e9)
     ts = (b"\x08" + _varint(secs) if secs else b"") + (b"\x10" + _varint(nanos) if nanos else b"")
     return b"\x2a" + _ONE_BYTE[len(ts)] + ts
-
-
-_COMMON = ("seq", "symbol", "price", "sign", "change", "change_pct", "cum_volume",
-           "cum_value", "open", "high", "low", "halted")  # fmt: skip
-_SCALP_ONLY = ("volume", "ask1", "bid1", "strength", "vwap", "side")
-_SWING_ONLY = ("upper_limit", "lower_limit", "per", "pbr", "eps", "bps", "w52_high",
-               "w52_low", "market_cap", "vi")  # fmt: skip
-
-
-def tick_to_proto(item: Item) -> pb.Tick:
-    """The wire form of one record (scalp Tick or swing Snapshot)."""
-    fields = {k: getattr(item, k) for k in _COMMON}
-    fields.update(
-        trade_date=iso_date(item.trade_date),
-        ts=iso_ts(item.trade_date, item.time),
-        received_at=_ts(item.received_at),
-    )
-    if isinstance(item, Tick):
-        fields.update({k: getattr(item, k) for k in _SCALP_ONLY})
-        return pb.Tick(track=pb.TRACK_SCALP, **fields)
-    swing = pb.SwingFields(**{k: getattr(item, k) for k in _SWING_ONLY})
-    return pb.Tick(track=pb.TRACK_SWING, swing=swing, **fields)
 
 
 class BatchEncoder:

@@ -31,7 +31,7 @@ from grpc_health.v1.health import aio as health_aio  # type: ignore[attr-defined
 
 from observer.daemon import probes
 from observer.daemon.config import Config
-from observer.daemon.status import ProbeHealth
+from observer.daemon.status.model import ProbeHealth
 
 log = logging.getLogger("observer.health")
 

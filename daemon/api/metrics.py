@@ -20,7 +20,7 @@ from observer.daemon.api.ports import DaemonPort
 from observer.daemon.api.server import listen_host
 from observer.daemon.config import Config
 from observer.daemon.errors import ContractError
-from observer.daemon.status import BackupResult, SessionState, Status
+from observer.daemon.status.model import BackupResult, SessionState, Status
 
 log = logging.getLogger("observer.metrics")
 

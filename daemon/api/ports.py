@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from observer.daemon.config import Config
 from observer.daemon.model import Snapshot, Tick, Track
-from observer.daemon.status import ClosedSegment, RetentionReport, Status, SubscriptionChange
+from observer.daemon.status.model import ClosedSegment, RetentionReport, Status, SubscriptionChange
 
 if TYPE_CHECKING:
     from observer.daemon.api.health import HealthState

@@ -1,5 +1,9 @@
 """Reading the last N records back from the JSONL files (Tail's ``replay_last``).
 
+:func:`replay` first waits until every record the writers accepted so far is on disk: a
+Tail subscribes before it replays, so a record published just before would otherwise be in
+neither the replay nor the live stream.
+
 Files are read backwards from the newest segment, a block at a time, so replaying the
 last few thousand lines of a large segment reads only its end. A torn final line (the
 writer is mid-append) is ignored.
@@ -7,10 +11,13 @@ writer is mid-append) is ignored.
 
 from __future__ import annotations
 
+import asyncio
+import heapq
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
+from typing import Protocol
 
 from observer.daemon.model import Snapshot, Tick, Track
 from observer.daemon.segments import segment_files
@@ -91,12 +98,13 @@ def read_last(
 ) -> list[Item]:
     """Up to ``n`` most recent matching records over the selected tracks, oldest first.
 
-    Records of several tracks are merged by ``received_at``.
+    Each track's records come in file order (by seq); several tracks are merged by
+    ``received_at``.
     """
     n = max(0, min(n, MAX_REPLAY))
     if n == 0:
         return []
-    found: list[Item] = []
+    per_track: list[list[Item]] = []
     for track in Track:
         if tracks is not None and track not in tracks:
             continue
@@ -113,6 +121,26 @@ def read_last(
                     break
             if len(got) >= n:
                 break
-        found.extend(got)
-    found.sort(key=lambda i: i.received_at)
+        got.reverse()  # read newest first: back to file order
+        per_track.append(got)
+    # Each track stays in file (seq) order; the tracks interleave by arrival time.
+    found = list(heapq.merge(*per_track, key=lambda i: i.received_at))
     return found[-n:]
+
+
+class Committer(Protocol):
+    """A writer as replay sees it (daemon/ingest/writer.py SegmentWriter)."""
+
+    async def committed(self) -> None: ...
+
+
+async def replay(
+    writers: Iterable[Committer],
+    data_dir: Path,
+    n: int,
+    symbols: frozenset[str] | None,
+    tracks: frozenset[Track] | None,
+) -> list[Item]:
+    """The last ``n`` matching records once everything accepted so far is on disk."""
+    await asyncio.gather(*(w.committed() for w in writers))
+    return await asyncio.to_thread(read_last, data_dir, n, symbols=symbols, tracks=tracks)

@@ -15,6 +15,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from observer.daemon.api.auth import BearerAuth
 from observer.daemon.api.control import ControlServicer
 from observer.daemon.api.ports import DaemonPort
 from observer.daemon.api.services import StatusServicer, TailServicer, tail_handler
@@ -53,11 +54,12 @@ class ApiServer:
     async def start(self) -> int:
         """Bind and start; returns the bound port. ContractError when the port is taken."""
         server = grpc.aio.server(
+            interceptors=[BearerAuth(self.cfg.control_token)],
             options=[
                 ("grpc.so_reuseport", 0),
                 ("grpc.keepalive_permit_without_calls", 1),
                 ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
-            ]
+            ],
         )
         pb_grpc.add_StatusServiceServicer_to_server(StatusServicer(self.daemon), server)  # type: ignore[no-untyped-call]
         server.add_generic_rpc_handlers((tail_handler(TailServicer(self.daemon)),))

@@ -7,7 +7,6 @@ Tail is registered by hand (see ``tail_handler``) so it can send TickBatch messa
 from __future__ import annotations
 
 import asyncio
-import re
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -17,13 +16,14 @@ import grpc
 from observer.daemon.api.encode import BatchEncoder
 from observer.daemon.api.ports import DaemonPort
 from observer.daemon.api.replay import MAX_REPLAY
-from observer.daemon.api.status_proto import to_proto
+from observer.daemon.api.tail import live_batches, replay_then_live
 from observer.daemon.errors import InvalidRequest, ObserverError
 from observer.daemon.model import Track
+from observer.daemon.status.proto import status_to_proto
+from observer.daemon.symbols import parse_symbols
 from observer.v1 import observer_pb2 as pb
 from observer.v1 import observer_pb2_grpc as pb_grpc
 
-_SYMBOL = re.compile(r"^\d{6}$")
 _TRACKS = {pb.TRACK_SCALP: Track.SCALP, pb.TRACK_SWING: Track.SWING}
 
 
@@ -52,7 +52,7 @@ class StatusServicer(pb_grpc.StatusServiceServicer):
         request: pb.GetStatusRequest,
         context: grpc.aio.ServicerContext[pb.GetStatusRequest, pb.Status],
     ) -> pb.Status:
-        return to_proto(self.daemon.status())
+        return status_to_proto(self.daemon.status())
 
     async def WatchStatus(
         self,
@@ -64,7 +64,7 @@ class StatusServicer(pb_grpc.StatusServiceServicer):
         last = b""
         last_sent = 0.0
         while True:
-            snap = to_proto(self.daemon.status())
+            snap = status_to_proto(self.daemon.status())
             key = _comparable(snap)
             now = time.monotonic()
             if key != last or now - last_sent >= heartbeat:
@@ -81,11 +81,7 @@ def parse_tail_request(
     req: pb.TailRequest,
 ) -> tuple[frozenset[str] | None, frozenset[Track] | None, int, int]:
     """Validated (symbols, tracks, replay_last, max_batch); InvalidRequest names the bad value."""
-    bad = [s for s in req.symbols if not _SYMBOL.match(s)]
-    if bad:
-        raise InvalidRequest(
-            f"symbols must be 6-digit KRX codes, got {', '.join(repr(b) for b in bad[:5])}."
-        )
+    symbols = parse_symbols(req.symbols, limit=None, allow_empty=True)
     tracks: set[Track] = set()
     for t in req.tracks:
         if t == pb.TRACK_UNSPECIFIED:
@@ -98,7 +94,7 @@ def parse_tail_request(
             f"replay_last={req.replay_last} is above the limit {MAX_REPLAY}; ask for fewer."
         )
     return (
-        frozenset(req.symbols) or None,
+        frozenset(symbols) or None,
         frozenset(tracks) or None,
         int(req.replay_last),
         int(req.max_batch) or DEFAULT_MAX_BATCH,
@@ -121,55 +117,23 @@ class TailServicer:
             await abort_with(context, e)
             return
         enc = self.encoder
-        # Subscribe before reading the files so nothing falls between replay and live;
-        # records already replayed are skipped by (track, trade date, seq).
+        # Subscribe before reading the files so nothing falls between replay and live.
         sub = self.daemon.hub.subscribe(
             symbols=symbols, tracks=tracks, maxlen=self.daemon.config.tail_buffer
         )
         try:
-            seen: dict[tuple[type, str], int] = {}
-            if replay_n:
-                items = await self.daemon.replay_last(replay_n, symbols, tracks)
-                for i in items:
-                    k = (type(i), i.trade_date)
-                    seen[k] = max(seen.get(k, 0), i.seq)
-                for start in range(0, len(items), max_batch):
-                    chunk = items[start : start + max_batch]
-                    yield enc.batch(
-                        chunk,
-                        dropped_since_last=0,
-                        dropped_total=0,
-                        replay=True,
-                        sent_at=time.time(),
-                    )
-            dropped_total = 0
+            replayed = await self.daemon.replay_last(replay_n, symbols, tracks) if replay_n else []
             stream = (symbols, tracks)  # subscribers with one filter share encoded runs
-            while True:
-                # No timeout: a plain event wait (wait_for would cost a task per batch);
-                # close() wakes it, and a cancelled call cancels this coroutine.
-                batch = await sub.next_batch(max_batch)
-                if batch is None:
-                    if sub.closed:
-                        return
-                    continue
-                items = batch.items
-                contiguous = True
-                if seen:
-                    items = [i for i in items if i.seq > seen.get((type(i), i.trade_date), 0)]
-                    if len(items) == len(batch.items):
-                        seen.clear()  # live stream has moved past the replay
-                    else:
-                        contiguous = False
-                dropped_total += batch.dropped
-                if items or batch.dropped:
-                    yield enc.batch(
-                        items,
-                        dropped_since_last=batch.dropped,
-                        dropped_total=dropped_total,
-                        replay=False,
-                        sent_at=time.time(),
-                        stream=stream if contiguous else None,
-                    )
+            live = live_batches(sub, max_batch)
+            async for chunk in replay_then_live(replayed, live, max_batch):
+                yield enc.batch(
+                    chunk.items,
+                    dropped_since_last=chunk.dropped_since_last,
+                    dropped_total=chunk.dropped_total,
+                    replay=chunk.replay,
+                    sent_at=time.time(),
+                    stream=stream if chunk.contiguous and not chunk.replay else None,
+                )
         finally:
             sub.close()
 

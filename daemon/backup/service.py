@@ -38,12 +38,12 @@ from observer.daemon.backup.verify import (
 from observer.daemon.clock import KST, to_kst
 from observer.daemon.config import Config
 from observer.daemon.errors import Busy, IntegrityError, InvalidRequest, ObserverError
-from observer.daemon.status import BackupResult, BackupStatus, Verification
+from observer.daemon.status.model import BackupResult, BackupStatus, Verification
 
 log = logging.getLogger("observer.backup")
 
 #: Receives one event for the event bus (observer.jsonl): kind and fields.
-EventFn = Callable[[str, Mapping[str, object]], None]
+EventFn = Callable[[str, Mapping[str, object]], object]
 
 
 def _no_events(kind: str, fields: Mapping[str, object]) -> None:

@@ -64,7 +64,7 @@ class EventBus:
             self.bytes = path.stat().st_size
             self.lines = count_lines(path)
 
-    def emit(self, event: str, **fields: Any) -> dict[str, Any]:
+    def emit(self, event: str, /, **fields: Any) -> dict[str, Any]:
         """Write one event (fsynced) and notify listeners; returns the record.
 
         A failure to write is logged and kept in ``last_error`` but never raised: losing an

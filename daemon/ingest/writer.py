@@ -24,7 +24,7 @@ import errno
 import inspect
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -46,6 +46,7 @@ from observer.daemon.segments import (
     segment_name,
     track_dir,
 )
+from observer.daemon.status.model import ClosedSegment
 
 Item = Tick | Snapshot
 CloseListener = Callable[[Path], object]
@@ -125,6 +126,7 @@ class SegmentWriter:
         self._full = asyncio.Event()
         self._space = asyncio.Event()
         self._rotate_waiters: list[asyncio.Future[Path | None]] = []
+        self._commit_waiters: list[asyncio.Future[None]] = []
         self._task: asyncio.Task[None] | None = None
         self._closing = False
         # file (committer thread, one commit at a time)
@@ -228,6 +230,19 @@ class SegmentWriter:
             self._pending += [(k, text.encode(), c) for k, text, c in self._runs(items)]
         self._pending_count += n
 
+    async def committed(self) -> None:
+        """Return once every record accepted before the call is on disk (fsynced).
+
+        Waits for the next group commit (at most ``commit_interval``); never forces one, so
+        a reader asking often cannot make the writer commit more often.
+        """
+        if self._task is None or self._closing or not (self.pending or self._needs_sync):
+            return
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._commit_waiters.append(fut)
+        self._wake.set()  # an idle committer must look; a waiting one keeps its interval
+        await fut
+
     async def rotate_now(self) -> Path | None:
         """Commit what is pending, then close the open segment; returns its path (or None)."""
         if self._task is None or self._closing:
@@ -260,6 +275,12 @@ class SegmentWriter:
             self._file.close()
             self._file = None
         self._task = None
+        closed = Precondition(f"the {self.track.value} writer closed first.")
+        for waiters in (self._commit_waiters, self._rotate_waiters):
+            for fut in waiters:
+                if not fut.done():
+                    fut.set_exception(closed)
+        self._commit_waiters, self._rotate_waiters = [], []
 
     def state(self) -> StreamState:
         def dt(ts: float | None) -> datetime | None:
@@ -287,7 +308,13 @@ class SegmentWriter:
     # --- committer (event loop side) ---------------------------------------------------
     async def _run(self) -> None:
         while True:
-            idle = not (self._pending or self._retry or self._rotate_waiters or self._needs_sync)
+            idle = not (
+                self._pending
+                or self._retry
+                or self._rotate_waiters
+                or self._commit_waiters
+                or self._needs_sync
+            )
             if idle:
                 if self._closing:
                     return
@@ -309,14 +336,19 @@ class SegmentWriter:
             self._held = sum(c.lines for c in chunks)
             self._space.set()
             waiters, self._rotate_waiters = self._rotate_waiters, []
+            committed, self._commit_waiters = self._commit_waiters, []
             try:
                 closed = await asyncio.to_thread(self._commit, chunks, bool(waiters))
             except OSError as e:
                 self._on_error(e)
-                for w in waiters:  # asked again after the retry succeeds
-                    self._rotate_waiters.append(w)
+                # asked again after the retry succeeds
+                self._rotate_waiters[:0] = waiters
+                self._commit_waiters[:0] = committed
                 await asyncio.sleep(RETRY_DELAY)
                 continue
+            for c in committed:
+                if not c.done():
+                    c.set_result(None)
             self._held = 0
             self._space.set()
             if self.last_error is not None:
@@ -461,3 +493,25 @@ class SegmentWriter:
         self._lines = self._bytes = 0
         self._opened_at = None
         return f.path, *self._last_closed_size, reason
+
+
+async def rotate_writers(
+    writers: Mapping[Track, SegmentWriter], track: Track | None
+) -> list[ClosedSegment]:
+    """RotateNow: close the open segment of ``track`` (None: of every track); what each
+    closed, with the line and byte counts of the file as it was closed."""
+    out = []
+    for t, w in writers.items():
+        if track is not None and t is not track:
+            continue
+        closed = await w.rotate_now()
+        after = w.state()
+        out.append(
+            ClosedSegment(
+                track=t,
+                path=str(closed) if closed else "",
+                lines=after.last_closed_lines if closed else 0,
+                bytes=after.last_closed_bytes if closed else 0,
+            )
+        )
+    return out

@@ -58,6 +58,12 @@ def ack_outcome(msg_cd: str, rt_cd: str, tr_type: str) -> tuple[AckOutcome, str]
     return AckOutcome.REJECTED, f"unknown code {msg_cd or '(none)'}"
 
 
+def split_code(why: str) -> tuple[str, str]:
+    """("OPSP0008", "max subscribe over ...") from a "CODE meaning" failure text."""
+    code, _, message = why.partition(" ")
+    return code, message
+
+
 # --- REST (EGW) --------------------------------------------------------------------------
 RATE_LIMITED = "EGW00201"
 TOKEN_REISSUE_LIMIT = "EGW00133"

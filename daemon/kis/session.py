@@ -13,7 +13,6 @@ import contextlib
 import json
 import logging
 import random
-import re
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -22,15 +21,14 @@ from typing import Any
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
-from observer.daemon.errors import InvalidRequest, KisError
+from observer.daemon.errors import KisError
 from observer.daemon.kis.auth import KisAuth
 from observer.daemon.kis.codes import AckOutcome, ack_outcome
 from observer.daemon.kis.gaps import GapLog
+from observer.daemon.symbols import MAX_REGISTRATIONS, parse_symbols
 
 log = logging.getLogger(__name__)
 
-MAX_REGISTRATIONS = 41
-_SYMBOL = re.compile(r"^\d{6}$")
 OnFrame = Callable[[str], Awaitable[None]]
 
 
@@ -53,26 +51,6 @@ class SessionStatus:
 
 class _Disconnected(Exception):
     pass
-
-
-def validate_symbols(symbols: Sequence[str], limit: int = MAX_REGISTRATIONS) -> list[str]:
-    """Check a subscription set before anything changes: 6 digits, no duplicates, <= limit."""
-    syms = list(symbols)
-    bad = [s for s in syms if not isinstance(s, str) or not _SYMBOL.match(s)]
-    if bad:
-        raise InvalidRequest(
-            f"symbols must be 6-digit KRX codes; got {', '.join(map(repr, bad[:5]))}."
-        )
-    dupes = sorted({s for s in syms if syms.count(s) > 1})
-    if dupes:
-        raise InvalidRequest(f"symbols listed more than once: {', '.join(dupes[:5])}.")
-    if len(syms) > limit:
-        raise InvalidRequest(
-            f"{len(syms)} symbols requested but KIS allows at most {limit} realtime "
-            f"registrations per app key; the {limit + 1}th would be refused "
-            "(MAX SUBSCRIBE OVER). Remove some symbols."
-        )
-    return syms
 
 
 class RealtimeSession:
@@ -100,7 +78,7 @@ class RealtimeSession:
         self._auth = auth
         self._tr_id = tr_id
         self._limit = max_registrations
-        self._symbols = validate_symbols(symbols, max_registrations)
+        self._symbols = parse_symbols(symbols, limit=max_registrations)
         self._on_frame = on_frame
         self._gaps = gaps
         self._initial = backoff_initial
@@ -201,7 +179,7 @@ class RealtimeSession:
 
     async def set_subscriptions(self, symbols: Sequence[str]) -> None:
         """Replace the subscription set; validated before anything changes (InvalidRequest)."""
-        new = validate_symbols(symbols, self._limit)
+        new = parse_symbols(symbols, limit=self._limit)
         async with self._sub_lock:
             old = self._symbols
             self._symbols = new

@@ -9,6 +9,7 @@ import sys
 
 from observer.daemon.simulator.server import Simulator
 from observer.daemon.simulator.state import SimConfig
+from observer.daemon.symbols import SymbolError, parse_symbols
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -35,13 +36,14 @@ def _parser() -> argparse.ArgumentParser:
 def config_from_args(argv: list[str]) -> tuple[SimConfig, tuple[str, int, int]]:
     """The simulator settings and (host, REST port, websocket port) from the command line."""
     a = _parser().parse_args(argv)
-    bad = [s for s in a.symbols if not (len(s) == 6 and s.isdigit())]
-    if bad:
-        raise SystemExit(f"--symbols must be 6-digit KRX codes; got {', '.join(bad[:5])}")
+    try:
+        symbols = parse_symbols(a.symbols, limit=None, allow_empty=True)
+    except SymbolError as e:
+        raise SystemExit(f"--symbols: {e}") from None
     if not 0.0 <= a.malformed <= 1.0:
         raise SystemExit(f"--malformed must be a fraction between 0 and 1; got {a.malformed}")
     return SimConfig(
-        symbols=tuple(a.symbols),
+        symbols=tuple(symbols),
         rate=a.rate,
         seed=a.seed,
         drop_every=a.drop_every,

@@ -6,7 +6,6 @@ OAuth endpoints, ``rt_cd``/``msg_cd``/``msg1`` for quotes.
 
 from __future__ import annotations
 
-import re
 import time
 from collections import deque
 from typing import Any
@@ -22,8 +21,8 @@ from observer.daemon.kis.endpoints import (
 )
 from observer.daemon.simulator.httpd import Request
 from observer.daemon.simulator.state import SimState
+from observer.daemon.symbols import is_symbol
 
-_SYMBOL = re.compile(r"^\d{6}$")
 Reply = tuple[int, dict[str, Any]]
 
 
@@ -115,7 +114,7 @@ class RestApi:
             return _quote_error(codes.RATE_LIMITED, "rate over: too many requests per second")
         window.append(now)
         symbol = req.query.get("FID_INPUT_ISCD", "")
-        if not _SYMBOL.match(symbol):
+        if not is_symbol(symbol):
             return _quote_error("OPSQ2001", f"invalid FID_INPUT_ISCD {symbol[:12]!r}")
         return 200, {
             "rt_cd": "0",

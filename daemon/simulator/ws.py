@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import re
 import time
 from typing import Any
 
@@ -21,10 +20,10 @@ from websockets.exceptions import ConnectionClosed
 from observer.daemon.clock import in_market_hours, to_kst
 from observer.daemon.simulator.market import frame, malformed
 from observer.daemon.simulator.state import SimState
+from observer.daemon.symbols import is_symbol
 
 PATHS = ("/", "/tryitout")
 TR_IDS = frozenset({"H0STCNT0", "H0NXCNT0", "H0UNCNT0", "H0STASP0"})
-_SYMBOL = re.compile(r"^\d{6}$")
 
 _MSG = {
     "OPSP0000": "SUBSCRIBE SUCCESS",
@@ -130,7 +129,7 @@ class WsFeed:
             return self._ack(tr_id, tr_key, "OPSP8997")
         if tr_id not in TR_IDS:
             return self._ack(tr_id, tr_key, "OPSP8991")
-        if not _SYMBOL.match(tr_key):
+        if not is_symbol(tr_key):
             return self._ack(tr_id, tr_key, "OPSP8992")
         holder = s.owner.get(appkey)
         if holder is not None and holder is not conn:

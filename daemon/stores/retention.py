@@ -39,7 +39,7 @@ from observer.daemon.config import Config
 from observer.daemon.ingest.events import Emit, emit_safely
 from observer.daemon.model import Track
 from observer.daemon.segments import segment_files
-from observer.daemon.status import RetentionAction, RetentionItem, RetentionReport
+from observer.daemon.status.model import RetentionAction, RetentionItem, RetentionReport
 from observer.daemon.stores import parquet
 
 log = logging.getLogger(__name__)

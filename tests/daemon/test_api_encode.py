@@ -5,8 +5,8 @@ from __future__ import annotations
 import dataclasses
 import random
 
-from observer.daemon.api.encode import tick_to_proto
 from observer.daemon.model import Snapshot, Tick
+from observer.daemon.status.proto import tick_to_proto
 from observer.v1 import observer_pb2 as pb
 from tests.daemon.ingest_support import random_tick
 from tests.storedata import snapshots

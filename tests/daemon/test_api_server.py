@@ -23,6 +23,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from observer.daemon import __version__, probes
 from observer.daemon.api import replay
+from observer.daemon.api.auth import check_bearer
 from observer.daemon.api.encode import BatchEncoder, _varint
 from observer.daemon.api.health import HealthState, VolumeCheck
 from observer.daemon.api.server import ApiServer
@@ -32,7 +33,7 @@ from observer.daemon.ingest.hub import Hub
 from observer.daemon.ingest.recovery import SeqState
 from observer.daemon.ingest.writer import SegmentWriter
 from observer.daemon.model import Snapshot, Tick, Track
-from observer.daemon.status import (
+from observer.daemon.status.model import (
     ClosedSegment,
     RetentionAction,
     RetentionItem,
@@ -134,7 +135,7 @@ class LoopbackDaemon:
     async def replay_last(
         self, n: int, symbols: frozenset[str] | None, tracks: frozenset[Track] | None
     ) -> list[Tick | Snapshot]:
-        return await asyncio.to_thread(replay.read_last, self.config.data_dir, n, symbols, tracks)
+        return await replay.replay([self.writer], self.config.data_dir, n, symbols, tracks)
 
     async def rotate_now(self, track: Track | None) -> list[ClosedSegment]:
         path = await self.writer.rotate_now()
@@ -415,6 +416,46 @@ async def test_control_calls_without_the_right_token_are_unauthenticated(
     assert e.value.code() == grpc.StatusCode.UNAUTHENTICATED
 
 
+@pytest.mark.parametrize(
+    ("header", "accepted"),
+    [
+        (f"Bearer {TOKEN}", True),
+        (f"bearer {TOKEN}", True),  # RFC 6750/7235: the scheme is case-insensitive
+        (f"BEARER {TOKEN}", True),
+        (f"Bearer  {TOKEN}", True),  # "Bearer" 1*SP b64token
+        (f"Bearer {TOKEN} ", False),  # a blank is not part of the token
+        (f" Bearer {TOKEN}", False),
+        (f"Bearer\t{TOKEN}", False),
+        (f"Basic {TOKEN}", False),
+        ("Bearer", False),
+        (f"Bearer {TOKEN[:-1]}", False),
+    ],
+)
+def test_bearer_credentials_are_spelled_as_rfc_6750_writes_them(
+    header: str, accepted: bool
+) -> None:
+    err = check_bearer([("authorization", header)], TOKEN)
+    assert (err is None) is accepted
+    if err is not None:
+        assert err.grpc_code == "UNAUTHENTICATED" and TOKEN not in str(err)
+
+
+async def test_every_control_method_is_behind_the_token(api: Running) -> None:
+    service = pb.DESCRIPTOR.services_by_name["ControlService"]
+    for method in service.methods:
+        request = getattr(pb, method.input_type.name)()
+        path = f"/{service.full_name}/{method.name}"
+        ser, des = type(request).SerializeToString, getattr(pb, method.output_type.name).FromString
+        with pytest.raises(grpc.aio.AioRpcError) as e:
+            if method.server_streaming:
+                async for _ in api.channel.unary_stream(path, ser, des)(request):
+                    pass
+            else:
+                await api.channel.unary_unary(path, ser, des)(request)
+        assert e.value.code() == grpc.StatusCode.UNAUTHENTICATED, method.name
+    assert api.daemon.retention_calls == []
+
+
 async def test_control_calls_are_disabled_without_a_configured_token(tmp_path: Path) -> None:
     r = await start_api(tmp_path, OBSERVER_CONTROL_TOKEN="")
     try:
@@ -602,7 +643,7 @@ async def test_no_secret_appears_in_any_response_or_log_line(
         out.append((await asyncio.wait_for(call.read(), 5)).SerializeToString())
         call.cancel()
         status_json = r.daemon.config.data_dir / "status.json"
-        from observer.daemon.status import to_json
+        from observer.daemon.status.model import to_json
 
         status_json.write_text(to_json(r.daemon.status()))
         out.append(status_json.read_bytes())

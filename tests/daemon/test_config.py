@@ -46,7 +46,7 @@ def test_derived_path_defaults_follow_their_root(tmp_path: Path) -> None:
     [
         ("SERVICE_PORT", "fifty", "SERVICE_PORT='fifty'"),
         ("LOG_FORMAT", "xml", "expected one of text, json"),
-        ("OBSERVER_SYMBOLS", "005930,ABC", "6 digits, got ABC"),
+        ("OBSERVER_SYMBOLS", "005930,ABC", "not valid: 'ABC'"),
         ("OBSERVER_BACKUP_TIME", "25:00", "HH:MM"),
     ],
 )

@@ -14,7 +14,7 @@ from observer.daemon.backup.manifest import FileEntry, Manifest, manifests_dir
 from observer.daemon.clock import KST
 from observer.daemon.config import Config, load_config
 from observer.daemon.ingest.events import Emit
-from observer.daemon.status import RetentionAction, RetentionReport
+from observer.daemon.status.model import RetentionAction, RetentionReport
 from observer.daemon.stores.parquet import convert_segment
 from observer.daemon.stores.retention import Retention
 from tests.storedata import scalp_path, ticks, write_lines

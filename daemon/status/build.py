@@ -1,9 +1,10 @@
-"""Builds the daemon's :class:`~observer.daemon.status.Status` from its live components.
+"""Builds the daemon's :class:`~observer.daemon.status.model.Status` from its parts.
 
-Cheap enough to call a few times per second (WatchStatus): volume usage is one statvfs per
-written path, mount tables are re-read every 30 s, rates come from counters sampled once a
-second by :meth:`StatusBuilder.sample_loop`, which also keeps ``status.json`` in
-OBSERVER_SNAPSHOT_DIR for post-mortems.
+The composition root hands over :class:`StatusSources`: exactly the parts status reads,
+nothing else of the daemon. Cheap enough to call a few times per second (WatchStatus):
+volume usage is one statvfs per written path, mount tables are re-read every 30 s, rates
+come from counters sampled once a second by :meth:`StatusBuilder.sample_loop`, which also
+keeps ``status.json`` in OBSERVER_SNAPSHOT_DIR for post-mortems.
 """
 
 from __future__ import annotations
@@ -14,19 +15,29 @@ import os
 import socket
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 from observer.daemon import __version__
-from observer.daemon import status as st
 from observer.daemon import volumes as vol
+from observer.daemon.api.health import HealthState
+from observer.daemon.backup.service import BackupService
 from observer.daemon.clock import now_kst
-from observer.daemon.config import written_paths
+from observer.daemon.config import Loaded, written_paths
+from observer.daemon.contract import Problem
+from observer.daemon.ingest.events import EventBus
+from observer.daemon.ingest.hub import Hub
+from observer.daemon.ingest.recovery import RecoveryReport
+from observer.daemon.ingest.writer import SegmentWriter
+from observer.daemon.kis.auth import KisAuth
+from observer.daemon.kis.codes import split_code
+from observer.daemon.kis.parser import FrameParser
+from observer.daemon.kis.session import RealtimeSession
 from observer.daemon.model import Track
-
-if TYPE_CHECKING:
-    from observer.daemon.app import Daemon
+from observer.daemon.status import model as st
+from observer.daemon.stores.parquet import ParquetSink
+from observer.daemon.stores.postgres import PostgresSink
 
 _SESSION_STATE = {
     "connecting": st.SessionState.CONNECTING,
@@ -42,10 +53,37 @@ _VOLUME_KIND = {
     vol.VolumeKind.EPHEMERAL: st.VolumeKind.EPHEMERAL,
     vol.VolumeKind.UNKNOWN: st.VolumeKind.LOCAL_DISK,
 }
+_POSTGRES_STATE = {
+    "connected": st.SinkState.OK,
+    "connecting": st.SinkState.DEGRADED,
+    "retrying": st.SinkState.DEGRADED,
+    "disabled": st.SinkState.DISABLED,
+    "stopped": st.SinkState.DISABLED,
+}
 SNAPSHOT_EVERY = 10.0
 
-#: A reporter of one derived sink's lag for a track (None when it does not apply).
-SinkReporter = Callable[[Track], "st.SinkLag | None"]
+
+@dataclass(frozen=True)
+class StatusSources:
+    """The parts of the daemon its status is read from (handed over by the composition root)."""
+
+    loaded: Loaded
+    started_at: float
+    container: bool
+    warnings: Sequence[Problem]
+    recovery: RecoveryReport
+    events: EventBus
+    hub: Hub
+    writers: Mapping[Track, SegmentWriter]
+    parquet: ParquetSink
+    postgres: PostgresSink | None  # None when the sink is off
+    backups: BackupService
+    health: HealthState
+    parser: FrameParser
+    session: RealtimeSession
+    auth: KisAuth
+    source_url: str  # the KIS (or simulator) websocket URL; never carries credentials
+    stopping: Callable[[], bool]
 
 
 def _ts(dt: datetime | None) -> float | None:
@@ -53,8 +91,11 @@ def _ts(dt: datetime | None) -> float | None:
 
 
 class StatusBuilder:
-    def __init__(self, daemon: Daemon) -> None:
-        self.d = daemon
+    """Fills status snapshots from :class:`StatusSources`; samples rates once a second."""
+
+    def __init__(self, sources: StatusSources) -> None:
+        self.d = sources
+        self.cfg = sources.loaded.config
         self.host = socket.gethostname()
         self._mounts: list[vol.Mount] = []
         self._mounts_at = 0.0
@@ -62,7 +103,6 @@ class StatusBuilder:
         self._counts: deque[tuple[float, dict[Track, int]]] = deque(maxlen=62)
         self._failures: dict[str, str] = {}
         self._gaps_cache: tuple[str, float, list[st.GapRecord]] = ("", 0.0, [])
-        self.sink_reporters: list[SinkReporter] = [self._parquet_lag]
 
     def note_failure(self, component: str, message: str) -> None:
         self._failures[component] = message
@@ -81,7 +121,7 @@ class StatusBuilder:
             await asyncio.sleep(1.0)
 
     def _write_snapshot(self, text: str) -> None:
-        path = self.d.config.snapshot_dir / "status.json"
+        path = self.cfg.snapshot_dir / "status.json"
         tmp = path.with_suffix(".json.tmp")
         try:
             tmp.write_text(text, encoding="utf-8")
@@ -107,7 +147,7 @@ class StatusBuilder:
         return self._mounts
 
     def _volumes(self) -> list[st.VolumeStatus]:
-        cfg = self.d.config
+        cfg = self.cfg
         by_mount: dict[str, st.VolumeStatus] = {}
         for v, path in written_paths(cfg):
             try:
@@ -140,7 +180,7 @@ class StatusBuilder:
             vs.variables.append(v.name)
         return list(by_mount.values())
 
-    def _parquet_lag(self, track: Track) -> st.SinkLag | None:
+    def _parquet_lag(self, track: Track) -> st.SinkLag:
         p = self.d.parquet.status()
         failed = {f: why for f, why in p.failed.items() if f.startswith(f"assets/{track.value}/")}
         if failed:
@@ -156,6 +196,35 @@ class StatusBuilder:
             checkpoint_file=p.last_converted,
             last_error=error,
         )
+
+    def _postgres_lag(self, pg: PostgresSink, track: Track) -> st.SinkLag:
+        s = pg.status()
+        ck = s.checkpoints.get(track.value)
+        return st.SinkLag(
+            name="postgres",
+            state=_POSTGRES_STATE.get(s.state, st.SinkState.FAILED),
+            lag_rows=s.lag_rows,
+            lag_seconds=s.lag_seconds,
+            checkpoint_file=ck.file if ck else "",
+            checkpoint_offset=ck.offset if ck else 0,
+            last_error=s.last_error,
+        )
+
+    def _sinks(self, track: Track) -> list[st.SinkLag]:
+        out = [self._parquet_lag(track)]
+        if self.d.postgres is not None:
+            out.append(self._postgres_lag(self.d.postgres, track))
+        return out
+
+    def _degraded(self) -> list[str]:
+        """Degraded-but-collecting conditions: a failed background part, PostgreSQL away."""
+        out = [f"{k}: {v}" for k, v in self._failures.items()]
+        pg = self.d.postgres
+        if pg is not None:
+            s = pg.status()
+            if s.state in ("retrying", "connecting") and s.last_error:
+                out.append(f"{s.last_error} ({s.lag_rows} lines waiting)")
+        return out
 
     def _streams(self) -> list[st.StreamStatus]:
         out = []
@@ -174,7 +243,7 @@ class StatusBuilder:
                     pending=s.pending,
                     last_fsync_at=_ts(s.last_fsync_at),
                     last_error=s.last_error or "",
-                    sinks=[lag for r in self.sink_reporters if (lag := r(t)) is not None],
+                    sinks=self._sinks(t),
                 )
             )
         ev = self.d.events
@@ -191,23 +260,22 @@ class StatusBuilder:
 
     def _collector(self) -> st.CollectorStatus:
         d = self.d
-        c = st.CollectorStatus(market=d.config.market)
-        if d.session is not None:
-            s = d.session.status()
-            c.session = st.KisSessionStatus(
-                state=_SESSION_STATE.get(s.state, st.SessionState.DISCONNECTED),
-                url=_public_url(d),
-                connected_since=s.connected_since,
-                reconnects=s.reconnects,
-                last_frame_at=s.last_frame_at,
-                next_attempt_at=s.backoff_until,
-                last_error=s.last_error,
-            )
-            c.subscriptions = list(s.subscribed)
-            c.failed_subscriptions = [
-                st.SubscriptionFailure(sym, *split_code(why)) for sym, why in s.failed.items()
-            ]
-        if d._stopping:
+        c = st.CollectorStatus(market=self.cfg.market)
+        s = d.session.status()
+        c.session = st.KisSessionStatus(
+            state=_SESSION_STATE.get(s.state, st.SessionState.DISCONNECTED),
+            url=d.source_url,
+            connected_since=s.connected_since,
+            reconnects=s.reconnects,
+            last_frame_at=s.last_frame_at,
+            next_attempt_at=s.backoff_until,
+            last_error=s.last_error,
+        )
+        c.subscriptions = list(s.subscribed)
+        c.failed_subscriptions = [
+            st.SubscriptionFailure(sym, *split_code(why)) for sym, why in s.failed.items()
+        ]
+        if d.stopping():
             c.state = st.CollectorState.STOPPING
         elif self._failures.get("kis-session"):
             c.state, c.last_error = st.CollectorState.FAILED, self._failures["kis-session"]
@@ -225,7 +293,7 @@ class StatusBuilder:
 
     def _secrets(self) -> list[st.SecretStatus]:
         d = self.d
-        out = st.secret_statuses(d.config, d.loaded.origins, loaded_at=d.started_at)
+        out = st.secret_statuses(self.cfg, d.loaded.origins, loaded_at=d.started_at)
         a = d.auth.status()
         now = time.time()
         out.append(
@@ -252,17 +320,16 @@ class StatusBuilder:
             st.ContractWarning(st.Severity.WARNING, p.variable, p.path, p.message, p.fix)
             for p in d.warnings
         ]
-        if d.recovery is not None:
-            out += [
-                st.ContractWarning(
-                    st.Severity.WARNING,
-                    "OBSERVER_DATA_DIR",
-                    str(d.config.data_dir),
-                    line,
-                    "inspect the quarantine folder; restore from a backup if needed.",
-                )
-                for line in d.recovery.warnings()
-            ]
+        out += [
+            st.ContractWarning(
+                st.Severity.WARNING,
+                "OBSERVER_DATA_DIR",
+                str(self.cfg.data_dir),
+                line,
+                "inspect the quarantine folder; restore from a backup if needed.",
+            )
+            for line in d.recovery.warnings()
+        ]
         for t, w in d.writers.items():
             if not w.healthy:
                 out.append(
@@ -280,8 +347,6 @@ class StatusBuilder:
 
     def _recovery(self) -> list[st.RecoveryReport]:
         r = self.d.recovery
-        if r is None:
-            return []
         out = [
             st.RecoveryReport(x.path, "truncated_torn_tail", x.sample, x.removed_bytes)
             for x in r.repairs
@@ -293,7 +358,7 @@ class StatusBuilder:
         return out
 
     def _gaps_today(self) -> list[st.GapRecord]:
-        path = self.d.config.system_log_dir / f"gap_{now_kst():%Y%m%d}.jsonl"
+        path = self.cfg.system_log_dir / f"gap_{now_kst():%Y%m%d}.jsonl"
         try:
             mtime = path.stat().st_mtime
         except OSError:
@@ -322,14 +387,14 @@ class StatusBuilder:
     # --- the whole -------------------------------------------------------------------
     def build(self) -> st.Status:
         d = self.d
-        cfg = d.config
+        cfg = self.cfg
         subs = d.hub.subscribers()
         return st.Status(
             daemon_version=__version__,
             app_env=cfg.app_env,
             started_at=d.started_at,
             source=st.source_of(cfg),
-            source_detail=_public_url(d),
+            source_detail=d.source_url,
             host=self.host,
             pid=os.getpid(),
             collector=self._collector(),
@@ -342,18 +407,5 @@ class StatusBuilder:
             tail=st.TailStats(subscribers=len(subs), dropped_total=d.hub.dropped_total),
             recovery=self._recovery(),
             gaps_today=self._gaps_today(),
-            degraded=[f"{k}: {v}" for k, v in self._failures.items()] + d.degraded(),
+            degraded=self._degraded(),
         )
-
-
-def split_code(why: str) -> tuple[str, str]:
-    code, _, message = why.partition(" ")
-    return code, message
-
-
-def _public_url(d: Daemon) -> str:
-    if d.simulator is not None and d.simulator.endpoints is not None:
-        return f"simulator {d.simulator.endpoints.ws_url}"
-    from observer.daemon.kis.endpoints import endpoints_for
-
-    return endpoints_for(d.config).ws_url

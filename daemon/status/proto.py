@@ -1,4 +1,5 @@
-"""The protobuf form of the daemon's status and of control-call results (observer.v1).
+"""Every conversion to the wire form (observer.v1): the status snapshot, the results of
+control calls (rotation, subscriptions, retention, backups) and tick records.
 
 Times are POSIX seconds in the domain model (``None`` = never / unknown) and
 ``google.protobuf.Timestamp`` on the wire.
@@ -11,9 +12,13 @@ from typing import Any
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from observer.daemon.model import Track
-from observer.daemon.status import (
+from observer.daemon.backup.archive import Progress
+from observer.daemon.backup.manifest import Manifest
+from observer.daemon.backup.verify import VerifyResult
+from observer.daemon.model import Snapshot, Tick, Track, iso_date, iso_ts
+from observer.daemon.status.model import (
     BackupStatus,
+    ClosedSegment,
     RetentionReport,
     Status,
     StreamStatus,
@@ -44,7 +49,7 @@ def _enum(enum_type: Any, prefix: str, value: StrEnum) -> Any:
     return enum_type.Value(f"{prefix}_{value.value.upper()}")
 
 
-def to_proto(s: Status) -> pb.Status:
+def status_to_proto(s: Status) -> pb.Status:
     """The wire form of ``s``."""
     c = s.collector
     return pb.Status(
@@ -227,3 +232,107 @@ def retention_to_proto(r: RetentionReport) -> pb.RetentionReport:
         bytes_freed=r.bytes_freed,
         ran_at=timestamp(r.ran_at),
     )
+
+
+# --- control results -------------------------------------------------------------------
+
+_PHASES = {
+    "scanning": pb.BACKUP_PHASE_SCANNING,
+    "archiving": pb.BACKUP_PHASE_ARCHIVING,
+    "finalizing": pb.BACKUP_PHASE_FINALIZING,
+    "verifying": pb.BACKUP_PHASE_VERIFYING,
+    "done": pb.BACKUP_PHASE_DONE,
+}
+
+
+def manifest_to_proto(m: Manifest) -> pb.BackupManifest:
+    if m.verified_ok is None:
+        state = pb.VERIFICATION_STATE_UNVERIFIED
+    else:
+        state = pb.VERIFICATION_STATE_VERIFIED if m.verified_ok else pb.VERIFICATION_STATE_FAILED
+    return pb.BackupManifest(
+        id=m.id,
+        created_at=timestamp(m.created_at),
+        daemon_version=m.daemon_version,
+        archive=m.archive,
+        archive_bytes=m.archive_bytes,
+        archive_sha256=m.archive_sha256,
+        files=[
+            pb.BackupFile(
+                path=f.path,
+                bytes=f.bytes,
+                sha256=f.sha256,
+                records=f.records,
+                first_ts=f.first_ts,
+                last_ts=f.last_ts,
+            )
+            for f in m.files
+        ],
+        duration_seconds=m.duration_seconds,
+        verification=state,
+        verified_at=timestamp(m.verified_at),
+    )
+
+
+def verify_to_proto(r: VerifyResult) -> pb.VerifyBackupResponse:
+    return pb.VerifyBackupResponse(
+        id=r.id,
+        ok=r.ok,
+        mismatches=[
+            pb.Mismatch(
+                path=x.path,
+                reason=x.reason,
+                expected_sha256=x.expected_sha256,
+                actual_sha256=x.actual_sha256,
+                expected_bytes=x.expected_bytes,
+                actual_bytes=x.actual_bytes,
+            )
+            for x in r.mismatches
+        ],
+        verified_at=timestamp(r.verified_at),
+        files_checked=r.files_checked,
+        bytes_checked=r.bytes_checked,
+    )
+
+
+def progress_to_proto(p: Progress) -> pb.BackupProgress:
+    return pb.BackupProgress(
+        phase=_PHASES.get(p.phase, pb.BACKUP_PHASE_UNSPECIFIED),
+        files_done=p.files_done,
+        files_total=p.files_total,
+        bytes_done=p.bytes_done,
+        bytes_total=p.bytes_total,
+        current_file=p.current_file,
+    )
+
+
+def closed_segment_to_proto(c: ClosedSegment) -> pb.ClosedSegment:
+    return pb.ClosedSegment(
+        track=track_to_proto(c.track), path=c.path, lines=c.lines, bytes=c.bytes
+    )
+
+
+# --- tick records ----------------------------------------------------------------------
+
+Item = Tick | Snapshot
+
+_COMMON = ("seq", "symbol", "price", "sign", "change", "change_pct", "cum_volume",
+           "cum_value", "open", "high", "low", "halted")  # fmt: skip
+_SCALP_ONLY = ("volume", "ask1", "bid1", "strength", "vwap", "side")
+_SWING_ONLY = ("upper_limit", "lower_limit", "per", "pbr", "eps", "bps", "w52_high",
+               "w52_low", "market_cap", "vi")  # fmt: skip
+
+
+def tick_to_proto(item: Item) -> pb.Tick:
+    """The wire form of one record (scalp Tick or swing Snapshot)."""
+    fields = {k: getattr(item, k) for k in _COMMON}
+    fields.update(
+        trade_date=iso_date(item.trade_date),
+        ts=iso_ts(item.trade_date, item.time),
+        received_at=timestamp(item.received_at),
+    )
+    if isinstance(item, Tick):
+        fields.update({k: getattr(item, k) for k in _SCALP_ONLY})
+        return pb.Tick(track=pb.TRACK_SCALP, **fields)
+    swing = pb.SwingFields(**{k: getattr(item, k) for k in _SWING_ONLY})
+    return pb.Tick(track=pb.TRACK_SWING, swing=swing, **fields)

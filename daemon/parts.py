@@ -1,0 +1,183 @@
+"""The parts of one collector, built once, in one place (the composition root's wiring).
+
+:func:`build_parts` constructs every component from the settings, the crash-recovery
+report and the KIS (or simulator) endpoints, and connects them: the hub feeds the JSONL
+writers, closed segments feed Parquet, the files feed PostgreSQL, status reads what it
+reports. Building starts nothing — no task, no socket, no thread — so a failure while
+building leaves nothing to clean up, and :class:`~observer.daemon.app.Daemon` starts and
+stops the complete :class:`Parts` record in its own order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import httpx
+
+from observer.daemon.api.health import HealthState
+from observer.daemon.api.metrics import MetricsServer
+from observer.daemon.api.ports import DaemonPort
+from observer.daemon.api.server import ApiServer
+from observer.daemon.backup.service import BackupService
+from observer.daemon.config import Loaded
+from observer.daemon.contract import Problem
+from observer.daemon.ingest.events import EventBus
+from observer.daemon.ingest.hub import Hub
+from observer.daemon.ingest.overflow import OverflowLog
+from observer.daemon.ingest.recovery import RecoveryReport
+from observer.daemon.ingest.writer import SegmentWriter
+from observer.daemon.kis.auth import KisAuth
+from observer.daemon.kis.gaps import GapLog
+from observer.daemon.kis.parser import FrameParser
+from observer.daemon.kis.session import RealtimeSession
+from observer.daemon.kis.swing import SwingPoller
+from observer.daemon.model import Snapshot, Track
+from observer.daemon.status.build import StatusBuilder, StatusSources
+from observer.daemon.stores.parquet import ParquetSink
+from observer.daemon.stores.postgres import PostgresSink
+from observer.daemon.stores.retention import Retention
+from observer.daemon.universe import swing_universe
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where ticks come from: KIS, or the built-in simulator, and how to talk to it."""
+
+    rest_url: str
+    ws_url: str
+    tr_id: str
+    app_key: str
+    app_secret: str
+    rest_rate: float  # requests per second for the swing poller
+    shown_url: str  # what status shows (never credentials)
+
+
+@dataclass(frozen=True)
+class Parts:
+    """Everything one running collector is made of."""
+
+    events: EventBus
+    recovery: RecoveryReport
+    overflow: OverflowLog
+    hub: Hub
+    writers: dict[Track, SegmentWriter]
+    parquet: ParquetSink
+    postgres: PostgresSink | None  # None when DB_HOST is unset or OBSERVER_STANDALONE
+    retention: Retention
+    backups: BackupService
+    health: HealthState
+    http: httpx.AsyncClient
+    auth: KisAuth
+    parser: FrameParser
+    session: RealtimeSession
+    swing: SwingPoller | None  # None when OBSERVER_SWING_INTERVAL is 0
+    status: StatusBuilder
+    api: ApiServer
+    metrics: MetricsServer | None  # None when OBSERVER_METRICS_PORT is 0
+
+
+def build_parts(
+    loaded: Loaded,
+    *,
+    port: DaemonPort,
+    events: EventBus,
+    recovery: RecoveryReport,
+    source: Source,
+    warnings: Sequence[Problem],
+    started_at: float,
+    container: bool,
+    stopping: Callable[[], bool],
+) -> Parts:
+    """Construct and connect every part (``port`` is what the API and metrics serve)."""
+    cfg = loaded.config
+    overflow = OverflowLog(cfg.system_log_dir)
+    hub = Hub(seq=recovery.seq, overflow=overflow)
+    parquet = ParquetSink(cfg.data_dir, emit=events.emit)
+    writers = {}
+    for t in Track:
+        w = SegmentWriter(
+            t,
+            cfg.data_dir,
+            commit_interval=cfg.commit_interval_ms / 1000.0,
+            commit_records=cfg.commit_records,
+            events=events,
+        )
+        hub.attach_sink(t, w)
+        w.add_close_listener(parquet.on_segment_closed)
+        writers[t] = w
+    postgres = PostgresSink.from_config(cfg, emit=events.emit) if cfg.postgres_enabled else None
+    retention = Retention(cfg, datasets=parquet, postgres=postgres, emit=events.emit)
+    backups = BackupService(cfg, events=lambda kind, fields: events.emit(kind, **fields))
+    health = HealthState(cfg)
+    for w in writers.values():
+        health.watch_writer(w)
+
+    http = httpx.AsyncClient(timeout=httpx.Timeout(10.0))
+    auth = KisAuth(source.rest_url, source.app_key, source.app_secret, cfg.token_cache_dir, http)
+    parser = FrameParser(frozenset({source.tr_id}))
+
+    async def on_frame(frame: str) -> None:
+        ticks = parser.parse(frame)
+        if ticks:
+            await hub.publish(Track.SCALP, ticks)
+
+    async def on_swing(snapshots: list[Snapshot]) -> None:
+        await hub.publish(Track.SWING, snapshots)
+
+    session = RealtimeSession(
+        source.ws_url, auth, source.tr_id, cfg.symbols, on_frame, gaps=GapLog(cfg.system_log_dir)
+    )
+    swing = None
+    if cfg.swing_interval > 0:
+        swing = SwingPoller(
+            source.rest_url,
+            auth,
+            swing_universe(cfg),
+            interval=cfg.swing_interval,
+            rate=source.rest_rate,
+            min_price=cfg.min_price,
+            publish=on_swing,
+            client=http,
+        )
+    status = StatusBuilder(
+        StatusSources(
+            loaded=loaded,
+            started_at=started_at,
+            container=container,
+            warnings=warnings,
+            recovery=recovery,
+            events=events,
+            hub=hub,
+            writers=writers,
+            parquet=parquet,
+            postgres=postgres,
+            backups=backups,
+            health=health,
+            parser=parser,
+            session=session,
+            auth=auth,
+            source_url=source.shown_url,
+            stopping=stopping,
+        )
+    )
+    return Parts(
+        events=events,
+        recovery=recovery,
+        overflow=overflow,
+        hub=hub,
+        writers=writers,
+        parquet=parquet,
+        postgres=postgres,
+        retention=retention,
+        backups=backups,
+        health=health,
+        http=http,
+        auth=auth,
+        parser=parser,
+        session=session,
+        swing=swing,
+        status=status,
+        api=ApiServer(port, cfg),
+        metrics=MetricsServer(port, cfg) if cfg.metrics_port else None,
+    )
