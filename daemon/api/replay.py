@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Protocol
 
 from observer.daemon.model import Snapshot, Tick, Track
+from observer.daemon.schema.fields import DERIVED, SCHEMAS
 from observer.daemon.segments import segment_files
 
 Item = Tick | Snapshot
@@ -58,36 +59,26 @@ def _compact(iso_date: str) -> str:
 
 
 def item_from_line(track: Track, line: bytes) -> Item | None:
-    """The record of one JSONL line (None when it is not a record of ``track``)."""
+    """The record of one JSONL line (None when it is not a record of ``track``).
+
+    Attributes come from the keys of the same name (the schema table's fields); a field
+    added after the first version that an older line lacks stays at the record's default.
+    """
+    schema = SCHEMAS[track]
     try:
         d = json.loads(line)
         ts = d["ts"]
-        common = {
-            "symbol": d["symbol"],
+        values: dict[str, object] = {
             "trade_date": _compact(d["trade_date"]),
             "time": ts[11:19].replace(":", ""),
             "received_at": datetime.fromisoformat(d["received_at"]).timestamp(),
-            "seq": int(d["seq"]),
         }
-        if track is Track.SCALP:
-            return Tick(
-                **common,
-                **{k: d[k] for k in _TICK_KEYS},
-            )
-        return Snapshot(**common, **{k: d[k] for k in _SNAP_KEYS})
+        for f in schema:
+            if f.name not in DERIVED and (f.name in d or not f.nullable):
+                values[f.name] = d[f.name]
+        return schema.record(**values)  # type: ignore[arg-type]
     except (ValueError, KeyError, TypeError):
         return None
-
-
-_TICK_KEYS = (
-    "price", "sign", "change", "change_pct", "vwap", "open", "high", "low", "ask1", "bid1",
-    "volume", "cum_volume", "cum_value", "strength", "side", "halted",
-)  # fmt: skip
-_SNAP_KEYS = (
-    "price", "sign", "change", "change_pct", "open", "high", "low", "upper_limit",
-    "lower_limit", "cum_volume", "cum_value", "per", "pbr", "eps", "bps", "w52_high",
-    "w52_low", "market_cap", "halted", "vi",
-)  # fmt: skip
 
 
 def read_last(

@@ -19,10 +19,10 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from observer.daemon.ingest.lines import FrameBatch
 from observer.daemon.ingest.overflow import OverflowLog
 from observer.daemon.ingest.recovery import SeqState
 from observer.daemon.model import Snapshot, Tick, Track
+from observer.daemon.schema.lines import FrameBatch
 
 Item = Tick | Snapshot
 

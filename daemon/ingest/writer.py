@@ -33,8 +33,8 @@ from typing import Any
 from observer.daemon.clock import to_kst
 from observer.daemon.errors import Precondition
 from observer.daemon.ingest.events import EventBus
-from observer.daemon.ingest.lines import FrameBatch, LineFormatter
 from observer.daemon.model import Snapshot, Tick, Track
+from observer.daemon.schema.lines import FrameBatch, LineFormatter
 from observer.daemon.segments import (
     OsSegmentFile,
     SegmentFile,

@@ -15,7 +15,9 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from observer.daemon.backup.archive import Progress
 from observer.daemon.backup.manifest import Manifest
 from observer.daemon.backup.verify import VerifyResult
-from observer.daemon.model import Snapshot, Tick, Track, iso_date, iso_ts
+from observer.daemon.model import Snapshot, Tick, Track
+from observer.daemon.schema.fields import DERIVED, SCHEMAS
+from observer.daemon.schema.lines import iso_date, iso_ts
 from observer.daemon.status.model import (
     BackupStatus,
     ClosedSegment,
@@ -316,23 +318,32 @@ def closed_segment_to_proto(c: ClosedSegment) -> pb.ClosedSegment:
 
 Item = Tick | Snapshot
 
-_COMMON = ("seq", "symbol", "price", "sign", "change", "change_pct", "cum_volume",
-           "cum_value", "open", "high", "low", "halted")  # fmt: skip
-_SCALP_ONLY = ("volume", "ask1", "bid1", "strength", "vwap", "side")
-_SWING_ONLY = ("upper_limit", "lower_limit", "per", "pbr", "eps", "bps", "w52_high",
-               "w52_low", "market_cap", "vi")  # fmt: skip
+#: Fields of pb.Tick itself; every other field of a record goes to pb.SwingFields (swing).
+_TICK_KEYS = frozenset(pb.Tick.DESCRIPTOR.fields_by_name)
+
+
+def _wire_names(track: Track) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    names = [f.name for f in SCHEMAS[track] if f.name not in DERIVED]
+    return tuple(n for n in names if n in _TICK_KEYS), tuple(
+        n for n in names if n not in _TICK_KEYS
+    )
+
+
+_WIRE = {t: _wire_names(t) for t in Track}
 
 
 def tick_to_proto(item: Item) -> pb.Tick:
-    """The wire form of one record (scalp Tick or swing Snapshot)."""
-    fields = {k: getattr(item, k) for k in _COMMON}
+    """The wire form of one record (scalp Tick or swing Snapshot), field by field from the
+    schema table (a test holds every field to a pb.Tick or pb.SwingFields field)."""
+    track = Track.SCALP if isinstance(item, Tick) else Track.SWING
+    on_tick, extra = _WIRE[track]
+    fields = {k: getattr(item, k) for k in on_tick}
     fields.update(
         trade_date=iso_date(item.trade_date),
         ts=iso_ts(item.trade_date, item.time),
         received_at=timestamp(item.received_at),
     )
-    if isinstance(item, Tick):
-        fields.update({k: getattr(item, k) for k in _SCALP_ONLY})
+    if track is Track.SCALP:
         return pb.Tick(track=pb.TRACK_SCALP, **fields)
-    swing = pb.SwingFields(**{k: getattr(item, k) for k in _SWING_ONLY})
+    swing = pb.SwingFields(**{k: getattr(item, k) for k in extra})
     return pb.Tick(track=pb.TRACK_SWING, swing=swing, **fields)

@@ -34,7 +34,9 @@ import pyarrow.json as pj
 import pyarrow.parquet as pq
 
 from observer.daemon.ingest.events import Emit, emit_safely
-from observer.daemon.model import SCALP_FIELDS, SWING_FIELDS, Track
+from observer.daemon.model import Track
+from observer.daemon.schema.fields import SCHEMAS as LINE_SCHEMAS
+from observer.daemon.schema.fields import Kind, LineSchema
 from observer.daemon.segments import (
     closed_segments,
     complete_length,
@@ -50,29 +52,27 @@ _TS = pa.timestamp("us", tz=KST_ZONE)
 _SOURCE = b"observer.source"
 _SOURCE_BYTES = b"observer.source_bytes"
 
-_FLOATS = {"change_pct", "vwap", "strength", "per", "pbr", "eps", "bps"}
-_STRINGS = {"symbol", "vi"}
+_ARROW: dict[Kind, pa.DataType] = {
+    Kind.INT: pa.int64(),
+    Kind.FLOAT: pa.float64(),
+    Kind.STR: pa.string(),
+    Kind.BOOL: pa.bool_(),
+    Kind.DATE: pa.date32(),
+    Kind.TIMESTAMP: _TS,
+}
 
 
-def _type(name: str) -> pa.DataType:
-    if name in ("ts", "received_at"):
-        return _TS
-    if name == "trade_date":
-        return pa.date32()
-    if name == "halted":
-        return pa.bool_()
-    if name in _FLOATS:
-        return pa.float64()
-    if name in _STRINGS:
-        return pa.string()
-    return pa.int64()
+def arrow_schema(schema: LineSchema) -> pa.Schema:
+    """The stored Arrow schema of a track's lines, in line order (from the schema table).
+
+    Every column is nullable, as Arrow's JSON reader makes them: a field added after the
+    first version is absent from older lines and older Parquet files, and reads as null.
+    """
+    return pa.schema([(f.name, _ARROW[f.kind]) for f in schema])
 
 
 #: The stored schema of each track, in line order.
-SCHEMAS: dict[Track, pa.Schema] = {
-    Track.SCALP: pa.schema([(n, _type(n)) for n in SCALP_FIELDS]),
-    Track.SWING: pa.schema([(n, _type(n)) for n in SWING_FIELDS]),
-}
+SCHEMAS: dict[Track, pa.Schema] = {t: arrow_schema(s) for t, s in LINE_SCHEMAS.items()}
 
 
 def _read_schema(track: Track) -> pa.Schema:

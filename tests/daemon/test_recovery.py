@@ -9,10 +9,10 @@ from pathlib import Path
 
 from observer.daemon.ingest.events import EventBus
 from observer.daemon.ingest.hub import Hub
-from observer.daemon.ingest.lines import LineFormatter
 from observer.daemon.ingest.recovery import recover
 from observer.daemon.ingest.writer import SegmentWriter
 from observer.daemon.model import Track
+from observer.daemon.schema.lines import LineFormatter
 from tests.daemon.ingest_support import random_tick
 
 

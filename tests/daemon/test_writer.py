@@ -17,7 +17,8 @@ from observer.daemon.errors import Precondition
 from observer.daemon.ingest import writer
 from observer.daemon.ingest.events import EventBus
 from observer.daemon.ingest.writer import SegmentWriter
-from observer.daemon.model import Track, reference_line
+from observer.daemon.model import Track
+from observer.daemon.schema.lines import reference_line
 from observer.daemon.segments import OsSegmentFile
 from tests.daemon.ingest_support import random_tick
 
