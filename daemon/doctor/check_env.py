@@ -8,7 +8,7 @@ from observer.daemon.config import BY_NAME, CLUSTER_RUNTIME, ENV_TABLE
 from observer.daemon.doctor.context import Collector, Context
 from observer.daemon.doctor.expected import RUNTIME_ENV, cluster_value
 from observer.daemon.doctor.findings import Finding, Severity
-from observer.daemon.doctor.pod import dig, ref
+from observer.daemon.doctor.pod import ref
 
 
 def check_collector_env(ctx: Context, col: Collector) -> list[Finding]:
@@ -209,7 +209,3 @@ def probe_port(col: Collector) -> int:
         return int(raw.value) if raw else int(BY_NAME["SERVICE_PORT"].default)
     except ValueError:
         return -1
-
-
-def is_read_only_root(col: Collector) -> bool:
-    return bool(dig(col.container, "securityContext", "readOnlyRootFilesystem"))

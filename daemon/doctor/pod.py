@@ -45,10 +45,6 @@ def name_of(o: Obj) -> str:
     return str(dig(o, "metadata", "name") or "")
 
 
-def ns_of(o: Obj) -> str:
-    return str(dig(o, "metadata", "namespace") or "")
-
-
 @dataclass
 class Pod:
     """A pod template (or a bare Pod) and where it came from."""
