@@ -182,6 +182,22 @@ def test_live_doctor_names_the_variable_of_an_unusable_path(tmp_path: Path) -> N
     assert any(f["variable"] == "OBSERVER_DATA_DIR" for f in doc["findings"])
 
 
+def test_live_doctor_names_the_regular_file_in_the_way_and_does_not_say_create_it(
+    tmp_path: Path,
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    for data in (blocker, blocker / "data"):
+        env = {"OBSERVER_DATA_DIR": str(data), "OBSERVER_LOG_DIR": str(tmp_path / "l"),
+               "OBSERVER_CONTAINER": "false"}  # fmt: skip
+        out = io.StringIO()
+        assert main(["--json"], stdout=out, environ=env) == 3
+        doc = json.loads(out.getvalue())
+        [f] = [f for f in doc["findings"] if f["variable"] == "OBSERVER_DATA_DIR"]
+        assert "regular file" in f["message"] and str(blocker) in f["fix"]
+        assert "create it" not in f["fix"]
+
+
 def test_live_doctor_reports_a_setting_the_daemon_would_refuse() -> None:
     out = io.StringIO()
     assert main([], stdout=out, environ={"SERVICE_PORT": "many"}) == 3
