@@ -15,6 +15,7 @@ from observer.daemon.doctor.render import (
     find_dockerfile,
     parse_dockerfile,
     render,
+    render_text,
 )
 
 
@@ -65,10 +66,31 @@ def check_manifests(
     try:
         rendered = render(path, kubectl=kubectl)
     except RenderError as e:
-        return Report(
-            str(path),
-            [Finding(Severity.CRITICAL, str(path), "", f"the manifests cannot be rendered, so "
-                     f"`kubectl apply` fails too: {e}", "fix the kustomization or YAML.")],
-        )  # fmt: skip
+        return Report(str(path), [_unrenderable(str(path), e)])
     source = rendered.source + (f" + {df_path}" if df_path is not None else "")
     return Report(source, rendered.findings + check_objects(rendered.objects, image))
+
+
+def check_text(text: str, *, source: str, dockerfile: Path | None = None) -> Report:
+    """Check YAML that is already rendered (``doctor --manifests -`` reads it from stdin)."""
+    image = parse_dockerfile(dockerfile) if dockerfile is not None else None
+    try:
+        rendered = render_text(text, source)
+    except RenderError as e:
+        return Report(source, [_unrenderable(source, e)])
+    if not rendered.objects:
+        return Report(source, [_unrenderable(source, RenderError(f"{source} holds no objects."))])
+    source += (
+        f" + {dockerfile}"
+        if dockerfile is not None
+        else " (no Dockerfile: the image is not checked)"
+    )
+    return Report(source, check_objects(rendered.objects, image))
+
+
+def _unrenderable(where: str, e: RenderError) -> Finding:
+    return Finding(
+        Severity.CRITICAL, where, "",
+        f"the manifests cannot be rendered, so `kubectl apply` fails too: {e}",
+        "fix the kustomization or YAML.",
+    )  # fmt: skip

@@ -3,7 +3,8 @@
 A directory with a kustomization is rendered by ``kubectl kustomize`` when kubectl is on the
 PATH; without kubectl a small built-in reader follows ``resources`` and applies
 ``namespace`` (patches and generators are then reported as not applied). A plain YAML file
-or a directory of YAML files is read as it is.
+or a directory of YAML files (subdirectories included) is read as it is, and so is rendered
+YAML on standard input.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from observer.daemon.doctor.findings import Finding, Severity
 Obj = dict[str, Any]
 
 _KUSTOMIZATION_NAMES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
+#: What `kubectl apply -f DIR` reads (JSON is YAML).
+_YAML_SUFFIXES = (".yaml", ".yml", ".json")
 
 
 class RenderError(Exception):
@@ -128,13 +131,23 @@ def render(path: Path, *, kubectl: str | None = None) -> Rendered:
             return Rendered(_kubectl_kustomize(kc, path), f"kubectl kustomize {path}")
         objs = _builtin_kustomize(path, notes)
         return Rendered(objs, f"{path} (kustomization read without kubectl)", notes)
-    objs = []
-    files = sorted(p for p in path.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
+    # Plain YAML, also nested (`helm template --output-dir` writes chart/templates/*.yaml).
+    files = sorted(
+        p for p in path.rglob("*")
+        if p.suffix in _YAML_SUFFIXES and p.is_file()
+        and not any(part.startswith(".") for part in p.relative_to(path).parts)
+    )  # fmt: skip
     if not files:
         raise RenderError(f"{path} holds no kustomization and no YAML files.")
+    objs = []
     for p in files:
         objs.extend(_load_yaml_docs(p.read_text(encoding="utf-8"), str(p)))
-    return Rendered(objs, str(path))
+    return Rendered(objs, f"{path} ({len(files)} YAML file{'s' if len(files) > 1 else ''})")
+
+
+def render_text(text: str, source: str) -> Rendered:
+    """Already rendered YAML (``kubectl kustomize … |``, ``helm template … |``)."""
+    return Rendered(_load_yaml_docs(text, source), source)
 
 
 # --- Dockerfile ----------------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ from observer.daemon.doctor.cli import main
 from observer.daemon.doctor.findings import EXIT_USAGE, Finding, Severity
 from observer.daemon.doctor.manifests import check_manifests
 from observer.daemon.doctor.render import parse_dockerfile
-from tests.deploy.conftest import FIXTURES, OVERLAYS, needs_kubectl
+from tests.deploy.conftest import FIXTURES, MANIFESTS, OVERLAYS, needs_kubectl
 
 C, H, W = Severity.CRITICAL, Severity.HIGH, Severity.WARNING
 
@@ -114,6 +115,41 @@ def test_a_missing_manifests_path_is_a_usage_error_not_a_severity() -> None:
     assert main(["--manifests", "/nonexistent/manifests"], stderr=err) == EXIT_USAGE
     assert "does not exist" in err.getvalue()
     assert main(["--bogus"], stderr=io.StringIO()) == EXIT_USAGE
+
+
+@needs_kubectl
+def test_rendered_yaml_is_read_from_standard_input() -> None:
+    for path, code in ((OVERLAYS["prod"], 0), (FIXTURES / "two-replicas-rwo", 3)):
+        text = subprocess.run(["kubectl", "kustomize", str(path)], capture_output=True,
+                              text=True, check=True).stdout  # fmt: skip
+        out = io.StringIO()
+        assert main(["--manifests", "-", "--json"], stdin=io.StringIO(text), stdout=out) == code
+        assert json.loads(out.getvalue())["source"].startswith("standard input")
+
+
+def test_empty_standard_input_is_critical_and_a_terminal_is_a_usage_error() -> None:
+    out = io.StringIO()
+    assert main(["--manifests", "-", "--json"], stdin=io.StringIO(""), stdout=out) == 3
+    assert "holds no objects" in json.loads(out.getvalue())["findings"][0]["message"]
+
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    err = io.StringIO()
+    assert main(["--manifests", "-"], stdin=Tty(), stderr=err) == EXIT_USAGE
+    assert "pipe it in" in err.getvalue()
+
+
+def test_a_directory_of_plain_yaml_is_read_with_its_subdirectories(tmp_path: Path) -> None:
+    templates = tmp_path / "observer" / "templates"
+    templates.mkdir(parents=True)
+    for src in (MANIFESTS / "base").glob("*.yaml"):
+        if src.name != "kustomization.yaml":
+            (templates / src.name).write_text(src.read_text(encoding="utf-8"), encoding="utf-8")
+    report = check_manifests(tmp_path, dockerfile=MANIFESTS / "Dockerfile")
+    assert report.findings and all(f.severity is Severity.INFO for f in report.findings)
+    assert "(7 YAML files)" in report.source
 
 
 def test_plain_yaml_is_read_without_kubectl() -> None:
