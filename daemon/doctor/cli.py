@@ -10,6 +10,7 @@ environment. Exit code by the worst finding: 0 clean/INFO, 1 WARNING, 2 HIGH, 3 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -84,10 +85,10 @@ def main(
     else:
         findings = check_live(environ)
         source_name = "this environment (startup contract)"
-    text = (
-        to_json(findings, source=source_name)
-        if args.json
-        else to_table(findings, source=source_name)
-    )
-    print(text, file=out)
+    text = (to_json if args.json else to_table)(findings, source=source_name)
+    try:
+        print(text, file=out)
+        out.flush()
+    except BrokenPipeError:  # `doctor ... | head`: the reader left; the exit code still counts
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return exit_code(findings)

@@ -102,12 +102,28 @@ def test_json_output_carries_severity_object_field_and_fix() -> None:
 
 
 @needs_kubectl
-def test_table_output_shows_what_happens_and_the_fix() -> None:
+@pytest.mark.parametrize("columns", [80, 120])
+def test_table_groups_by_object_and_never_splits_a_path(
+    columns: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", str(columns))
     out = io.StringIO()
-    main(["--manifests", str(FIXTURES / "pvc-commented-out")], stdout=out)
-    text = out.getvalue()
-    assert "CRITICAL" in text and "observer-data-pvc" in text
-    assert "  what " in text and "  fix " in text and "exit code 3" in text
+    main(["--manifests", str(FIXTURES / "pvc-not-mounted")], stdout=out)
+    lines = out.getvalue().splitlines()
+    assert lines[0].startswith("doctor: kubectl kustomize")
+    assert "exit code 3" in lines[-1]
+    # One header per object, its findings under it, each with its fix on the next line.
+    headers = [ln for ln in lines if ln and not ln.startswith(" ") and "/" in ln.split()[0]]
+    assert sum(1 for h in headers if h.startswith("Deployment/observer ")) == 1
+    assert sum(1 for h in headers if h.startswith("PersistentVolumeClaim/observer-logs-pvc")) == 1
+    assert any(ln.startswith("  CRITICAL containers[observer].volumeMounts:") for ln in lines)
+    joined = " ".join(ln.strip() for ln in lines)
+    for f in check_manifests(FIXTURES / "pvc-not-mounted").findings:
+        for word in f.fix.split():
+            if "/" in word:  # paths and object names stay whole
+                assert word in joined, word
+    for ln in lines:
+        assert len(ln) <= columns or " " not in ln.strip(), ln
 
 
 def test_a_missing_manifests_path_is_a_usage_error_not_a_severity() -> None:
