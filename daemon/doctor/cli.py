@@ -65,6 +65,7 @@ def main(
     if args.dockerfile is not None and not args.dockerfile.is_file():
         print(f"observer-daemon doctor: Dockerfile {args.dockerfile} does not exist.", file=err)
         return EXIT_USAGE
+    collectors: list[str] = []
     if args.manifests == "-":
         source = stdin or sys.stdin
         if source.isatty():
@@ -73,7 +74,7 @@ def main(
                   "--manifests -).", file=err)  # fmt: skip
             return EXIT_USAGE
         report = check_text(source.read(), source="standard input", dockerfile=args.dockerfile)
-        source_name, findings = report.source, report.findings
+        source_name, findings, collectors = report.source, report.findings, report.collectors
     elif args.manifests is not None:
         path = Path(args.manifests)
         if not path.exists():
@@ -81,11 +82,11 @@ def main(
                   "directory, a YAML file or - for standard input.", file=err)  # fmt: skip
             return EXIT_USAGE
         report = check_manifests(path, dockerfile=args.dockerfile)
-        source_name, findings = report.source, report.findings
+        source_name, findings, collectors = report.source, report.findings, report.collectors
     else:
         findings = check_live(environ)
         source_name = "this environment (startup contract)"
-    text = (to_json if args.json else to_table)(findings, source=source_name)
+    text = (to_json if args.json else to_table)(findings, source=source_name, collectors=collectors)
     try:
         print(text, file=out)
         out.flush()

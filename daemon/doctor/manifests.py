@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from observer.daemon.doctor import check_env, check_runtime, check_storage
+from observer.daemon.doctor import check_env, check_runtime, check_secrets, check_storage
 from observer.daemon.doctor.context import Context
 from observer.daemon.doctor.findings import Finding, Severity
 from observer.daemon.doctor.render import (
     Dockerfile,
     Obj,
+    Rendered,
     RenderError,
     find_dockerfile,
     parse_dockerfile,
     render,
     render_text,
+    shown,
 )
 
 
@@ -23,22 +25,33 @@ from observer.daemon.doctor.render import (
 class Report:
     source: str
     findings: list[Finding]
+    #: Which container was judged as the collector, and why, one line each.
+    collectors: list[str] = field(default_factory=list)
+
+
+def check_context(ctx: Context) -> list[Finding]:
+    """Every manifest check on a built context."""
+    check_storage.retire_replaced(ctx)
+    out = check_env.check_no_collector(ctx)
+    out += check_storage.check_volumes(ctx)
+    out += check_storage.check_writers(ctx)
+    out += check_env.check_image(ctx)
+    out += check_secrets.check_secrets(ctx)
+    out += check_runtime.check_postgres(ctx)
+    for col in ctx.collectors:
+        mine = check_storage.check_written_paths(ctx, col)
+        mine += check_env.check_collector_env(ctx, col)
+        mine += check_runtime.check_probes(ctx, col)
+        mine += check_runtime.check_security(ctx, col)
+        mine += check_runtime.check_memory(col)
+        mine += check_runtime.check_network(ctx, col)
+        out += mine + check_env.fallback_summary(col, mine)
+    return _dedupe(out)
 
 
 def check_objects(objects: list[Obj], image: Dockerfile | None) -> list[Finding]:
     """Every manifest check on already-rendered objects (the pure part, used by tests too)."""
-    ctx = Context.build(objects, image)
-    out = check_env.check_listen_default(ctx)
-    out += check_storage.check_volumes(ctx)
-    out += check_env.check_image(ctx)
-    out += check_runtime.check_postgres(ctx)
-    for col in ctx.collectors:
-        out += check_storage.check_written_paths(ctx, col)
-        out += check_env.check_collector_env(ctx, col)
-        out += check_runtime.check_probes(ctx, col)
-        out += check_runtime.check_security(ctx, col)
-        out += check_runtime.check_network(ctx, col)
-    return _dedupe(out)
+    return check_context(Context.build(objects, image))
 
 
 def _dedupe(findings: list[Finding]) -> list[Finding]:
@@ -50,6 +63,19 @@ def _dedupe(findings: list[Finding]) -> list[Finding]:
             seen.add(key)
             out.append(f)
     return out
+
+
+def _report(rendered: Rendered, image: Dockerfile | None) -> Report:
+    ctx = Context.build(rendered.objects, image)
+    source = rendered.source + (
+        f" + {shown(image.path)}"
+        if image is not None
+        else " (no Dockerfile: the image is not checked)"
+    )
+    findings = rendered.findings + check_context(ctx)
+    judged = [c.describe() for c in ctx.collectors]
+    judged += [f"{old.describe()}: the old one, replaced by {new.obj}" for old, new in ctx.replaced]
+    return Report(source, findings, judged)
 
 
 def check_manifests(
@@ -67,8 +93,7 @@ def check_manifests(
         rendered = render(path, kubectl=kubectl)
     except RenderError as e:
         return Report(str(path), [_unrenderable(str(path), e)])
-    source = rendered.source + (f" + {df_path}" if df_path is not None else "")
-    return Report(source, rendered.findings + check_objects(rendered.objects, image))
+    return _report(rendered, image)
 
 
 def check_text(text: str, *, source: str, dockerfile: Path | None = None) -> Report:
@@ -80,12 +105,7 @@ def check_text(text: str, *, source: str, dockerfile: Path | None = None) -> Rep
         return Report(source, [_unrenderable(source, e)])
     if not rendered.objects:
         return Report(source, [_unrenderable(source, RenderError(f"{source} holds no objects."))])
-    source += (
-        f" + {dockerfile}"
-        if dockerfile is not None
-        else " (no Dockerfile: the image is not checked)"
-    )
-    return Report(source, check_objects(rendered.objects, image))
+    return _report(rendered, image)
 
 
 def _unrenderable(where: str, e: RenderError) -> Finding:

@@ -163,6 +163,15 @@ class Dockerfile:
     user: str = ""
     entrypoint: list[str] = field(default_factory=list)
     cmd: list[str] = field(default_factory=list)
+    copies: list[str] = field(default_factory=list)  # COPY/ADD destinations, absolute
+
+
+def shown(path: Path) -> str:
+    """``path`` relative to the working directory when it is below it (shorter to read)."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
 
 
 def find_dockerfile(start: Path) -> Path | None:
@@ -206,7 +215,7 @@ def _expand(value: str, env: dict[str, str]) -> str:
 
 
 def parse_dockerfile(path: Path) -> Dockerfile:
-    """ENV, WORKDIR, USER, ENTRYPOINT and CMD of the final stage (what the container gets)."""
+    """ENV, WORKDIR, USER, ENTRYPOINT, CMD and COPY/ADD destinations of the final stage."""
     df = Dockerfile(path)
     for line in _logical_lines(path.read_text(encoding="utf-8")):
         instr, _, arg = line.partition(" ")
@@ -231,4 +240,12 @@ def parse_dockerfile(path: Path) -> Dockerfile:
             df.cmd = []  # ENTRYPOINT resets an inherited CMD
         elif instr == "CMD":
             df.cmd = _exec_form(arg)
+        elif instr in ("COPY", "ADD"):
+            words = _exec_form(arg) if arg.strip().startswith("[") else shlex.split(arg)
+            words = [w for w in words if not w.startswith("--")]
+            if len(words) >= 2:
+                dest = _expand(words[-1], df.env)
+                df.copies.append(
+                    dest if dest.startswith("/") else f"{df.workdir.rstrip('/')}/{dest}"
+                )
     return df
