@@ -97,7 +97,7 @@ def _suggest(col: Collector, path: str) -> tuple[Obj, bool] | None:
     any claim mount, to put the directory under."""
     mounts = list(col.container.get("volumeMounts") or [])
     templates = col.pod.claim_templates()
-    claims = [m for m in mounts if not m.get("readOnly") and (
+    claims = [m for m in mounts if m.get("mountPath") and not m.get("readOnly") and (
         str(m.get("name")) in templates
         or "persistentVolumeClaim" in (col.pod.volumes.get(str(m.get("name"))) or {}))]  # fmt: skip
     used = {id(m) for p in col.paths.values() if (m := best_mount(mounts, p)) is not None}

@@ -73,7 +73,13 @@ def main(
                   "input; pipe it in (kubectl kustomize DIR | observer-daemon doctor "
                   "--manifests -).", file=err)  # fmt: skip
             return EXIT_USAGE
-        report = check_text(source.read(), source="standard input", dockerfile=args.dockerfile)
+        try:
+            text = source.read()
+        except (OSError, UnicodeDecodeError) as e:
+            print(f"observer-daemon doctor: standard input cannot be read ({e}); pipe in "
+                  "rendered YAML (UTF-8).", file=err)  # fmt: skip
+            return EXIT_USAGE
+        report = check_text(text, source="standard input", dockerfile=args.dockerfile)
         source_name, findings, collectors = report.source, report.findings, report.collectors
     elif args.manifests is not None:
         path = Path(args.manifests)
@@ -86,9 +92,11 @@ def main(
     else:
         findings = check_live(environ)
         source_name = "this environment (startup contract)"
-    text = (to_json if args.json else to_table)(findings, source=source_name, collectors=collectors)
+    shown = (to_json if args.json else to_table)(
+        findings, source=source_name, collectors=collectors
+    )
     try:
-        print(text, file=out)
+        print(shown, file=out)
         out.flush()
     except BrokenPipeError:  # `doctor ... | head`: the reader left; the exit code still counts
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

@@ -19,6 +19,7 @@ from observer.daemon.doctor.render import (
     render_text,
     shown,
 )
+from observer.daemon.doctor.shapes import well_formed
 
 
 @dataclass(frozen=True)
@@ -49,9 +50,16 @@ def check_context(ctx: Context) -> list[Finding]:
     return _dedupe(out)
 
 
+def analyse(objects: list[Obj], image: Dockerfile | None) -> tuple[list[Finding], Context]:
+    """Every manifest check on already-rendered objects, and the context they were read into."""
+    good, malformed = well_formed(objects)
+    ctx = Context.build(good, image)
+    return malformed + check_context(ctx), ctx
+
+
 def check_objects(objects: list[Obj], image: Dockerfile | None) -> list[Finding]:
     """Every manifest check on already-rendered objects (the pure part, used by tests too)."""
-    return check_context(Context.build(objects, image))
+    return analyse(objects, image)[0]
 
 
 def _dedupe(findings: list[Finding]) -> list[Finding]:
@@ -66,13 +74,13 @@ def _dedupe(findings: list[Finding]) -> list[Finding]:
 
 
 def _report(rendered: Rendered, image: Dockerfile | None) -> Report:
-    ctx = Context.build(rendered.objects, image)
+    checked, ctx = analyse(rendered.objects, image)
     source = rendered.source + (
         f" + {shown(image.path)}"
         if image is not None
         else " (no Dockerfile: the image is not checked)"
     )
-    findings = rendered.findings + check_context(ctx)
+    findings = rendered.findings + checked
     judged = [c.describe() for c in ctx.collectors]
     judged += [f"{old.describe()}: the old one, replaced by {new.obj}" for old, new in ctx.replaced]
     return Report(source, findings, judged)
@@ -88,23 +96,37 @@ def check_manifests(
     (default: the one on PATH; "" forces the built-in reader).
     """
     df_path = dockerfile if dockerfile is not None else find_dockerfile(path)
-    image = parse_dockerfile(df_path) if df_path is not None else None
+    image, notes = _image(df_path)
     try:
         rendered = render(path, kubectl=kubectl)
     except RenderError as e:
         return Report(str(path), [_unrenderable(str(path), e)])
+    rendered.findings[:0] = notes
     return _report(rendered, image)
+
+
+def _image(path: Path | None) -> tuple[Dockerfile | None, list[Finding]]:
+    if path is None:
+        return None, []
+    try:
+        return parse_dockerfile(path), []
+    except RenderError as e:
+        return None, [Finding(
+            Severity.WARNING, str(path), "", f"{e}: the image was not checked.",
+            "fix the Dockerfile, or pass another with --dockerfile.",
+        )]  # fmt: skip
 
 
 def check_text(text: str, *, source: str, dockerfile: Path | None = None) -> Report:
     """Check YAML that is already rendered (``doctor --manifests -`` reads it from stdin)."""
-    image = parse_dockerfile(dockerfile) if dockerfile is not None else None
+    image, notes = _image(dockerfile)
     try:
         rendered = render_text(text, source)
     except RenderError as e:
         return Report(source, [_unrenderable(source, e)])
     if not rendered.objects:
         return Report(source, [_unrenderable(source, RenderError(f"{source} holds no objects."))])
+    rendered.findings[:0] = notes
     return _report(rendered, image)
 
 

@@ -301,7 +301,7 @@ def container_env(
             continue
         vf = e.get("valueFrom") or {}
         if "configMapKeyRef" in vf:
-            r = vf["configMapKeyRef"]
+            r = vf["configMapKeyRef"] or {}
             cm_name, key, opt = str(r.get("name")), str(r.get("key")), bool(r.get("optional"))
             cm = configmaps.get(ns, cm_name)
             data = (cm or {}).get("data") or {}
@@ -312,7 +312,7 @@ def container_env(
                 str(data[key]), f"ConfigMap/{cm_name}", f, ref(cm), f"data.{key}"
             )
         elif "secretKeyRef" in vf:
-            r = vf["secretKeyRef"]
+            r = vf["secretKeyRef"] or {}
             s_name, key, opt = str(r.get("name")), str(r.get("key")), bool(r.get("optional"))
             sec = secrets.get(ns, s_name)
             if sec is None:

@@ -47,6 +47,13 @@ def _kustomization_file(d: Path) -> Path | None:
     return None
 
 
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise RenderError(f"{path} cannot be read: {e}") from None
+
+
 def _load_yaml_docs(text: str, where: str) -> list[Obj]:
     try:
         docs = list(yaml.safe_load_all(text))
@@ -83,14 +90,19 @@ def _builtin_kustomize(d: Path, notes: list[Finding], depth: int = 0) -> list[Ob
         raise RenderError(f"{d} has no kustomization.yaml.")
     if depth > 20:
         raise RenderError(f"{d}: kustomization resources nest too deeply (a cycle?).")
-    k = yaml.safe_load(kfile.read_text(encoding="utf-8")) or {}
+    try:
+        k = yaml.safe_load(_read(kfile)) or {}
+    except yaml.YAMLError as e:
+        raise RenderError(f"{kfile} is not valid YAML: {e}") from None
+    if not isinstance(k, dict):
+        raise RenderError(f"{kfile} is not a kustomization (not a mapping).")
     objs: list[Obj] = []
     for res in k.get("resources") or []:
         p = (d / str(res)).resolve()
         if p.is_dir():
             objs.extend(_builtin_kustomize(p, notes, depth + 1))
         elif p.is_file():
-            objs.extend(_load_yaml_docs(p.read_text(encoding="utf-8"), str(p)))
+            objs.extend(_load_yaml_docs(_read(p), str(p)))
         else:
             raise RenderError(f"{kfile} lists resource {res!r}, which does not exist.")
     ignored = [
@@ -124,7 +136,7 @@ def render(path: Path, *, kubectl: str | None = None) -> Rendered:
         raise FileNotFoundError(path)
     notes: list[Finding] = []
     if path.is_file():
-        return Rendered(_load_yaml_docs(path.read_text(encoding="utf-8"), str(path)), str(path))
+        return Rendered(_load_yaml_docs(_read(path), str(path)), str(path))
     if _kustomization_file(path) is not None:
         kc = kubectl if kubectl is not None else shutil.which("kubectl")
         if kc:
@@ -141,7 +153,7 @@ def render(path: Path, *, kubectl: str | None = None) -> Rendered:
         raise RenderError(f"{path} holds no kustomization and no YAML files.")
     objs = []
     for p in files:
-        objs.extend(_load_yaml_docs(p.read_text(encoding="utf-8"), str(p)))
+        objs.extend(_load_yaml_docs(_read(p), str(p)))
     return Rendered(objs, f"{path} ({len(files)} YAML file{'s' if len(files) > 1 else ''})")
 
 
@@ -215,9 +227,11 @@ def _expand(value: str, env: dict[str, str]) -> str:
 
 
 def parse_dockerfile(path: Path) -> Dockerfile:
-    """ENV, WORKDIR, USER, ENTRYPOINT, CMD and COPY/ADD destinations of the final stage."""
+    """ENV, WORKDIR, USER, ENTRYPOINT, CMD and COPY/ADD destinations of the final stage.
+
+    Raises RenderError when the file cannot be read."""
     df = Dockerfile(path)
-    for line in _logical_lines(path.read_text(encoding="utf-8")):
+    for line in _logical_lines(_read(path)):
         instr, _, arg = line.partition(" ")
         instr = instr.upper()
         if instr == "FROM":

@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 import io
 import json
+import random
 import re
 import subprocess
 from dataclasses import dataclass
@@ -352,6 +353,58 @@ def test_a_sealed_secret_with_cluster_wide_scope_decrypts_anywhere() -> None:
     }  # fmt: skip
     objs = [*_base_objects(namespace="observer-prod"), sealed]
     assert not [f for f in check_objects(objs, None) if f.object.startswith("SealedSecret")]
+
+
+# --- malformed objects ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        (lambda c, p: c.update(env={"DB_HOST": "x"}),
+         "spec.template.spec.containers[0].env"),
+        (lambda c, p: c.update(securityContext="strict"),
+         "spec.template.spec.containers[0].securityContext"),
+        (lambda c, p: p["volumes"].append(None), "spec.template.spec.volumes[4]"),
+        (lambda c, p: c["volumeMounts"][0].update(mountPath=["/data"]),
+         "spec.template.spec.containers[0].volumeMounts[0].mountPath"),
+    ],
+)  # fmt: skip
+def test_a_field_of_the_wrong_shape_is_one_critical_finding(change: Any, field: str) -> None:
+    objs = _base_objects()
+    change(_collector(objs), _pod(objs))
+    findings = check_objects(objs, None)
+    [f] = [f for f in findings if f.object == DEP and f.field == field]
+    assert f.severity is C and "the API server rejects the object" in f.message
+
+
+def test_unreadable_files_are_findings_not_tracebacks(tmp_path: Path) -> None:
+    (tmp_path / "bad.yaml").write_bytes(b"\xff\xfe kind: Pod")
+    [f] = check_manifests(tmp_path / "bad.yaml", dockerfile=None).findings
+    assert f.severity is C and "cannot be read" in f.message
+    (tmp_path / "Dockerfile").write_bytes(b"FROM x\n\xff\n")
+    report = check_manifests(FIXTURES / "app-layout", dockerfile=tmp_path / "Dockerfile")
+    assert any(f.severity is W and "the image was not checked" in f.message
+               for f in report.findings)  # fmt: skip
+
+
+def test_doctor_never_raises_on_mangled_manifests() -> None:
+    """Fields deleted, emptied or given another type, 400 times: findings, no traceback."""
+    rng = random.Random(14)
+
+    def spots(o: Any) -> list[tuple[Any, Any]]:
+        out: list[tuple[Any, Any]] = []
+        items = o.items() if isinstance(o, dict) else enumerate(o) if isinstance(o, list) else []
+        for k, v in list(items):
+            out.append((o, k))
+            out += spots(v)
+        return out
+
+    for _ in range(400):
+        objs = _base_objects()
+        for parent, key in rng.sample(spots(objs), 3):
+            parent[key] = rng.choice([None, "x", 7, "", [], {}, [None]])
+        check_objects(objs, parse_dockerfile(MANIFESTS / "Dockerfile"))
 
 
 # --- memory --------------------------------------------------------------------------------
