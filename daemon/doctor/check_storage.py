@@ -496,8 +496,9 @@ def _second_writer(
                "verified backups (OBSERVER_BACKUP_TIME, or a backup from the console); a job that "
                "only reads must mount it with readOnly: true.")  # fmt: skip
     else:
-        fix = (f"mount {what} with readOnly: true in {ref(other.owner)} if it only reads, or "
-               "remove the mount.")  # fmt: skip
+        fix = (f"mount {what} with readOnly: true in {ref(other.owner)} if it only reads (to "
+               "delete files is the daemon's retention, OBSERVER_RETAIN_RAW_DAYS, which waits "
+               "for Parquet, PostgreSQL and a verified backup), or remove the mount.")  # fmt: skip
     return Finding(
         Severity.CRITICAL, ref(other.owner), field,
         f"{ref(other.owner)}{runs} mounts {what} writable, where {col.obj} keeps its data "

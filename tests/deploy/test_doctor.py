@@ -103,6 +103,10 @@ INCIDENTS: dict[str, list[Want]] = {
         Want(C, "CronJob/observer-backup", "spec.jobTemplate.spec.template.spec.volumes[data]",
              "remove the mount of claim observer-data-pvc from CronJob/observer-backup"),
     ],
+    "second-deployment-mounts-data": [
+        Want(C, "Deployment/tick-exporter", f"{POD}.volumes[data]",
+             "mount claim observer-data-pvc with readOnly: true in Deployment/tick-exporter"),
+    ],
     "old-deployment-left": [
         Want(C, "Deployment/observer-collector", f"{POD}.volumes[data]",
              "remove the old Deployment observer-collector"),
@@ -297,6 +301,19 @@ def test_a_cronjob_is_not_held_to_the_collectors_rules() -> None:
     on_cronjob = [f for f in report.findings if f.object == "CronJob/observer-backup"]
     assert len(on_cronjob) == 1 and "Probe" not in on_cronjob[0].field
     assert report.collectors == [c for c in report.collectors if c.startswith(DEP + ",")]
+
+
+def test_a_reader_that_mounts_the_data_claim_read_only_is_no_second_writer() -> None:
+    objs = _base_objects()
+    reader = copy.deepcopy(one(objs, "Deployment", "observer"))
+    reader["metadata"]["name"] = "tick-reader"
+    spec = reader["spec"]["template"]["spec"]
+    spec["containers"] = [{"name": "reader", "image": "registry.local/reader:1",
+                           "volumeMounts": [{"name": "data", "mountPath": "/data",
+                                             "readOnly": True}]}]  # fmt: skip
+    spec["volumes"] = [v for v in spec["volumes"] if v["name"] == "data"]
+    findings = check_objects([*objs, reader], None)
+    assert not [f for f in findings if "tick-reader" in f.object and f.severity >= H]
 
 
 @needs_kubectl
