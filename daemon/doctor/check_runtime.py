@@ -250,10 +250,10 @@ def check_security(ctx: Context, col: Collector) -> list[Finding]:
         out.append(Finding(
             Severity.HIGH, obj, f"{col.pod.prefix}.securityContext.fsGroup",
             f"fsGroup {fs_group} disagrees with the daemon's group {gid} ({said}): the daemon "
-            f"reaches the volume only through supplementary group {fs_group}, and where fsGroup "
-            "is not applied (hostPath, K3s local-path volumes of type hostPath) directories "
-            f"owned by another uid, such as an old deployment's, stay unwritable for uid {uid}: "
-            "the startup contract fails with permission denied.",
+            f"writes the volume only through supplementary group {fs_group}, and where fsGroup "
+            "is not applied (hostPath, K3s local-path volumes of type hostPath) an old "
+            f"deployment's directories stay unwritable for uid {uid}: the startup contract "
+            "fails (permission denied).",
             f"set fsGroup: {gid} (the daemon's group) and chown existing data to {uid}:{gid} once.",
         ))  # fmt: skip
     res = col.container.get("resources") or {}

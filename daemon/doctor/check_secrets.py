@@ -77,7 +77,7 @@ def check_outside(ctx: Context) -> list[Finding]:
             f"{col.field}.env" if many else next(iter(col.env.outside.values())).field,
             f"Secret{'s' if many else ''} not in these manifests (made by hand or by a "
             f"controller?): {'; '.join(parts)}. doctor cannot see {'them' if many else 'it'} "
-            "and judges nothing by their absence.",
+            "and derives no failure from keys it cannot see.",
             f"create {'them' if many else 'it'}{f' in namespace {ns}' if ns else ''} with those "
             "keys before the pod starts (manifests/README.md, Secrets).",
         ))  # fmt: skip
