@@ -7,7 +7,7 @@
     observer-daemon backup         take a verified backup of the data volume now
     observer-daemon verify ARCHIVE re-hash a backup archive against its manifest
     observer-daemon restore ARCHIVE --into DIR
-    observer-daemon doctor [--manifests PATH] [--json]
+    observer-daemon doctor [--manifests PATH|-] [--json]
 
 A foreseeable failure prints one paragraph (what failed, the value, what to do) and exits
 non-zero; never a traceback.

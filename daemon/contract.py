@@ -84,6 +84,17 @@ def _check_path(
     def add(sev: str, msg: str, fix: str) -> None:
         out.append(Problem(sev, v.name, p, msg, fix))
 
+    # A regular file where the directory (or one of its parents) should be: no mkdir can
+    # help, and "create it" would be the wrong advice.
+    blocker = next((q for q in (path, *path.parents) if q.exists() and not q.is_dir()), None)
+    if blocker is not None:
+        add(
+            CRITICAL,
+            ("it exists" if blocker == path else f"{blocker} exists")
+            + " as a regular file, not a directory, so the directory cannot be created.",
+            f"move the file {blocker} away, or point {v.name} at a directory.",
+        )
+        return out
     if create:
         try:
             path.mkdir(parents=True, exist_ok=True)
@@ -97,19 +108,9 @@ def _check_path(
             return out
     where = path
     if not path.is_dir():
-        if path.exists():
-            add(CRITICAL, "it exists but is not a directory.", f"point {v.name} at a directory.")
-            return out
         # Not created yet (a dry check such as doctor): the daemon will create it, so judge
         # the nearest existing parent, where it would be created.
         where = next(p for p in path.parents if p.exists())
-        if not where.is_dir():
-            add(
-                CRITICAL,
-                f"it cannot be created: {where} is a file, not a directory.",
-                f"remove {where} or point {v.name} elsewhere.",
-            )
-            return out
     err = _probe_write(where)
     if err is not None:
         why = {
