@@ -48,7 +48,7 @@ from observer.daemon.status.model import (
 )
 from observer.daemon.symbols import parse_symbols
 
-log = logging.getLogger("observer.daemon.app")
+log = logging.getLogger(__name__)
 
 #: Credentials the daemon presents to its own in-process simulator (not secrets).
 SIM_APP_KEY = "SIMULATOR-APPKEY-0000000000000000000000"

@@ -147,7 +147,7 @@ def _check_path(
             f"mount a PersistentVolumeClaim at {p} (or point {v.name} under an existing "
             "PVC mount).",
         )
-    elif not container and vol.kind is VolumeKind.EPHEMERAL:
+    elif not container and vol.kind in (VolumeKind.EPHEMERAL, VolumeKind.TMPFS):
         add(WARNING, f"{vol.reason}.", f"point {v.name} at a disk-backed directory.")
     return out
 

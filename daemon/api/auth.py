@@ -19,7 +19,7 @@ import grpc
 
 from observer.daemon.errors import ObserverError, Precondition
 
-log = logging.getLogger("observer.api.auth")
+log = logging.getLogger(__name__)
 
 #: Methods behind the token: every method of this service.
 PROTECTED = "/observer.v1.ControlService/"

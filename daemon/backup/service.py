@@ -40,7 +40,7 @@ from observer.daemon.config import Config
 from observer.daemon.errors import Busy, IntegrityError, InvalidRequest, ObserverError
 from observer.daemon.status.model import BackupResult, BackupStatus, Verification
 
-log = logging.getLogger("observer.backup")
+log = logging.getLogger(__name__)
 
 #: Receives one event for the event bus (observer.jsonl): kind and fields.
 EventFn = Callable[[str, Mapping[str, object]], object]

@@ -52,7 +52,7 @@ class EventBus:
     ) -> None:
         self.path = path
         self._clock = clock
-        self._log = log or logging.getLogger("observer.daemon.events")
+        self._log = log or logging.getLogger(__name__)
         self._listeners: list[EventListener] = []
         # Rotation runs in the writer's thread; emit may come from there or the loop.
         self._lock = threading.Lock()

@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import time
 from bisect import bisect_right
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol
 
 from observer.daemon.ingest.overflow import OverflowLog
@@ -168,29 +167,6 @@ class Subscription:
         )
 
 
-@dataclass
-class _Rate:
-    """Records per whole second of the monotonic clock, for the last 61 seconds."""
-
-    started: float
-    buckets: deque[list[int]] = field(default_factory=lambda: deque(maxlen=61))
-
-    def add(self, now: float, n: int) -> None:
-        sec = int(now)
-        b = self.buckets
-        if b and b[-1][0] == sec:
-            b[-1][1] += n
-        else:
-            b.append([sec, n])
-
-    def rates(self, now: float) -> tuple[float, float]:
-        sec = int(now)
-        last = sum(n for s, n in self.buckets if s == sec - 1)
-        window = sum(n for s, n in self.buckets if sec - 60 <= s < sec)
-        span = min(60.0, max(1.0, float(sec - int(self.started))))
-        return float(last), window / span
-
-
 class Hub:
     """Fan-out point between the sources and everything that consumes records."""
 
@@ -199,11 +175,9 @@ class Hub:
         *,
         seq: SeqState,
         overflow: OverflowLog | None = None,
-        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.seq = seq
         self._overflow = overflow
-        self._clock = clock
         # Per track: each sink's put and, when it has one, its non-waiting offer.
         self._sinks: dict[Track, list[tuple[_Put, _Offer | None]]] = {t: [] for t in Track}
         self._subs: list[Subscription] = []  # every subscription
@@ -220,7 +194,6 @@ class Hub:
         self.published: dict[Track, int] = {t: 0 for t in Track}
         self._dropped = 0
         self._dropping = False  # some subscriber dropped since drops were last logged
-        self._rate = _Rate(started=clock())
 
     def attach_sink(self, track: Track, sink: BatchSink) -> None:
         self._sinks[track].append((sink.put, getattr(sink, "offer", None)))
@@ -290,7 +263,6 @@ class Hub:
             if offer is None or not offer(items, n):
                 await put(items)
         self.published[track] += n
-        self._rate.add(self._clock(), n)
         if self._shared:
             self._append(items, n)
         if self._filtered:
@@ -368,10 +340,6 @@ class Hub:
         self._reach = min((s.cursor + s.maxlen for s in self._shared), default=0)
 
     # --- status ------------------------------------------------------------------------
-    def rates(self) -> tuple[float, float]:
-        """Records per second over the last complete second and the last 60 seconds."""
-        return self._rate.rates(self._clock())
-
     def subscribers(self) -> list[SubscriberInfo]:
         return [s.info() for s in self._subs]
 

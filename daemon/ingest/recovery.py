@@ -180,7 +180,7 @@ def recover(
     log: logging.Logger | None = None,
 ) -> RecoveryReport:
     """Repair torn tails, quarantine corrupt files and learn the last seq of every file."""
-    log = log or logging.getLogger("observer.daemon.recovery")
+    log = log or logging.getLogger(__name__)
     started = time.monotonic()
     report = RecoveryReport(seq=SeqState())
     for track in Track:

@@ -111,7 +111,7 @@ class SegmentWriter:
         self._events = events
         self._clock = clock
         self._open_file = file_factory
-        self._log = log or logging.getLogger(f"observer.daemon.writer.{track.value}")
+        self._log = log or logging.getLogger(f"{__name__}.{track.value}")
         self._fmt = LineFormatter()
         self._listeners: list[CloseListener] = []
         self._bg: set[asyncio.Future[Any]] = set()

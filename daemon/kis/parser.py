@@ -207,7 +207,7 @@ class FrameParser:
         self._symbol_col = schema.field("symbol").column
         self._lines = lines
         self._clock = clock
-        self._log = log or logging.getLogger("observer.daemon.kis.parser")
+        self._log = log or logging.getLogger(__name__)
         self.frames = 0
         self.ticks = 0
         self.malformed = 0

@@ -142,9 +142,6 @@ class SwingPoller:
         self._last_sweep_s: float | None = None
         self._last_error = ""
 
-    def set_symbols(self, symbols: Sequence[str]) -> None:
-        self._symbols = list(symbols)
-
     async def run(self) -> None:
         """Sweep every ``interval`` seconds until :meth:`stop`."""
         while not self._stop.is_set():

@@ -33,25 +33,18 @@ from observer.daemon.ingest.writer import SegmentWriter
 from observer.daemon.kis.auth import KisAuth
 from observer.daemon.kis.codes import split_code
 from observer.daemon.kis.parser import FrameParser
-from observer.daemon.kis.session import RealtimeSession
+from observer.daemon.kis.session import RealtimeSession, SessionPhase
 from observer.daemon.model import Track
 from observer.daemon.status import model as st
 from observer.daemon.stores.parquet import ParquetSink
 from observer.daemon.stores.postgres import PostgresSink
 
 _SESSION_STATE = {
-    "connecting": st.SessionState.CONNECTING,
-    "subscribing": st.SessionState.CONNECTING,
-    "streaming": st.SessionState.CONNECTED,
-    "backoff": st.SessionState.BACKOFF,
-    "stopped": st.SessionState.DISCONNECTED,
-}
-_VOLUME_KIND = {
-    vol.VolumeKind.PERSISTENT: st.VolumeKind.PERSISTENT_VOLUME,
-    vol.VolumeKind.CONTAINER_ROOT: st.VolumeKind.CONTAINER_ROOT_FS,
-    vol.VolumeKind.LOCAL_DISK: st.VolumeKind.LOCAL_DISK,
-    vol.VolumeKind.EPHEMERAL: st.VolumeKind.EPHEMERAL,
-    vol.VolumeKind.UNKNOWN: st.VolumeKind.LOCAL_DISK,
+    SessionPhase.CONNECTING: st.SessionState.CONNECTING,
+    SessionPhase.SUBSCRIBING: st.SessionState.CONNECTING,
+    SessionPhase.STREAMING: st.SessionState.CONNECTED,
+    SessionPhase.BACKOFF: st.SessionState.BACKOFF,
+    SessionPhase.STOPPED: st.SessionState.DISCONNECTED,
 }
 _POSTGRES_STATE = {
     "connected": st.SinkState.OK,
@@ -108,13 +101,18 @@ class StatusBuilder:
         self._failures[component] = message
 
     # --- sampling --------------------------------------------------------------------
+    def sample(self, now: float) -> None:
+        """One sample of the counters that rates and growth are computed from."""
+        self._counts.append((now, dict(self.d.hub.published)))
+        for v in self._volumes():
+            self._growth.setdefault(v.mount_point, vol.GrowthTracker()).add(v.used_bytes, now)
+
     async def sample_loop(self) -> None:
+        """Sample once a second; keep ``status.json`` every SNAPSHOT_EVERY seconds."""
         last_snapshot = 0.0
         while True:
             now = time.monotonic()
-            self._counts.append((now, dict(self.d.hub.published)))
-            for v in self._volumes():
-                self._growth.setdefault(v.mount_point, vol.GrowthTracker()).add(v.used_bytes, now)
+            self.sample(now)
             if now - last_snapshot >= SNAPSHOT_EVERY:
                 last_snapshot = now
                 await asyncio.to_thread(self._write_snapshot, st.to_json(self.build()))
@@ -156,9 +154,7 @@ class StatusBuilder:
                 continue
             vs = by_mount.get(u.mount_point)
             if vs is None:
-                kind = _VOLUME_KIND[u.kind]
-                if u.kind is vol.VolumeKind.EPHEMERAL and u.fstype == "tmpfs":
-                    kind = st.VolumeKind.TMPFS
+                kind = u.kind
                 growth = self._growth.get(u.mount_point)
                 vs = st.VolumeStatus(
                     mount_point=u.mount_point,

@@ -23,6 +23,7 @@ from typing import Any
 from observer.daemon.clock import iso, to_kst
 from observer.daemon.config import Config, Origin, fingerprint, secrets_of
 from observer.daemon.model import Track
+from observer.daemon.volumes import VolumeKind
 
 
 class Source(StrEnum):
@@ -46,15 +47,6 @@ class SessionState(StrEnum):
     CONNECTING = "connecting"
     CONNECTED = "connected"
     BACKOFF = "backoff"
-
-
-class VolumeKind(StrEnum):
-    PERSISTENT_VOLUME = "persistent_volume"
-    CONTAINER_ROOT_FS = "container_root_fs"
-    LOCAL_DISK = "local_disk"
-    TMPFS = "tmpfs"
-    EPHEMERAL = "ephemeral"
-    NETWORK = "network"
 
 
 class SinkState(StrEnum):

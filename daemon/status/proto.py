@@ -28,6 +28,7 @@ from observer.daemon.status.model import (
     SubscriptionFailure,
     VolumeStatus,
 )
+from observer.daemon.volumes import VolumeKind
 from observer.v1 import observer_pb2 as pb
 
 
@@ -149,7 +150,9 @@ def _volume(v: VolumeStatus) -> pb.Volume:
         mount_point=v.mount_point,
         paths=v.paths,
         variables=v.variables,
-        kind=_enum(pb.VolumeKind, "VOLUME_KIND", v.kind),
+        kind=pb.VOLUME_KIND_UNSPECIFIED
+        if v.kind is VolumeKind.UNKNOWN
+        else _enum(pb.VolumeKind, "VOLUME_KIND", v.kind),
         kind_reason=v.kind_reason,
         fs_type=v.fs_type,
         capacity_bytes=v.capacity_bytes,

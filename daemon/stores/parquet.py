@@ -86,16 +86,6 @@ def _read_schema(track: Track) -> pa.Schema:
 _READ_SCHEMAS = {t: _read_schema(t) for t in Track}
 
 
-def read_segment(path: Path, length: int | None = None, track: Track | None = None) -> pa.Table:
-    """The complete lines of a segment as a table with the track's stored schema."""
-    track = track or track_of(path)
-    n = complete_length(path) if length is None else length
-    if n == 0:
-        return SCHEMAS[track].empty_table()
-    with pa.memory_map(str(path)) as mm:
-        return parse_lines(mm.read_buffer(n), track)
-
-
 def _parse_options(track: Track) -> pj.ParseOptions:
     return pj.ParseOptions(explicit_schema=_READ_SCHEMAS[track], unexpected_field_behavior="error")
 

@@ -35,13 +35,13 @@ def _cfg(tmp_path: Path, **env: str) -> c.Config:
 def test_mountinfo_classifies_pvc_emptydir_and_container_root() -> None:
     mounts = parse_mountinfo(MOUNTINFO)
     data = mount_for(Path("/opt/platform/runtime/observer/data/assets"), mounts)
-    assert classify(data, container=True)[0] is VolumeKind.PERSISTENT
+    assert classify(data, container=True)[0] is VolumeKind.PERSISTENT_VOLUME
     tmp = mount_for(Path("/tmp/x"), mounts)
     kind, reason = classify(tmp, container=True)
     assert kind is VolumeKind.EPHEMERAL and "emptyDir" in reason
     root = mount_for(Path("/opt/platform/runtime/observer/logs"), mounts)
     kind, reason = classify(root, container=True)
-    assert kind is VolumeKind.CONTAINER_ROOT and "lost at every restart" in reason
+    assert kind is VolumeKind.CONTAINER_ROOT_FS and "lost at every restart" in reason
     assert mount_for(Path("/mnt/x/y"), mounts).root == "/srv/with space"  # type: ignore[union-attr]
 
 

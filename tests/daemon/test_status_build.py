@@ -8,6 +8,7 @@ from pathlib import Path
 from observer.daemon.config import load_config
 from observer.daemon.ingest.events import EventBus
 from observer.daemon.ingest.recovery import recover
+from observer.daemon.model import Track
 from observer.daemon.parts import Parts, Source, build_parts
 from observer.daemon.status.model import SinkState
 from observer.daemon.status.proto import status_to_proto
@@ -63,4 +64,21 @@ async def test_a_failed_parquet_conversion_is_failed_in_status_with_its_error(
     assert next(k for k in swing.sinks if k.name == "parquet").state is SinkState.OK
     wire = status_to_proto(parts.status.build())
     assert "20261202_03_p1.jsonl" in wire.streams[0].sinks[0].last_error
+    await parts.http.aclose()
+
+
+async def test_rates_count_records_over_the_last_second_and_minute(tmp_path: Path) -> None:
+    parts = _parts(tmp_path)
+    for w in parts.writers.values():
+        await w.start()
+    now = 1000.0
+    for _ in range(11):
+        parts.status.sample(now)
+        await parts.hub.publish(Track.SCALP, list(ticks("20261202", 9, 30)))
+        now += 1.0
+    parts.status.sample(now)
+    (scalp,) = [r for r in parts.status.build().collector.rates if r.track is Track.SCALP]
+    assert (scalp.rate_1s, scalp.rate_1m, scalp.total) == (30.0, 30.0, 330)
+    for w in parts.writers.values():
+        await w.close()
     await parts.http.aclose()
