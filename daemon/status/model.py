@@ -1,7 +1,7 @@
-"""The daemon's status: plain dataclasses, their protobuf form and their JSON form.
+"""The daemon's status model: plain dataclasses and their JSON form (status.json).
 
 The composition root fills a :class:`Status` from the live components; the API sends it
-in its protobuf form (daemon/api/status_proto.py), and the periodic ``status.json`` snapshot
+in its protobuf form (daemon/status/proto.py), and the periodic ``status.json`` snapshot
 uses :func:`to_json`.
 Times are POSIX seconds (``None`` = never / unknown), converted to
 ``google.protobuf.Timestamp`` on the wire and to ISO-8601 KST in JSON.
