@@ -26,11 +26,12 @@ from observer.daemon.api.health import HealthState
 from observer.daemon.api.replay import replay
 from observer.daemon.api.server import listen_host
 from observer.daemon.backup.service import BackupService
+from observer.daemon.clock import iso, to_kst
 from observer.daemon.config import Config, Loaded, secrets_of
 from observer.daemon.errors import Precondition
 from observer.daemon.ingest.events import EventBus
 from observer.daemon.ingest.hub import Hub
-from observer.daemon.ingest.recovery import recover
+from observer.daemon.ingest.recovery import check_deep, recover_start
 from observer.daemon.ingest.writer import rotate_writers
 from observer.daemon.kis.codes import split_code
 from observer.daemon.kis.endpoints import endpoints_for, realtime_tr, rest_rate
@@ -148,7 +149,9 @@ class Daemon:
             stream=self._log_stream,
         )
         events = EventBus(cfg.data_dir / "observer.jsonl")
-        recovery = await asyncio.to_thread(recover, cfg.data_dir, events)
+        recovery = await asyncio.to_thread(recover_start, cfg.data_dir, events)
+        if self._lock.previous_ended_uncleanly:
+            recovery.note_unclean_stop()
         self.parts = p = build_parts(
             self.loaded,
             port=self,
@@ -172,9 +175,7 @@ class Daemon:
         if p.metrics is not None:
             p.metrics.start()
             self._spawn(p.metrics.run(), "metrics")
-        if p.postgres is not None:
-            self._spawn(p.postgres.run(), "postgres-sink")
-        self._spawn(p.parquet.backfill(), "parquet-backfill")
+        self._spawn(self._after_recovery(p), "recovery-check")
         self._spawn(p.backups.schedule_loop(), "backup-schedule")
         self._spawn(p.retention.schedule_loop(), "retention-schedule")
         self._spawn(p.status.sample_loop(), "status-sampler")
@@ -188,6 +189,8 @@ class Daemon:
             symbols=list(cfg.symbols),
             recovered_files=recovery.files,
         )
+        if recovery.unclean_stop:
+            self._record_unclean_stop(p, recovery.last_durable_at)
         for line in recovery.warnings():
             log.warning("recovery: %s", line)
         for problem in self.warnings:
@@ -199,6 +202,38 @@ class Daemon:
             listen_host(cfg),
             self.port,
             cfg.data_dir,
+        )
+
+    async def _after_recovery(self, p: Parts) -> None:
+        """Background, once serving: the full check of the files the previous run may have
+        had open, then the derived stores, which read those files."""
+        await asyncio.to_thread(check_deep, self._cfg.data_dir, p.events, p.recovery)
+        if p.postgres is not None:
+            self._spawn(p.postgres.run(), "postgres-sink")
+        self._spawn(p.parquet.backfill(), "parquet-backfill")
+
+    def _record_unclean_stop(self, p: Parts, last_durable_at: float | None) -> None:
+        """The hole a crash leaves: from the last durable tick to this start."""
+        previous = self._lock.previous if self._lock is not None else None
+        symbols = list(self._cfg.symbols)
+        for e in reversed(p.events.read(200)):
+            if e.get("event") in ("subscriptions", "start") and isinstance(e.get("symbols"), list):
+                symbols = [str(x) for x in e["symbols"]]
+                break
+        start = last_durable_at or (previous.started_at if previous else self.started_at)
+        p.events.emit(
+            "unclean_stop",
+            previous_pid=previous.pid if previous else None,
+            previous_started_at=iso(to_kst(previous.started_at)) if previous else None,
+            last_durable_tick_at=iso(to_kst(last_durable_at)) if last_durable_at else None,
+        )
+        p.gaps.record(
+            start,
+            self.started_at,
+            symbols,
+            "unclean stop: the previous run ended without a clean stop; ticks it had "
+            "received after its last durable one are lost",
+            always=True,
         )
 
     async def _open_source(self) -> Source:

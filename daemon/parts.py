@@ -70,6 +70,7 @@ class Parts:
     http: httpx.AsyncClient
     auth: KisAuth
     parser: FrameParser
+    gaps: GapLog
     session: RealtimeSession
     swing: SwingPoller | None  # None when OBSERVER_SWING_INTERVAL is 0
     status: StatusBuilder
@@ -125,9 +126,8 @@ def build_parts(
     async def on_swing(snapshots: list[Snapshot]) -> None:
         await hub.publish(Track.SWING, snapshots)
 
-    session = RealtimeSession(
-        source.ws_url, auth, source.tr_id, cfg.symbols, on_frame, gaps=GapLog(cfg.system_log_dir)
-    )
+    gaps = GapLog(cfg.system_log_dir)
+    session = RealtimeSession(source.ws_url, auth, source.tr_id, cfg.symbols, on_frame, gaps=gaps)
     swing = None
     if cfg.swing_interval > 0:
         swing = SwingPoller(
@@ -175,6 +175,7 @@ def build_parts(
         http=http,
         auth=auth,
         parser=parser,
+        gaps=gaps,
         session=session,
         swing=swing,
         status=status,

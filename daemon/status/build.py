@@ -23,7 +23,7 @@ from observer.daemon import __version__
 from observer.daemon import volumes as vol
 from observer.daemon.api.health import HealthState
 from observer.daemon.backup.service import BackupService
-from observer.daemon.clock import now_kst
+from observer.daemon.clock import iso, now_kst, to_kst
 from observer.daemon.config import Loaded, written_paths
 from observer.daemon.contract import Problem
 from observer.daemon.ingest.events import EventBus
@@ -351,6 +351,16 @@ class StatusBuilder:
             st.RecoveryReport(q.path, "quarantined", f"moved to {q.moved_to}; report {q.report}")
             for q in r.quarantined
         ]
+        if r.unclean_stop:
+            out.append(
+                st.RecoveryReport(
+                    str(self.cfg.data_dir),
+                    "unclean_stop",
+                    "the previous run ended without a clean stop; last durable tick received "
+                    + (iso(to_kst(r.last_durable_at)) if r.last_durable_at else "unknown"),
+                    at=r.last_durable_at,
+                )
+            )
         return out
 
     def _gaps_today(self) -> list[st.GapRecord]:
