@@ -16,6 +16,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 import time
 from collections.abc import Awaitable, Coroutine
 from pathlib import Path
@@ -23,7 +24,6 @@ from typing import Any, TextIO
 
 from observer.daemon import __version__, contract, logs
 from observer.daemon.api.health import HealthState
-from observer.daemon.api.replay import replay
 from observer.daemon.api.server import listen_host
 from observer.daemon.backup.service import BackupService
 from observer.daemon.clock import iso, to_kst
@@ -111,7 +111,7 @@ class Daemon:
     async def replay_last(
         self, n: int, symbols: frozenset[str] | None, tracks: frozenset[Track] | None
     ) -> list[Tick | Snapshot]:
-        return await replay(self._p.writers.values(), self._cfg.data_dir, n, symbols, tracks)
+        return await self._p.replayer.replay(n, symbols, tracks)
 
     async def rotate_now(self, track: Track | None) -> list[ClosedSegment]:
         return await rotate_writers(self._p.writers, track)
@@ -277,6 +277,7 @@ class Daemon:
         t0 = time.monotonic()
         p = self.parts
         if p is not None:
+            p.replayer.close()  # no reader holds the stop up
             await p.api.shutdown(API_GRACE, drain=API_DRAIN)  # health NOT_SERVING first
             await _quietly(p.session.stop())
             if p.swing is not None:
@@ -362,6 +363,21 @@ async def _main(loaded: Loaded, status_every: float | None) -> int:
     return 0
 
 
+#: Seconds the process waits, after a stop, for threads that are still busy (a write hung
+#: in the kernel, a reader) before it exits anyway: SIGTERM always ends the process.
+EXIT_WAIT = 1.0
+
+
 def run_daemon(loaded: Loaded, *, status_every: float | None = None) -> int:
     """Run until SIGTERM/SIGINT; the exit code for the CLI."""
-    return asyncio.run(_main(loaded, status_every))
+    code = asyncio.run(_main(loaded, status_every))
+    deadline = time.monotonic() + EXIT_WAIT
+    busy = [t for t in threading.enumerate() if t is not threading.main_thread() and not t.daemon]
+    for t in busy:
+        t.join(max(0.0, deadline - time.monotonic()))
+    stuck = [t.name for t in busy if t.is_alive()]
+    if stuck:
+        log.error("exiting with threads still busy (%s): not waiting for them", ", ".join(stuck))
+        logging.shutdown()
+        os._exit(code)
+    return code

@@ -18,6 +18,7 @@ import httpx
 from observer.daemon.api.health import HealthState
 from observer.daemon.api.metrics import MetricsServer
 from observer.daemon.api.ports import DaemonPort
+from observer.daemon.api.replay import Replayer
 from observer.daemon.api.server import ApiServer
 from observer.daemon.backup.service import BackupService
 from observer.daemon.config import Loaded
@@ -74,6 +75,7 @@ class Parts:
     session: RealtimeSession
     swing: SwingPoller | None  # None when OBSERVER_SWING_INTERVAL is 0
     status: StatusBuilder
+    replayer: Replayer
     api: ApiServer
     metrics: MetricsServer | None  # None when OBSERVER_METRICS_PORT is 0
 
@@ -179,6 +181,7 @@ def build_parts(
         session=session,
         swing=swing,
         status=status,
+        replayer=Replayer(cfg.data_dir, writers.values()),
         api=ApiServer(port, cfg),
         metrics=MetricsServer(port, cfg) if cfg.metrics_port else None,
     )

@@ -29,6 +29,7 @@ import inspect
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -123,6 +124,9 @@ class SegmentWriter:
         self.accepted = 0
         self.durable = 0
         self._bg: set[asyncio.Future[Any]] = set()
+        # Commits run on this writer's own thread: no reader, conversion or replay that
+        # occupies the shared pool can make a commit wait.
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix=f"writer-{track.value}")
         # queue (loop thread only)
         # Accepted records, already formatted: (segment key, lines as UTF-8, count) per run.
         self._pending: list[tuple[str, bytes, int]] = []
@@ -285,10 +289,11 @@ class SegmentWriter:
             )  # fmt: skip
         if self._file is not None:
             with contextlib.suppress(OSError):
-                await asyncio.to_thread(self._file.sync)
+                await asyncio.get_running_loop().run_in_executor(self._pool, self._file.sync)
             self._file.close()
             self._file = None
         self._task = None
+        self._pool.shutdown(wait=False)
         closed = Precondition(f"the {self.track.value} writer closed first.")
         for waiters in (self._commit_waiters, self._rotate_waiters):
             for fut in waiters:
@@ -321,6 +326,7 @@ class SegmentWriter:
 
     # --- committer (event loop side) ---------------------------------------------------
     async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
         while True:
             idle = not (
                 self._pending
@@ -353,7 +359,7 @@ class SegmentWriter:
             waiters, self._rotate_waiters = self._rotate_waiters, []
             committed, self._commit_waiters = self._commit_waiters, []
             try:
-                closed = await asyncio.to_thread(self._commit, chunks, bool(waiters))
+                closed = await loop.run_in_executor(self._pool, self._commit, chunks, bool(waiters))
             except OSError as e:
                 self._on_error(e)
                 # asked again after the retry succeeds
