@@ -196,6 +196,9 @@ class Daemon:
         for w in self.writers.values():
             w.add_close_listener(self.parquet.on_segment_closed)
         self._backups = BackupService(cfg, events=self._emit)
+        for w in self.writers.values():
+            w.add_close_listener(self._backups.on_segment_closed)
+        self.add_closer(self._backups.stop)
         self._status = StatusBuilder(self)
         self._attach_stores()
 

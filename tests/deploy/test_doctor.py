@@ -64,7 +64,8 @@ def test_doctor_on_base_only_notes_the_secrets_that_overlays_provide() -> None:
     findings = check_manifests(OVERLAYS["base"]).findings
     assert findings and all(f.severity is Severity.INFO for f in findings)
     assert {f.message.split(" is not part")[0] for f in findings} == {
-        "Secret observer-db", "Secret observer-kis", "Secret observer-console"
+        "Secret observer-db", "Secret observer-kis", "Secret observer-console",
+        "Secret observer-backup",
     }  # fmt: skip
 
 
