@@ -252,7 +252,11 @@ def test_kill_9_during_a_snapshot_then_the_next_one_succeeds(tmp_path: Path, s3:
             return False
 
         _wait_for(uploading)
-        time.sleep(0.5)  # restic holds its lock and is writing packs
+        _wait_for(
+            lambda: any(
+                x.strip() for x in svc.engine.restic.run(["list", "locks", "--no-lock"]).stdout
+            )
+        )  # restic holds its lock and is writing packs
         os.kill(cli.pid, signal.SIGKILL)
         os.kill(restic_pid, signal.SIGKILL)
     finally:
