@@ -294,6 +294,7 @@ class Daemon:
             p.overflow.flush()
             if p.postgres is not None:
                 await _quietly(p.postgres.stop())
+            await _quietly(p.backups.stop())  # a running restic is stopped, its lock removed
             await _quietly(p.parquet.stop())
             if p.metrics is not None:
                 p.metrics.stop()

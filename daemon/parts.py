@@ -112,6 +112,8 @@ def build_parts(
     postgres = PostgresSink.from_config(cfg, emit=events.emit) if cfg.postgres_enabled else None
     retention = Retention(cfg, datasets=parquet, postgres=postgres, emit=events.emit)
     backups = BackupService(cfg, events=lambda kind, fields: events.emit(kind, **fields))
+    for w in writers.values():
+        w.add_close_listener(backups.on_segment_closed)  # closed segments go off-volume soon
     health = HealthState(cfg)
     for w in writers.values():
         health.watch_writer(w)
