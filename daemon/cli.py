@@ -22,7 +22,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from observer.daemon import __version__
+from observer.daemon import __version__, fingerprints
 from observer.daemon.config import ENV_TABLE, Loaded, display_value, load_config
 from observer.daemon.errors import ObserverError
 
@@ -75,8 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def print_config(loaded: Loaded, as_json: bool) -> None:
     rows = []
+    fps = fingerprints.existing(loaded.config.data_dir)  # shown once the daemon made its key
     for v in ENV_TABLE:
-        value = display_value(v, loaded.raw[v.name])
+        value = display_value(v, loaded.raw[v.name], fps)
         if v.is_path and value:
             value = str(getattr(loaded.config, v.attr))
         rows.append((v.name, value, str(loaded.origins[v.name])))

@@ -13,10 +13,9 @@ by ``OBSERVER_ENV_FILE``, then the defaults below. With nothing set, every path 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -629,15 +628,13 @@ def _cross_checks(cfg: Config) -> None:
         )
 
 
-def fingerprint(secret: str) -> str:
-    """First 8 hex digits of the secret's sha256: enough to compare, useless to attack."""
-    return hashlib.sha256(secret.encode()).hexdigest()[:8]
-
-
-def display_value(v: Var, value: str) -> str:
-    """A value fit to print: secrets become presence and fingerprint, never the value."""
+def display_value(v: Var, value: str, fingerprint: Callable[[str], str] | None = None) -> str:
+    """A value fit to print: a secret becomes its presence and (given the installation's
+    keyed ``fingerprint``, daemon/fingerprints.py) its fingerprint, never the value."""
     if v.secret:
-        return f"set (sha256:{fingerprint(value)})" if value else "unset"
+        if not value:
+            return "unset"
+        return f"set (fingerprint {fingerprint(value)})" if fingerprint else "set"
     return value
 
 

@@ -23,8 +23,10 @@ from observer.daemon.api.server import ApiServer
 from observer.daemon.backup.service import BackupService
 from observer.daemon.config import Loaded
 from observer.daemon.contract import Problem
+from observer.daemon.fingerprints import load_or_create
 from observer.daemon.ingest.events import EventBus
 from observer.daemon.ingest.hub import Hub
+from observer.daemon.ingest.intake import Intake
 from observer.daemon.ingest.overflow import OverflowLog
 from observer.daemon.ingest.recovery import RecoveryReport
 from observer.daemon.ingest.writer import SegmentWriter
@@ -38,6 +40,7 @@ from observer.daemon.status.build import StatusBuilder, StatusSources
 from observer.daemon.stores.parquet import ParquetSink
 from observer.daemon.stores.postgres import PostgresSink
 from observer.daemon.stores.retention import Retention
+from observer.daemon.supervisor import Supervisor
 from observer.daemon.universe import swing_universe
 
 
@@ -62,6 +65,7 @@ class Parts:
     recovery: RecoveryReport
     overflow: OverflowLog
     hub: Hub
+    intake: Intake
     writers: dict[Track, SegmentWriter]
     parquet: ParquetSink
     postgres: PostgresSink | None  # None when DB_HOST is unset or OBSERVER_STANDALONE
@@ -91,6 +95,7 @@ def build_parts(
     started_at: float,
     container: bool,
     stopping: Callable[[], bool],
+    supervisor: Supervisor | None = None,
 ) -> Parts:
     """Construct and connect every part (``port`` is what the API and metrics serve)."""
     cfg = loaded.config
@@ -117,27 +122,40 @@ def build_parts(
     health = HealthState(cfg)
     for w in writers.values():
         health.watch_writer(w)
+    supervisor = supervisor or Supervisor()
+    health.watch_tasks(supervisor.crash_looping)
 
     http = httpx.AsyncClient(timeout=httpx.Timeout(10.0))
-    auth = KisAuth(source.rest_url, source.app_key, source.app_secret, cfg.token_cache_dir, http)
+    fingerprints = load_or_create(cfg.data_dir)
+    auth = KisAuth(
+        source.rest_url, source.app_key, source.app_secret, cfg.token_cache_dir, http,
+        fingerprint=fingerprints,
+    )  # fmt: skip
     parser = FrameParser(frozenset({source.tr_id}))
+
+    gaps = GapLog(cfg.system_log_dir)
+    universe = swing_universe(cfg) if cfg.swing_interval > 0 else []
+
+    def symbols_of(track: Track) -> list[str]:
+        return list(session.status().symbols) if track is Track.SCALP else universe
+
+    intake = Intake(hub, writers, gaps, symbols_of)
 
     async def on_frame(frame: str) -> None:
         ticks = parser.parse(frame)
         if ticks:
-            await hub.publish(Track.SCALP, ticks)
+            await intake.publish(Track.SCALP, ticks)
 
     async def on_swing(snapshots: list[Snapshot]) -> None:
-        await hub.publish(Track.SWING, snapshots)
+        await intake.publish(Track.SWING, snapshots)
 
-    gaps = GapLog(cfg.system_log_dir)
     session = RealtimeSession(source.ws_url, auth, source.tr_id, cfg.symbols, on_frame, gaps=gaps)
     swing = None
     if cfg.swing_interval > 0:
         swing = SwingPoller(
             source.rest_url,
             auth,
-            swing_universe(cfg),
+            universe,
             interval=cfg.swing_interval,
             rate=source.rest_rate,
             min_price=cfg.min_price,
@@ -162,14 +180,19 @@ def build_parts(
             session=session,
             auth=auth,
             source_url=source.shown_url,
+            intake=intake,
             stopping=stopping,
+            fingerprints=fingerprints,
+            tasks=supervisor.report,
         )
     )
+    api = ApiServer(port, cfg)
     return Parts(
         events=events,
         recovery=recovery,
         overflow=overflow,
         hub=hub,
+        intake=intake,
         writers=writers,
         parquet=parquet,
         postgres=postgres,
@@ -184,6 +207,6 @@ def build_parts(
         swing=swing,
         status=status,
         replayer=Replayer(cfg.data_dir, writers.values()),
-        api=ApiServer(port, cfg),
-        metrics=MetricsServer(port, cfg) if cfg.metrics_port else None,
+        api=api,
+        metrics=MetricsServer(port, cfg, connections=api.connections) if cfg.metrics_port else None,
     )

@@ -17,6 +17,7 @@ from pathlib import Path
 import grpc
 import pytest
 
+from observer.daemon import fingerprints
 from observer.daemon.simulator.server import SimEndpoints, Simulator
 from observer.daemon.simulator.state import SimConfig
 from observer.v1 import observer_pb2 as pb
@@ -147,7 +148,12 @@ def test_config_command_shows_sources_and_masks_secrets(tmp_path: Path) -> None:
     out = run_cli("config", "--port", "6001", env=env)
     assert out.returncode == 0, out.stderr
     assert "canary-db-password-42" not in out.stdout
-    assert "DB_PASSWORD" in out.stdout and "sha256:" in out.stdout
+    db_line = next(line for line in out.stdout.splitlines() if line.startswith("DB_PASSWORD"))
+    assert " set " in db_line + " " and "fingerprint" not in db_line  # no key yet: presence
+    fingerprints.load_or_create(tmp_path / "data")  # as the daemon does at its first start
+    out = run_cli("config", "--port", "6001", env=env)
+    assert "canary-db-password-42" not in out.stdout
+    assert "DB_PASSWORD" in out.stdout and "set (fingerprint " in out.stdout
     port_line = next(line for line in out.stdout.splitlines() if line.startswith("SERVICE_PORT"))
     assert "6001" in port_line and "flag" in port_line
 
