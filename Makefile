@@ -5,13 +5,14 @@
 #   make proto  regenerate protos/observer/v1/*_pb2*.py(i)
 #   make bench  benchmarks that print figures (see README); make bench-backup for backups
 #   make soak   long soak tests, kept out of `make test`
+#   make faults the fault suite at full size, with its table of figures
 
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-dev
 
-.PHONY: venv demo demo-daemon daemon test soak check fmt proto docs bench bench-ingest bench-tail bench-console bench-stores bench-backup postgres restic clean
+.PHONY: venv demo demo-daemon daemon test soak faults check fmt proto docs bench bench-ingest bench-tail bench-console bench-stores bench-backup postgres restic clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -72,6 +73,10 @@ daemon: $(STAMP)
 
 test: $(STAMP) postgres restic
 	$(PY) -m pytest -m "not soak" -p no:cacheprovider -q
+
+# The fault suite at full size: prints the table the README carries (about 20 minutes).
+faults: $(STAMP) postgres restic
+	$(PY) -m tests.faults
 
 soak: $(STAMP) postgres restic
 	$(PY) -m pytest -m soak -p no:cacheprovider -q

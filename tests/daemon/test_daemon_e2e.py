@@ -3,7 +3,6 @@ built-in simulator (real websocket and REST servers on loopback, real files)."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
 import signal
@@ -19,10 +18,18 @@ import pytest
 
 from observer.daemon import fingerprints
 from observer.daemon.simulator.server import SimEndpoints, Simulator
-from observer.daemon.simulator.state import SimConfig
 from observer.v1 import observer_pb2 as pb
 from observer.v1 import observer_pb2_grpc as pb_grpc
-from tests.harness import base_env, daemon_process, jsonl, run_cli, start_daemon, wait_for
+from tests.harness import (
+    base_env,
+    daemon_process,
+    external_simulator,
+    jsonl,
+    kis_env,
+    run_cli,
+    start_daemon,
+    wait_for,
+)
 
 
 def _scalp_lines(data_dir: Path) -> list[dict[str, object]]:
@@ -162,41 +169,16 @@ def test_config_command_shows_sources_and_masks_secrets(tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def external_simulator() -> Iterator[tuple[Simulator, SimEndpoints]]:
-    loop = asyncio.new_event_loop()
-    sim = Simulator(SimConfig(rate=200, seed=7))
-    ready = threading.Event()
-    holder: dict[str, SimEndpoints] = {}
-
-    def run() -> None:
-        asyncio.set_event_loop(loop)
-        holder["ep"] = loop.run_until_complete(sim.start("127.0.0.1"))
-        ready.set()
-        loop.run_forever()
-
-    t = threading.Thread(target=run, daemon=True)
-    t.start()
-    assert ready.wait(10)
-    try:
-        yield sim, holder["ep"]
-    finally:
-        asyncio.run_coroutine_threadsafe(sim.stop(), loop).result(10)
-        loop.call_soon_threadsafe(loop.stop)
-        t.join(5)
-        loop.close()
+def simulator() -> Iterator[tuple[Simulator, SimEndpoints]]:
+    with external_simulator() as running:
+        yield running
 
 
 def test_five_daemon_restarts_issue_exactly_one_access_token(
-    tmp_path: Path, external_simulator: tuple[Simulator, SimEndpoints]
+    tmp_path: Path, simulator: tuple[Simulator, SimEndpoints]
 ) -> None:
-    sim, ep = external_simulator
-    creds = {
-        "KIS_APP_KEY": "PSk3yForTestsOnly0000000000000000000",
-        "KIS_APP_SECRET": "secretForTestsOnly" + "x" * 100,
-        "KIS_ENV": "paper",
-        "KIS_REST_URL": ep.rest_url,
-        "KIS_WS_URL": ep.ws_url,
-    }
+    sim, ep = simulator
+    creds = kis_env(ep)
     for _ in range(5):
         with daemon_process(tmp_path, **creds) as d:
             data, n = d.data_dir, _count_lines(d.data_dir)
