@@ -29,6 +29,7 @@ from observer.console.client import ConsoleError, ObserverClient
 from observer.console.messages import (
     BackupFinished,
     BackupProgressed,
+    BackupRequested,
     ConnectionLost,
     ControlFailed,
     ProbesChecked,
@@ -36,12 +37,12 @@ from observer.console.messages import (
     TunnelChanged,
     VerifyFinished,
 )
-from observer.console.portforward import PortForward, TunnelState
+from observer.console.portforward import TunnelFactory, TunnelState
 from observer.console.screens.backup import BackupDialog
 from observer.console.screens.dashboard import DashboardScreen
 from observer.console.screens.help import HelpScreen
 from observer.console.screens.tail import TailScreen
-from observer.console.state import ConsoleState
+from observer.console.state import ConsoleState, DrawsState
 from observer.v1 import observer_pb2 as pb
 
 _STREAM_GROUPS = ("status", "tail", "probes")
@@ -62,7 +63,7 @@ class ObserverConsole(App[int]):
         target: str,
         *,
         token: str | None = None,
-        tunnel: PortForward | None = None,
+        tunnel: TunnelFactory | None = None,
         refresh_every: float = 0.25,
         status_interval_ms: int = 500,
         heartbeat_ms: int = 2000,
@@ -74,9 +75,10 @@ class ObserverConsole(App[int]):
         freeze_gc: bool = False,
     ) -> None:
         super().__init__()
-        self.target = tunnel.target if tunnel is not None else target
+        #: The port-forward supervisor (``--port-forward``), reporting to this app.
+        self.tunnel = tunnel(on_change=self._tunnel_changed) if tunnel is not None else None
+        self.target = self.tunnel.target if self.tunnel is not None else target
         self.token = token
-        self.tunnel = tunnel
         self.refresh_every = refresh_every
         self.status_interval_ms = status_interval_ms
         self.heartbeat_ms = heartbeat_ms
@@ -176,11 +178,10 @@ class ObserverConsole(App[int]):
             self.draw_screen(visible)
 
     def draw_screen(self, screen: Screen[object]) -> None:
-        """Draw the coalesced state on one screen."""
-        draw = getattr(screen, "draw", None)
-        if callable(draw) and screen.is_attached:
+        """Draw the coalesced state on one screen (those that show it: DrawsState)."""
+        if isinstance(screen, DrawsState) and screen.is_attached:
             try:
-                draw(self.state)
+                screen.draw(self.state)
             except NoMatches:
                 # The screen is being composed or torn down (start-up, exit): skip a beat.
                 self._drawn = -1
@@ -235,14 +236,15 @@ class ObserverConsole(App[int]):
     @work(exclusive=True, group="tunnel", exit_on_error=False)
     async def run_tunnel(self) -> None:
         assert self.tunnel is not None
-
-        def changed(tunnel: TunnelState) -> None:
-            self.post_message(TunnelChanged(tunnel))
-
-        self.tunnel._on_change = changed
         await self.tunnel.run()
 
+    def _tunnel_changed(self, tunnel: TunnelState) -> None:
+        self.post_message(TunnelChanged(tunnel))
+
     # --- control workers ---------------------------------------------------------------
+
+    def on_backup_requested(self, message: BackupRequested) -> None:
+        self.start_backup()
 
     def start_backup(self) -> None:
         if self.state.backup_running:

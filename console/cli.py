@@ -15,6 +15,7 @@ import asyncio
 import os
 import sys
 from collections.abc import Mapping
+from functools import partial
 from pathlib import Path
 
 from observer.console.client import ConsoleError
@@ -95,7 +96,8 @@ def _run_app(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     )
     tunnel = None
     if args.port_forward:
-        tunnel = PortForward(
+        tunnel = partial(
+            PortForward,
             args.port_forward,
             namespace=args.namespace,
             context=args.context,

@@ -108,10 +108,6 @@ class ObserverClient:
     async def close(self) -> None:
         await self._channel.close(grace=None)
 
-    @property
-    def has_token(self) -> bool:
-        return self._token is not None
-
     def _auth(self, what: str) -> tuple[tuple[str, str], ...]:
         if self._token is None:
             raise Unauthorized(f"{what}: no control token; {_TOKEN_HELP}.")

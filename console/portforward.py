@@ -19,6 +19,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from enum import StrEnum
+from typing import Protocol
 
 _FORWARDING = re.compile(r"Forwarding from [^\s]+:(\d+)")
 #: stderr text meaning the tunnel is dead even if kubectl is still running.
@@ -64,6 +65,13 @@ class TunnelState:
 
 
 Probe = Callable[[int], Awaitable[bool]]
+
+
+class TunnelFactory(Protocol):
+    """Builds the supervisor around the callback that hears of every state change: the
+    console's app passes its own, so the tunnel reports to whoever built it."""
+
+    def __call__(self, *, on_change: Callable[[TunnelState], None]) -> PortForward: ...
 
 
 def free_local_port() -> int:

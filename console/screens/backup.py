@@ -12,6 +12,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, ProgressBar, Static
 
 from observer.console import format as fmt
+from observer.console.messages import BackupRequested
 from observer.console.state import ConsoleState
 from observer.v1 import observer_pb2 as pb
 
@@ -49,9 +50,8 @@ class BackupDialog(ModalScreen[None]):
             self.action_close()
 
     def action_confirm(self) -> None:
-        start = getattr(self.app, "start_backup", None)
-        if callable(start):
-            start()
+        # The app owns the backup worker; the dialog only asks for it and draws its progress.
+        self.post_message(BackupRequested())
 
     def action_close(self) -> None:
         self.dismiss(None)

@@ -30,8 +30,10 @@ class LatestTicks(Panel):
     """One row per symbol, in symbol order, newest values."""
 
     TITLE = "Live ticks"
-    STATUS_ONLY = False
     FIXED_HEIGHT = True
+
+    def redraw_key(self, state: ConsoleState) -> object:
+        return state.version
 
     def render_state(self, state: ConsoleState) -> RenderableType:
         if not state.latest:
@@ -111,8 +113,10 @@ class Tape(Panel):
     """The newest trades, newest at the top; only the visible rows are built."""
 
     TITLE = "Tape"
-    STATUS_ONLY = False
     FIXED_HEIGHT = True
+
+    def redraw_key(self, state: ConsoleState) -> object:
+        return state.version
 
     def render_state(self, state: ConsoleState) -> RenderableType:
         room = max(1, self.size.height) if self.size.height else 8

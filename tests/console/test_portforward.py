@@ -37,15 +37,23 @@ async def supervised(pf: PortForward) -> AsyncIterator[PortForward]:
         await asyncio.wait_for(task, 10)
 
 
-def _pf(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, target: int, **kw: object) -> PortForward:
+def fake_kubectl(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, target: int) -> str:
+    """A kubectl command that forwards to 127.0.0.1:``target`` (calls logged in calls.log)."""
     monkeypatch.setenv("FAKE_KUBECTL_TARGET_PORT", str(target))
     monkeypatch.setenv("FAKE_KUBECTL_LOG", str(tmp_path / "calls.log"))
     # fake_kubectl runs under this interpreter: a shebang-independent command.
     wrapper = tmp_path / "kubectl"
     wrapper.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{FAKE}" "$@"\n')
     wrapper.chmod(0o755)
+    return str(wrapper)
+
+
+def _pf(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, target: int, **kw: object) -> PortForward:
     opts: dict[str, object] = dict(
-        namespace="observer-prod", kubectl=str(wrapper), backoff_initial=0.1, backoff_max=0.4
+        namespace="observer-prod",
+        kubectl=fake_kubectl(monkeypatch, tmp_path, target),
+        backoff_initial=0.1,
+        backoff_max=0.4,
     )
     opts.update(kw)
     return PortForward("svc/observer", **opts)  # type: ignore[arg-type]
@@ -116,7 +124,6 @@ async def test_retry_now_leaves_gave_up_and_connects_once_kubectl_works(
 
 async def test_backoff_grows_between_failed_starts_and_is_capped(monkeypatch, tmp_path) -> None:
     monkeypatch.setenv("FAKE_KUBECTL_FAIL", "error: unable to forward")
-    pf = _pf(monkeypatch, tmp_path, 1, give_up_after=99, backoff_initial=0.05, backoff_max=0.2)
     waits: list[float] = []
     loop = asyncio.get_running_loop()
 
@@ -124,7 +131,10 @@ async def test_backoff_grows_between_failed_starts_and_is_capped(monkeypatch, tm
         if state.phase is TunnelPhase.RECONNECTING and state.retry_at is not None:
             waits.append(round(state.retry_at - loop.time(), 2))
 
-    pf._on_change = record
+    pf = _pf(
+        monkeypatch, tmp_path, 1,
+        give_up_after=99, backoff_initial=0.05, backoff_max=0.2, on_change=record,
+    )  # fmt: skip
     async with supervised(pf):
         await eventually(lambda: len(waits) >= 4)
     assert waits[0] < waits[1] < waits[2]
