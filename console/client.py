@@ -40,6 +40,9 @@ _TOKEN_HELP = (
 class ConsoleError(Exception):
     """A foreseeable failure talking to the daemon, with an operator-facing message."""
 
+    #: The console's exit code when this ends it (2: the daemon or the cluster does not answer).
+    exit_code = 2
+
 
 class Unreachable(ConsoleError):
     """The daemon (or the tunnel to it) does not answer."""

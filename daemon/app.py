@@ -188,6 +188,8 @@ class Daemon:
             symbols=list(cfg.symbols),
             recovered_files=recovery.files,
         )
+        for unknown in self.loaded.unknown:
+            log.warning("settings: %s", unknown.message())
         for line in recovery.warnings():
             log.warning("recovery: %s", line)
         for problem in self.warnings:

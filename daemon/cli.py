@@ -25,14 +25,20 @@ from pathlib import Path
 from observer.daemon import __version__
 from observer.daemon.config import ENV_TABLE, Loaded, display_value, load_config
 from observer.daemon.errors import ObserverError
+from observer.daemon.usage import ArgumentParser
 
 _FLAG_VARS = [v for v in ENV_TABLE if v.flag]
+#: The settings the backup commands read: where the data (and its backups) are.
+_BACKUP_FLAGS = ("OBSERVER_DATA_DIR", "OBSERVER_ENV_FILE")
 
 
-def _add_setting_flags(p: argparse.ArgumentParser) -> None:
+def _add_setting_flags(p: argparse.ArgumentParser, only: Sequence[str] | None = None) -> None:
     for v in _FLAG_VARS:
         assert v.flag is not None
-        p.add_argument(v.flag, dest=v.name, metavar=v.kind.value.upper(), help=f"{v.name}")
+        if only is not None and v.name not in only:
+            continue
+        first = v.help.split(". ")[0].rstrip(".")
+        p.add_argument(v.flag, dest=v.name, metavar=v.kind.value.upper(), help=f"{v.name}: {first}")
 
 
 def _flags(ns: argparse.Namespace) -> dict[str, str]:
@@ -40,9 +46,12 @@ def _flags(ns: argparse.Namespace) -> dict[str, str]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="observer-daemon",
         description="Realtime KRX tick collector for the KIS Open API.",
+        epilog="Exit codes: 0 ok, 1 an operation failed, 2 configuration error, 3 startup "
+        "contract failed, 4 another daemon holds the data directory, 5 a backup failed "
+        "verification, 64 usage error, 130 interrupted.",
     )
     parser.add_argument("--version", action="version", version=f"observer-daemon {__version__}")
     sub = parser.add_subparsers(dest="command")
@@ -59,15 +68,32 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("simulate", help="serve the KIS protocol on loopback", add_help=False)
 
-    b = sub.add_parser("backup", help="take a verified backup now")
-    _add_setting_flags(b)
-    ver = sub.add_parser("verify", help="verify a backup archive")
-    _add_setting_flags(ver)
-    ver.add_argument("archive")
-    res = sub.add_parser("restore", help="verify, then restore a backup archive")
-    _add_setting_flags(res)
-    res.add_argument("archive")
-    res.add_argument("--into", required=True, type=Path)
+    archive_help = (
+        "a backup id as ListBackups shows it (20261120T070000Z-1a2b), or the path of a "
+        ".tar.gz archive (its manifest is looked up beside it)"
+    )
+    b = sub.add_parser(
+        "backup", help="take a verified backup now",
+        description="Archive the data volume now, verify the archive, print its sha256.",
+    )  # fmt: skip
+    _add_setting_flags(b, only=_BACKUP_FLAGS)
+    ver = sub.add_parser(
+        "verify", help="verify a backup archive",
+        description="Re-hash an archive and every member against its manifest; exit 5 on a "
+        "mismatch.",
+    )  # fmt: skip
+    _add_setting_flags(ver, only=_BACKUP_FLAGS)
+    ver.add_argument("archive", metavar="ARCHIVE", help=archive_help)
+    res = sub.add_parser(
+        "restore", help="verify, then restore a backup archive",
+        description="Verify an archive, then write its files into an empty directory.",
+    )  # fmt: skip
+    _add_setting_flags(res, only=_BACKUP_FLAGS)
+    res.add_argument("archive", metavar="ARCHIVE", help=archive_help)
+    res.add_argument(
+        "--into", required=True, type=Path, metavar="DIR",
+        help="an empty or new directory to write the files into (never over live data)",
+    )  # fmt: skip
 
     sub.add_parser("doctor", help="check manifests or this environment", add_help=False)
     return parser
@@ -82,6 +108,8 @@ def print_config(loaded: Loaded, as_json: bool) -> None:
         rows.append((v.name, value, str(loaded.origins[v.name])))
     if as_json:
         print(json.dumps([{"name": n, "value": val, "source": s} for n, val, s in rows], indent=2))
+        for unknown in loaded.unknown:
+            print(f"warning: {unknown.message()}", file=sys.stderr)
         return
     w0 = max(len(r[0]) for r in rows)
     w1 = min(60, max(len(r[1]) for r in rows))
@@ -93,6 +121,8 @@ def print_config(loaded: Loaded, as_json: bool) -> None:
         else "KIS " + (loaded.config.kis_env or "custom URLs")
     )
     print(f"\nsource: {src}")
+    for unknown in loaded.unknown:
+        print(f"warning: {unknown.message()}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -109,8 +139,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     if not args or (args[0].startswith("-") and args[0] not in ("-h", "--help", "--version")):
         args = ["run", *args]
-    ns = parser.parse_args(args)
-    return _guard(lambda: _dispatch(ns))
+    return _guard(lambda: _dispatch(parser.parse_args(args)))
 
 
 def _dispatch(ns: argparse.Namespace) -> int:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from observer.daemon.backup.manifest import EMBEDDED_NAME, FileEntry, Manifest
-from observer.daemon.errors import IntegrityError, Precondition
+from observer.daemon.errors import IntegrityError, InvalidRequest
 
 _CHUNK = 1 << 20
 
@@ -190,6 +190,12 @@ def restore_archive(
 
     Returns the number of files written.
     """
+    if into.exists() and (not into.is_dir() or any(into.iterdir())):
+        # Checked first: a wrong target is a usage error, known before reading the archive.
+        raise InvalidRequest(
+            f"restore target {into} exists and is not an empty directory; restore into a new "
+            "directory and move files into place once checked."
+        )
     _safe_members(archive)
     result = verify_archive(archive, manifest, files)
     if not result.ok:
@@ -197,11 +203,6 @@ def restore_archive(
         raise IntegrityError(
             f"refusing to restore {archive}: verification failed ({len(result.mismatches)} "
             f"problem(s), first: {first.path}: {first.reason}). Use another backup."
-        )
-    if into.exists() and (not into.is_dir() or any(into.iterdir())):
-        raise Precondition(
-            f"restore target {into} exists and is not an empty directory; restore into a new "
-            "directory and move files into place once checked."
         )
     into.mkdir(parents=True, exist_ok=True)
     root = into.resolve()

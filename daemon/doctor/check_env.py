@@ -4,7 +4,7 @@ both, secret references, and whether the daemon would accept the settings at all
 
 from __future__ import annotations
 
-from observer.daemon.config import BY_NAME, CLUSTER_RUNTIME, ENV_TABLE
+from observer.daemon.config import BY_NAME, CLUSTER_RUNTIME, ENV_TABLE, closest_name
 from observer.daemon.doctor.context import Collector, Context
 from observer.daemon.doctor.expected import RUNTIME_ENV, cluster_value
 from observer.daemon.doctor.findings import Finding, Severity
@@ -81,10 +81,12 @@ def check_collector_env(ctx: Context, col: Collector) -> list[Finding]:
         for key in cm.get("data") or {}:
             row = BY_NAME.get(str(key))
             if row is None and key not in RUNTIME_ENV:
+                near = closest_name(str(key))
                 out.append(Finding(
                     Severity.WARNING, ref(cm), f"data.{key}",
                     f"{key} is not a variable the daemon reads: it is ignored (a typo, or a "
                     "name from an old deployment?).",
+                    f"rename it to {near} (did you mean it?) or remove it." if near else
                     "rename it to the table's name (observer-daemon config lists them) or "
                     "remove it.",
                 ))  # fmt: skip

@@ -21,7 +21,7 @@ def check_live(
     Nothing is created: a missing directory is reported, not made.
     """
     try:
-        cfg = load_config({}, environ, cwd=cwd).config
+        loaded = load_config({}, environ, cwd=cwd)
     except ConfigError as e:
         return [Finding(Severity.CRITICAL, "environment", "", f"the daemon refuses these "
                         f"settings and exits at start: {e}", "fix the setting the message names.")]  # fmt: skip
@@ -33,9 +33,16 @@ def check_live(
         return [Finding(Severity.HIGH, "environment", "", f"the startup contract is not "
                         f"available in this build ({e}); nothing was checked.",
                         "install a complete observer build.")]  # fmt: skip
+    cfg = loaded.config
     container = bool(contract.is_container_mode(cfg))
     problems = contract.check(cfg, container=container, create=False)
-    out: list[Finding] = []
+    out = [
+        Finding(
+            Severity.WARNING, u.name, u.source, u.message(),
+            f"rename it to {u.closest}." if u.closest else "remove it.", u.name,
+        )
+        for u in loaded.unknown
+    ]  # fmt: skip
     for p in problems:
         out.append(
             Finding(

@@ -323,6 +323,16 @@ class StatusBuilder:
         out += [
             st.ContractWarning(
                 st.Severity.WARNING,
+                u.name,
+                "",
+                f"{u.name} (from {u.source}) is not a setting of observer-daemon and is ignored.",
+                f"rename it to {u.closest}." if u.closest else "remove it.",
+            )
+            for u in d.loaded.unknown
+        ]
+        out += [
+            st.ContractWarning(
+                st.Severity.WARNING,
                 "OBSERVER_DATA_DIR",
                 str(self.cfg.data_dir),
                 line,
