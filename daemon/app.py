@@ -26,6 +26,7 @@ from observer.daemon.api.health import HealthState
 from observer.daemon.api.replay import replay
 from observer.daemon.api.server import listen_host
 from observer.daemon.backup.service import BackupService
+from observer.daemon.clock import shown
 from observer.daemon.config import Config, Loaded, secrets_of
 from observer.daemon.errors import Precondition
 from observer.daemon.ingest.events import EventBus
@@ -71,7 +72,8 @@ class Daemon:
         self._cfg = loaded.config
         self._log_stream = log_stream
         self.started_at = time.time()
-        self.container = contract.is_container_mode(self._cfg)
+        self.container_mode = contract.container_mode(self._cfg)
+        self.container = self.container_mode.on
         self.warnings: list[contract.Problem] = []
         self._lock: contract.DataDirLock | None = None
         self._simulator: Simulator | None = None
@@ -135,7 +137,9 @@ class Daemon:
     # --- lifecycle -------------------------------------------------------------------
     async def start(self) -> None:
         cfg = self._cfg
-        self.warnings = contract.enforce(contract.check(cfg, container=self.container))
+        self.warnings = contract.enforce(
+            contract.check(cfg, container=self.container), self.container_mode
+        )
         self._lock = contract.DataDirLock(cfg.data_dir)
         self._lock.acquire()
         self.redactor = logs.setup(
@@ -188,6 +192,7 @@ class Daemon:
             symbols=list(cfg.symbols),
             recovered_files=recovery.files,
         )
+        log.info("%s", self.container_mode.explain())
         for unknown in self.loaded.unknown:
             log.warning("settings: %s", unknown.message())
         for line in recovery.warnings():
@@ -292,7 +297,7 @@ def status_line(d: Daemon) -> str:
     free = f"{vol.free_bytes / 2**30:,.1f} GiB free ({vol.kind.value})" if vol else "?"
     warn = f" | {len(s.warnings)} warning(s)" if s.warnings else ""
     return (
-        f"{time.strftime('%H:%M:%S')} {c.state.value} kis={c.session.state.value} "
+        f"{shown(time.time(), with_date=False)} {c.state.value} kis={c.session.state.value} "
         f"subs={len(c.subscriptions)} | {rates} | {files} | data {free} | "
         f"gRPC :{d.port}{warn}"
     )

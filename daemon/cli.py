@@ -99,12 +99,31 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _resolved(loaded: Loaded) -> dict[str, str]:
+    """What the ``auto`` settings resolve to on this machine, and why."""
+    from observer.daemon.api.server import listen_host
+    from observer.daemon.contract import OPT_OUT, container_mode
+
+    cfg = loaded.config
+    out = {}
+    mode = container_mode(cfg)
+    if mode.detected:
+        found = f"detected a container: {mode.evidence}; {OPT_OUT}" if mode.on else "no container"
+        out["OBSERVER_CONTAINER"] = f"-> {'true' if mode.on else 'false'} ({found})"
+    if cfg.listen_address == "auto":
+        out["OBSERVER_LISTEN_ADDRESS"] = f"-> {listen_host(cfg)}"
+    return out
+
+
 def print_config(loaded: Loaded, as_json: bool) -> None:
+    resolved = _resolved(loaded)
     rows = []
     for v in ENV_TABLE:
         value = display_value(v, loaded.raw[v.name])
         if v.is_path and value:
             value = str(getattr(loaded.config, v.attr))
+        if v.name in resolved:
+            value = f"{value} {resolved[v.name]}"
         rows.append((v.name, value, str(loaded.origins[v.name])))
     if as_json:
         print(json.dumps([{"name": n, "value": val, "source": s} for n, val, s in rows], indent=2))

@@ -99,17 +99,25 @@ def mount_for(path: Path, mounts: list[Mount]) -> Mount | None:
     return best
 
 
-def in_container() -> bool:
-    """Best-effort: are we inside a container (Kubernetes, Docker, Podman, containerd)?"""
+def container_evidence() -> str:
+    """Why this looks like a container (Kubernetes, Docker, Podman, containerd), in words an
+    operator can check; empty when nothing does. Best-effort, from the usual markers."""
     if os.environ.get("KUBERNETES_SERVICE_HOST"):
-        return True
-    if Path("/.dockerenv").exists() or Path("/run/.containerenv").exists():
-        return True
+        return "KUBERNETES_SERVICE_HOST is set"
+    for marker in ("/.dockerenv", "/run/.containerenv"):
+        if Path(marker).exists():
+            return f"{marker} exists"
     try:
         cg = Path("/proc/1/cgroup").read_text()
     except OSError:
-        return False
-    return any(k in cg for k in ("kubepods", "docker", "containerd", "libpod"))
+        return ""
+    found = [k for k in ("kubepods", "docker", "containerd", "libpod") if k in cg]
+    return f"/proc/1/cgroup names {found[0]}" if found else ""
+
+
+def in_container() -> bool:
+    """Best-effort: are we inside a container (see :func:`container_evidence`)?"""
+    return bool(container_evidence())
 
 
 _PERSISTENT_MARKS = ("pvc-", "kubernetes.io~csi", "kubernetes.io~local-volume", "local-path")

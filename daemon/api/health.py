@@ -105,6 +105,8 @@ class HealthState:
         self._loop_stall = ""  # latched: a loop that stalled this long is broken
         self._shutting_down = False
         self._published: dict[str, int] = {}
+        #: Services that have been SERVING at least once since start.
+        self._served: set[str] = set()
         self._watchdog: threading.Thread | None = None
         self._stop = threading.Event()
 
@@ -192,15 +194,21 @@ class HealthState:
             status = SERVING if ok else NOT_SERVING
             if self._published.get(name) != status:
                 if self._published.get(name) is not None or not ok:
+                    # NOT_SERVING before a service ever served is the expected start, not
+                    # a warning; losing it once it served is.
+                    starting = not ok and name not in self._served
                     log.log(
-                        logging.INFO if ok else logging.WARNING,
-                        "health %r -> %s %s",
+                        logging.INFO if ok or starting else logging.WARNING,
+                        "health %r -> %s %s%s",
                         name,
                         "SERVING" if ok else "NOT_SERVING",
                         why,
+                        " (starting)" if starting else "",
                     )
                 self._published[name] = status
                 await self.servicer.set(name, status)
+            if ok:
+                self._served.add(name)
 
     async def run(self, interval: float = 1.0) -> None:
         """Event-loop side: heartbeat and refresh every ``interval`` seconds (a task)."""

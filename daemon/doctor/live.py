@@ -34,9 +34,16 @@ def check_live(
                         f"available in this build ({e}); nothing was checked.",
                         "install a complete observer build.")]  # fmt: skip
     cfg = loaded.config
-    container = bool(contract.is_container_mode(cfg))
+    mode = contract.container_mode(cfg)
+    container = bool(mode.on)
     problems = contract.check(cfg, container=container, create=False)
     out = [
+        Finding(
+            Severity.INFO, "OBSERVER_CONTAINER", "environment", str(mode.explain()),
+            "nothing to do if that is right.", "OBSERVER_CONTAINER",
+        )
+    ]  # fmt: skip
+    out += [
         Finding(
             Severity.WARNING, u.name, u.source, u.message(),
             f"rename it to {u.closest}." if u.closest else "remove it.", u.name,
@@ -44,13 +51,16 @@ def check_live(
         for u in loaded.unknown
     ]  # fmt: skip
     for p in problems:
+        fix = str(p.fix)
+        if p.container_rule and mode.detected:
+            fix += f" Or, {contract.OPT_OUT} ({mode.why()})."
         out.append(
             Finding(
                 _SEVERITY.get(str(p.severity), Severity.WARNING),
                 f"{p.variable}={p.path}",
                 "environment" + (" (container mode)" if container else ""),
                 str(p.message),
-                str(p.fix),
+                fix,
                 str(p.variable),
             )
         )
