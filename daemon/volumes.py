@@ -184,6 +184,37 @@ def usage(path: Path, *, mounts: list[Mount] | None = None, container: bool) -> 
     )
 
 
+def own_roots(paths: list[Path]) -> list[Path]:
+    """The paths that are not inside another of ``paths`` (each file is counted once)."""
+    real = sorted({Path(os.path.realpath(p)) for p in paths}, key=lambda p: len(p.parts))
+    roots: list[Path] = []
+    for p in real:
+        if not any(p.is_relative_to(r) for r in roots):
+            roots.append(p)
+    return roots
+
+
+def tree_bytes(roots: list[Path]) -> int:
+    """Bytes allocated to the files under ``roots`` (st_blocks, as ``du`` counts them; what
+    fills a volume), links not followed. Files that vanish meanwhile are skipped."""
+    total = 0
+    stack = [str(r) for r in own_roots(roots)]
+    while stack:
+        try:
+            with os.scandir(stack.pop()) as it:
+                for entry in it:
+                    try:
+                        if entry.is_dir(follow_symlinks=False):
+                            stack.append(entry.path)
+                        elif entry.is_file(follow_symlinks=False):
+                            total += entry.stat(follow_symlinks=False).st_blocks * 512
+                    except OSError:
+                        continue
+        except OSError:
+            continue
+    return total
+
+
 @dataclass
 class GrowthTracker:
     """Growth rate of a volume's used bytes from samples over a sliding window."""

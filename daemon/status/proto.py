@@ -159,6 +159,8 @@ def _volume(v: VolumeStatus) -> pb.Volume:
         seconds_until_full=v.seconds_until_full,
         writable=v.writable,
         nearly_full=v.nearly_full,
+        observer_bytes=v.observer_bytes,
+        observer_growth_bytes_per_second=v.observer_growth_bytes_per_second,
     )
 
 

@@ -82,8 +82,10 @@ def canned_status(*, ephemeral: bool = False, backups: int = 2) -> pb.Status:
         free_bytes=int(13.6 * gib),
         inodes_total=1_310_720,
         inodes_free=1_309_000,
-        growth_bytes_per_second=52_000,
+        growth_bytes_per_second=61_000,
         writable=True,
+        observer_bytes=int(5.9 * gib),
+        observer_growth_bytes_per_second=52_000,
     )
     data.seconds_until_full = 13.6 * gib / 52_000
     st.volumes.add(
@@ -97,6 +99,7 @@ def canned_status(*, ephemeral: bool = False, backups: int = 2) -> pb.Status:
         free_bytes=int(4.3 * gib),
         growth_bytes_per_second=0,
         writable=True,
+        observer_bytes=int(0.6 * gib),
     )
     if ephemeral:
         st.volumes.add(
