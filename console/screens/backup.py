@@ -16,6 +16,19 @@ from observer.console.messages import BackupRequested
 from observer.console.state import ConsoleState
 from observer.v1 import observer_pb2 as pb
 
+#: What the dialog says a backup holds when the daemon does not say (no status yet).
+_UNKNOWN_CONTENTS = "its data"
+
+
+def describe(state: ConsoleState) -> str:
+    """What pressing "Back up now" does, with what a backup holds as the daemon says it."""
+    contents = state.status.backups.contents if state.status is not None else ""
+    return (
+        f"The daemon archives {contents or _UNKNOWN_CONTENTS}. The archive goes to "
+        "backups/archives/ with a manifest (a sha256 per file) and is verified before it is "
+        "reported done. Collection continues while it runs."
+    )
+
 
 class BackupDialog(ModalScreen[None]):
     """Asks first; the app runs the backup and this dialog draws its progress."""
@@ -25,15 +38,15 @@ class BackupDialog(ModalScreen[None]):
         Binding("escape,n", "close", "Close"),
     ]
 
+    def __init__(self) -> None:
+        super().__init__()
+        #: A backup was asked for from this dialog: its progress and result are shown.
+        self._asked = False
+
     def compose(self) -> ComposeResult:
         with Vertical(id="backup-dialog"):
             yield Static("Back up the data volume now?", id="backup-title")
-            yield Static(
-                "The daemon archives assets/, the event bus, datasets and config into "
-                "backups/archives/ and writes a manifest with a sha256 per file. "
-                "Collection continues while it runs.",
-                id="backup-detail",
-            )
+            yield Static("", id="backup-detail")
             yield ProgressBar(total=100, show_eta=False, id="backup-bar")
             with Horizontal(id="backup-buttons"):
                 yield Button("Back up now [y]", id="backup-confirm", variant="primary")
@@ -51,12 +64,18 @@ class BackupDialog(ModalScreen[None]):
 
     def action_confirm(self) -> None:
         # The app owns the backup worker; the dialog only asks for it and draws its progress.
+        self._asked = True
         self.post_message(BackupRequested())
 
     def action_close(self) -> None:
         self.dismiss(None)
 
     def draw(self, state: ConsoleState) -> None:
+        if not (self._asked or state.backup_running):
+            # A fresh question: what an earlier backup from this console did is in the
+            # backups panel, not above these buttons.
+            self.query_one("#backup-detail", Static).update(describe(state))
+            return
         progress = state.backup_progress
         if progress is None and not state.backup_running and not state.control_error:
             return

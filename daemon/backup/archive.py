@@ -55,6 +55,15 @@ class Source:
     name: str
 
 
+#: What a backup holds, in words (status shows it; the console's backup dialog says it).
+#: Keep it true to :func:`collect_sources`.
+CONTENTS = (
+    "the tick files (assets/), the event bus (observer.jsonl) and the config directory; "
+    "Parquet datasets and PostgreSQL rows are derived from the tick files and are not in it, "
+    "nor are the logs"
+)
+
+
 def collect_sources(data_dir: Path, config_dir: Path) -> list[Source]:
     """assets/**, the event bus and the config directory, in a stable order."""
     out: list[Source] = []

@@ -69,8 +69,12 @@ def verify_main(
         return 0
     print(f"FAILED {archive}: {len(r.mismatches)} problem(s)", file=out)
     for m in r.mismatches:
-        detail = f" (expected {m.expected_sha256[:12]} {m.expected_bytes} B, got {m.actual_sha256[:12]} {m.actual_bytes} B)"
-        print(f"  {m.path}: {m.reason}{detail if m.expected_sha256 else ''}", file=out)
+        detail = (
+            f" (expected {m.expected_sha256[:12]} {m.expected_bytes} B" if m.expected_sha256 else ""
+        )
+        if detail and m.actual_sha256:
+            detail += f", got {m.actual_sha256[:12]} {m.actual_bytes} B"
+        print(f"  {m.path}: {m.reason}{detail + ')' if detail else ''}", file=out)
     print("Do not rely on this archive; take a new backup or use another one.", file=err)
     return IntegrityError.exit_code
 

@@ -20,7 +20,13 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from observer.daemon import __version__
-from observer.daemon.backup.archive import Progress, ProgressFn, collect_sources, write_archive
+from observer.daemon.backup.archive import (
+    CONTENTS,
+    Progress,
+    ProgressFn,
+    collect_sources,
+    write_archive,
+)
 from observer.daemon.backup.manifest import (
     Manifest,
     backups_dir,
@@ -300,4 +306,5 @@ class BackupService:
             verification=verification,
             last_verified_at=newest.verified_at if newest else None,
             retain_days=self.cfg.retain_backup_days,
+            contents=CONTENTS,
         )

@@ -204,6 +204,8 @@ class BackupStatus:
     verification: Verification = Verification.UNVERIFIED
     last_verified_at: float | None = None
     retain_days: int = 0
+    #: What a backup holds, in words.
+    contents: str = ""
 
 
 @dataclass

@@ -205,6 +205,7 @@ def backup_status_to_proto(b: BackupStatus) -> pb.BackupStatus:
         verification=_enum(pb.VerificationState, "VERIFICATION_STATE", b.verification),
         last_verified_at=timestamp(b.last_verified_at),
         retain_days=b.retain_days,
+        contents=b.contents,
     )
 
 

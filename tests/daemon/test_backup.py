@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from observer.daemon.backup.archive import Progress
+from observer.daemon.backup.archive import Progress, collect_sources
 from observer.daemon.backup.cli import backup_main, restore_main, verify_main
 from observer.daemon.backup.manifest import check_id, load_manifests
 from observer.daemon.backup.service import BackupService
@@ -282,3 +282,47 @@ def test_a_new_backup_verifies_itself_before_it_reports_done(tmp_path: Path) -> 
     assert phases.index("verifying") < phases.index("done")
     stored = BackupService(cfg).get(m.id)
     assert stored.verified_ok is True and stored.verified_at is not None
+
+
+@pytest.mark.parametrize("where", [1 / 3, 1 / 2, 2 / 3])
+def test_a_corrupted_archive_is_reported_as_invalid_compressed_data(
+    tmp_path: Path, where: float
+) -> None:
+    cfg = _cfg(tmp_path)
+    _populate(cfg)
+    m = BackupService(cfg).run_sync()
+    archive = m.archive_path(cfg.data_dir)
+    data = bytearray(archive.read_bytes())
+    pos = int(len(data) * where)
+    data[pos : pos + 8] = bytes(b ^ 0x5A for b in data[pos : pos + 8])
+    archive.write_bytes(bytes(data))
+    result = BackupService(cfg).verify_sync(m.id)
+    reasons = [x.reason for x in result.mismatches]
+    assert not result.ok
+    assert any(r.startswith("archive unreadable: invalid compressed data") for r in reasons)
+    # The damage is the cause: no member is blamed for what the damaged bytes decode to.
+    assert not any(r in ("not in manifest", "missing from archive") for r in reasons), reasons
+    out = io.StringIO()
+    assert verify_main(cfg, m.id, out, io.StringIO()) == IntegrityError.exit_code
+    assert "invalid compressed data" in out.getvalue() and "got  0 B" not in out.getvalue()
+
+
+def test_a_truncated_archive_says_it_is_cut_short(tmp_path: Path) -> None:
+    cfg = _cfg(tmp_path)
+    _populate(cfg)
+    m = BackupService(cfg).run_sync()
+    archive = m.archive_path(cfg.data_dir)
+    archive.write_bytes(archive.read_bytes()[:-40])
+    reasons = [x.reason for x in BackupService(cfg).verify_sync(m.id).mismatches]
+    assert any("cut short" in r or "invalid compressed data" in r for r in reasons), reasons
+
+
+def test_status_says_what_a_backup_holds_and_it_matches_what_is_archived(tmp_path: Path) -> None:
+    cfg = _cfg(tmp_path)
+    _populate(cfg)
+    contents = BackupService(cfg).status().contents
+    tops = {s.name.split("/")[0] for s in collect_sources(cfg.data_dir, cfg.config_dir)}
+    words = {"assets": "assets/", "observer.jsonl": "observer.jsonl", "config": "config"}
+    for top in tops:
+        assert words[top] in contents, top
+    assert "datasets" in contents and "not in it" in contents

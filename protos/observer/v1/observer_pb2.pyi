@@ -374,7 +374,7 @@ class SecretStatus(_message.Message):
     def __init__(self, name: _Optional[str] = ..., present: _Optional[bool] = ..., source: _Optional[str] = ..., fingerprint: _Optional[str] = ..., age_seconds: _Optional[float] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class BackupStatus(_message.Message):
-    __slots__ = ("last_result", "last_id", "last_error", "last_success_at", "last_duration_seconds", "next_scheduled_at", "count", "total_bytes", "verification", "last_verified_at", "retain_days")
+    __slots__ = ("last_result", "last_id", "last_error", "last_success_at", "last_duration_seconds", "next_scheduled_at", "count", "total_bytes", "verification", "last_verified_at", "retain_days", "contents")
     LAST_RESULT_FIELD_NUMBER: _ClassVar[int]
     LAST_ID_FIELD_NUMBER: _ClassVar[int]
     LAST_ERROR_FIELD_NUMBER: _ClassVar[int]
@@ -386,6 +386,7 @@ class BackupStatus(_message.Message):
     VERIFICATION_FIELD_NUMBER: _ClassVar[int]
     LAST_VERIFIED_AT_FIELD_NUMBER: _ClassVar[int]
     RETAIN_DAYS_FIELD_NUMBER: _ClassVar[int]
+    CONTENTS_FIELD_NUMBER: _ClassVar[int]
     last_result: BackupResult
     last_id: str
     last_error: str
@@ -397,7 +398,8 @@ class BackupStatus(_message.Message):
     verification: VerificationState
     last_verified_at: _timestamp_pb2.Timestamp
     retain_days: int
-    def __init__(self, last_result: _Optional[_Union[BackupResult, str]] = ..., last_id: _Optional[str] = ..., last_error: _Optional[str] = ..., last_success_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_duration_seconds: _Optional[float] = ..., next_scheduled_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., count: _Optional[int] = ..., total_bytes: _Optional[int] = ..., verification: _Optional[_Union[VerificationState, str]] = ..., last_verified_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., retain_days: _Optional[int] = ...) -> None: ...
+    contents: str
+    def __init__(self, last_result: _Optional[_Union[BackupResult, str]] = ..., last_id: _Optional[str] = ..., last_error: _Optional[str] = ..., last_success_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_duration_seconds: _Optional[float] = ..., next_scheduled_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., count: _Optional[int] = ..., total_bytes: _Optional[int] = ..., verification: _Optional[_Union[VerificationState, str]] = ..., last_verified_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., retain_days: _Optional[int] = ..., contents: _Optional[str] = ...) -> None: ...
 
 class ContractWarning(_message.Message):
     __slots__ = ("severity", "variable", "path", "message", "fix")
