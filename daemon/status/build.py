@@ -212,10 +212,13 @@ class StatusBuilder:
             state, error = st.SinkState.DEGRADED, p.last_error
         else:
             state, error = st.SinkState.OK, ""
+        since = p.lag_since.get(track.value)
         return st.SinkLag(
             name="parquet",
             state=state,
-            lag_rows=p.pending + len(failed),  # closed segments not yet converted
+            # Lines of the closed segments not yet converted (queued, converting or failed).
+            lag_rows=p.lag_rows.get(track.value, 0),
+            lag_seconds=max(0.0, time.time() - since) if since is not None else 0.0,
             checkpoint_file=p.last_converted,
             last_error=error,
         )
