@@ -88,7 +88,11 @@ def to_table(findings: Sequence[Finding], *, source: str, width: int | None = No
         out.append("")
         out.append(head)
         for label, text in (("what", f.message), ("fix", f.fix)):
-            wrapped = textwrap.wrap(text, cols - 14) or [""]
+            # A path is never cut (at a hyphen or mid-word): it moves to the next line whole,
+            # so it can be copied as printed.
+            wrapped = textwrap.wrap(
+                text, cols - 14, break_long_words=False, break_on_hyphens=False
+            ) or [""]
             out.append(f"  {label:<5}  {wrapped[0]}")
             out.extend(f"         {line}" for line in wrapped[1:])
     counts = ", ".join(

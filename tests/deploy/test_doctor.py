@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from observer.daemon.doctor.cli import main
-from observer.daemon.doctor.findings import EXIT_USAGE, Finding, Severity
+from observer.daemon.doctor.findings import EXIT_USAGE, Finding, Severity, to_table
 from observer.daemon.doctor.manifests import check_manifests
 from observer.daemon.doctor.render import parse_dockerfile
 from tests.deploy.conftest import FIXTURES, OVERLAYS, needs_kubectl
@@ -186,3 +186,15 @@ def test_live_doctor_reports_a_setting_the_daemon_would_refuse() -> None:
     out = io.StringIO()
     assert main([], stdout=out, environ={"SERVICE_PORT": "many"}) == 3
     assert "SERVICE_PORT" in out.getvalue()
+
+
+def test_the_table_never_cuts_a_path_across_lines() -> None:
+    path = "/opt/platform/runtime/observer/data/backups/archives/20261120-160000-1a2b.tar.gz"
+    f = Finding(
+        Severity.WARNING, "Deployment/observer", "spec", f"the file {path} is odd.",
+        f"move {path} to /var/lib/observer-backups/long-term-storage-and-more.",
+    )  # fmt: skip
+    table = to_table([f], source="test", width=60)
+    lines = table.splitlines()
+    assert any(path in line for line in lines)
+    assert any("/var/lib/observer-backups/long-term-storage-and-more." in line for line in lines)
