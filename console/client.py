@@ -33,7 +33,8 @@ _CHANNEL_OPTIONS: list[tuple[str, Any]] = [
 
 _TOKEN_HELP = (
     "give the console the daemon's OBSERVER_CONTROL_TOKEN with --token-file FILE, "
-    "the OBSERVER_CONTROL_TOKEN environment variable, or --token-from-secret NAME"
+    "the OBSERVER_CONTROL_TOKEN environment variable, or --token-from-secret NAME "
+    "(against make demo: --token-file observer-runtime/demo-token)"
 )
 
 

@@ -134,7 +134,8 @@ class ConsoleState:
             tape.append(row)
         n = len(batch.ticks)
         self.ticks_seen += n
-        self._window_count += n
+        if not batch.replay:  # the files' past is not today's rate
+            self._window_count += n
         self.dropped_total = max(self.dropped_total, batch.dropped_total)
         if n:
             self.last_tick_at = now

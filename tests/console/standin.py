@@ -231,6 +231,7 @@ class StandIn:
     backup_step_seconds: float = 0.05
     backups_taken: int = 0
     hold_backup: asyncio.Event | None = None  # when set, the backup waits for it before DONE
+    tail_requests: list[pb.TailRequest] = field(default_factory=list)
 
     @property
     def target(self) -> str:
@@ -263,8 +264,10 @@ class _Tail(pb_grpc.TailServiceServicer):
 
     async def Tail(self, request, context):
         wanted = set(request.symbols)
-        ticks = [t for t in self.s.ticks if not wanted or t.symbol in wanted]
-        yield pb.TickBatch(ticks=ticks, sent_at=ts(NOW))
+        self.s.tail_requests.append(request)
+        if request.replay_last:  # the canned ticks stand for the files' recent past
+            ticks = [t for t in self.s.ticks if not wanted or t.symbol in wanted]
+            yield pb.TickBatch(ticks=ticks[-request.replay_last :], replay=True, sent_at=ts(NOW))
         i = len(self.s.ticks)
         while True:
             if self.s.live_rate <= 0:

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from observer.console.client import ObserverClient
-from observer.console.portforward import PortForward, TunnelPhase, TunnelState
+from observer.console.portforward import PortForward, TunnelPhase, TunnelState, meaningful
 from tests.console.helpers import eventually
 from tests.console.standin import run_standin
 
@@ -154,3 +154,31 @@ async def test_keepalive_restarts_a_tunnel_that_stops_answering(monkeypatch, tmp
             state = await _until(pf, TunnelPhase.RECONNECTING)
             assert "no answer through the tunnel 2 times" in state.last_error
             await _until(pf, TunnelPhase.CONNECTED)
+
+
+async def test_without_a_kubeconfig_the_tunnel_gives_up_at_once_saying_so(
+    monkeypatch, tmp_path
+) -> None:
+    monkeypatch.setenv("FAKE_KUBECTL_NO_CONTEXT", "1")
+    pf = _pf(monkeypatch, tmp_path, 1)
+    async with supervised(pf):
+        state = await _until(pf, TunnelPhase.GAVE_UP)
+        assert state.failures == 0  # no port-forward was tried: it could not work
+        assert "kubectl has no cluster configured" in state.last_error
+        assert "current-context is not set" in state.last_error
+        assert "KUBECONFIG" in state.last_error
+        assert not (tmp_path / "calls.log").exists()
+        monkeypatch.delenv("FAKE_KUBECTL_NO_CONTEXT")
+        pf.retry_now()  # r, once the kubeconfig is there
+        await _until(pf, TunnelPhase.CONNECTED)
+        assert (tmp_path / "calls.log").exists()
+
+
+def test_kubectls_client_log_noise_is_left_out_of_what_the_console_shows() -> None:
+    noise = (
+        'E1201 22:23:03.452538   31773 memcache.go:265] "Unhandled Error" err="couldn\'t get '
+        'current server API group list: Get \\"http://localhost:8080/api?timeout=32s\\""'
+    )
+    said = "The connection to the server localhost:8080 was refused - did you specify the right host or port?"
+    assert meaningful([noise, noise, noise, said]) == said
+    assert meaningful([noise, noise]) == noise.split("] ", 1)[1]
