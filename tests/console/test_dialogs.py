@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import AsyncIterator
 
 import pytest
+from rich.console import Console
 
 from observer.console.app import ObserverConsole
+from observer.console.screens.help import help_text
 from tests.console.helpers import eventually
 from tests.console.screen_text import screen_text
 from tests.console.standin import TOKEN, StandIn, run_standin
@@ -42,3 +45,12 @@ async def test_pressing_b_again_asks_afresh_instead_of_showing_the_last_result(s
         await pilot.pause()
         assert "Backup done" not in screen_text(app)
         assert not app.screen.query_one("#backup-confirm").disabled
+
+
+def test_help_says_the_arrow_is_the_tick_and_the_colour_the_day() -> None:
+    console = Console(width=120, record=True, file=io.StringIO())
+    console.print(help_text())
+    text = " ".join(console.export_text().split())
+    assert "The arrow beside the price is this trade against the one before it" in text
+    assert "the change versus the previous close" in text
+    assert "1-5 Dashboard panels" in text and "p / space" in text
