@@ -33,8 +33,10 @@ from observer.daemon.ingest.recovery import SeqState
 from observer.daemon.ingest.writer import SegmentWriter
 from observer.daemon.kis import parser as parser_module
 from observer.daemon.kis.parser import FrameParser
-from observer.daemon.model import SCALP_FIELDS, Track, iso_date, iso_ts
+from observer.daemon.model import Track
 from observer.daemon.runtime import tune_gc
+from observer.daemon.schema.fields import SCALP
+from observer.daemon.schema.lines import iso_date, iso_ts
 
 RECORDS_PER_FRAME = 5
 SYMBOLS = ("005930", "000660", "035420", "035720", "005380", "051910", "006400", "068270")
@@ -123,7 +125,7 @@ def replaced(frames: list[str]) -> float:
             for t in parser.parse(f):
                 seq += 1
                 t.seq = seq
-                rec = {k: getattr(t, k) for k in SCALP_FIELDS if k not in ("ts", "received_at")}
+                rec = {k: getattr(t, k) for k in SCALP.names if k not in ("ts", "received_at")}
                 rec["trade_date"] = iso_date(t.trade_date)
                 rec["ts"] = iso_ts(t.trade_date, t.time)
                 rec["received_at"] = iso(to_kst(t.received_at))
@@ -203,7 +205,7 @@ def main() -> None:
     print(f"Machine: {os.cpu_count()} cores ({platform.machine()}), Python {platform.python_version()}, "
           f"{platform.system()} {platform.release()}; one event loop, one core used; "
           f"load average {os.getloadavg()[0]:.2f}; GC tuned as in the daemon (all variants); "
-          f"frame scanner: {'C' if parser_module._scan else 'regular expression (no C build)'}")  # fmt: skip
+          f"frame scanner: {'C' if parser_module._Scanner else 'regular expression (no C build)'}")  # fmt: skip
     print(
         f"Command: {Path(sys.executable).name} bench/ingest.py; {RECORDS_PER_FRAME} records/frame\n"
     )

@@ -29,7 +29,7 @@ import asyncpg  # noqa: E402
 import pyarrow as pa  # noqa: E402
 import pyarrow.json as pj  # noqa: E402
 
-from observer.daemon.model import reference_line  # noqa: E402
+from observer.daemon.schema.lines import reference_line  # noqa: E402
 from observer.daemon.stores.parquet import convert_segment, dataset_path  # noqa: E402
 from observer.daemon.stores.pgschema import migrate  # noqa: E402
 from observer.daemon.stores.postgres import PostgresSettings, PostgresSink  # noqa: E402

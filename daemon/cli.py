@@ -4,10 +4,10 @@
     observer-daemon demo           run in the foreground with a one-line status every few seconds
     observer-daemon config         print the effective settings and where each came from
     observer-daemon simulate       serve the KIS protocol on loopback (the simulator alone)
-    observer-daemon backup         take a verified backup of the data volume now
-    observer-daemon verify ARCHIVE re-hash a backup archive against its manifest
-    observer-daemon restore ARCHIVE --into DIR
-    observer-daemon doctor [--manifests PATH] [--json]
+    observer-daemon backup         take a snapshot of the data volume now (restic, verified)
+    observer-daemon verify [SNAPSHOT]  restic check + restore to scratch + sha256 of every file
+    observer-daemon restore SNAPSHOT --into DIR
+    observer-daemon doctor [--manifests PATH|-] [--json]
 
 A foreseeable failure prints one paragraph (what failed, the value, what to do) and exits
 non-zero; never a traceback.
@@ -68,29 +68,30 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("simulate", help="serve the KIS protocol on loopback", add_help=False)
 
-    archive_help = (
-        "a backup id as ListBackups shows it (20261120T070000Z-1a2b), or the path of a "
-        ".tar.gz archive (its manifest is looked up beside it)"
-    )
-    b = sub.add_parser(
-        "backup", help="take a verified backup now",
-        description="Archive the data volume now, verify the archive, print its sha256.",
+    snapshot_help = "a snapshot id as ListBackups shows it, or the path of a legacy .tar.gz archive"
+    # The backup commands read only where the data is: no collector flags in their --help.
+    backup = {
+        name: sub.add_parser(name, help=short, description=long)
+        for name, short, long in (
+            ("backup", "take a snapshot now",
+             "Take a restic snapshot of the data volume now, verified before it is reported "
+             "done."),
+            ("verify", "verify a snapshot (default: the newest) or archive",
+             "Check a snapshot (restic check, restore to scratch, sha256 of every file) or a "
+             "legacy archive; exit 5 on a mismatch."),
+            ("restore", "restore a snapshot (or legacy archive), re-hashed",
+             "Restore a snapshot or a legacy archive into an empty directory, then re-hash "
+             "every file against its manifest."),
+        )
+    }  # fmt: skip
+    for p in backup.values():
+        _add_setting_flags(p, only=_BACKUP_FLAGS)
+    backup["verify"].add_argument(
+        "archive", nargs="?", default="latest", metavar="SNAPSHOT",
+        help=f"{snapshot_help} (default: latest, the newest snapshot)",
     )  # fmt: skip
-    _add_setting_flags(b, only=_BACKUP_FLAGS)
-    ver = sub.add_parser(
-        "verify", help="verify a backup archive",
-        description="Re-hash an archive and every member against its manifest; exit 5 on a "
-        "mismatch.",
-    )  # fmt: skip
-    _add_setting_flags(ver, only=_BACKUP_FLAGS)
-    ver.add_argument("archive", metavar="ARCHIVE", help=archive_help)
-    res = sub.add_parser(
-        "restore", help="verify, then restore a backup archive",
-        description="Verify an archive, then write its files into an empty directory.",
-    )  # fmt: skip
-    _add_setting_flags(res, only=_BACKUP_FLAGS)
-    res.add_argument("archive", metavar="ARCHIVE", help=archive_help)
-    res.add_argument(
+    backup["restore"].add_argument("archive", metavar="SNAPSHOT", help=snapshot_help)
+    backup["restore"].add_argument(
         "--into", required=True, type=Path, metavar="DIR",
         help="an empty or new directory to write the files into (never over live data)",
     )  # fmt: skip

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TextIO
 
-from observer.daemon.clock import KST, now_kst, to_kst
+from observer.daemon.clock import to_kst
 
 #: Logger-name prefixes routed to each category folder (besides system/).
 ROUTES: dict[str, tuple[str, ...]] = {
@@ -24,9 +24,11 @@ ROUTES: dict[str, tuple[str, ...]] = {
         "observer.daemon.kis.session",
         "observer.daemon.kis.parser",
         "observer.daemon.kis.gaps",
-        "observer.daemon.ingest",
+        "observer.daemon.ingest.hub",
+        "observer.daemon.ingest.overflow",
+        "observer.daemon.ingest.writer.scalp",
     ),
-    "swing": ("observer.daemon.kis.swing",),
+    "swing": ("observer.daemon.kis.swing", "observer.daemon.ingest.writer.swing"),
     "maintenance": (
         "observer.daemon.backup",
         "observer.daemon.stores.retention",
@@ -167,7 +169,3 @@ def setup(
         h.setFormatter(formatter)
         root.addHandler(h)
     return redactor
-
-
-def today_kst() -> str:
-    return now_kst().astimezone(KST).strftime("%Y%m%d")

@@ -18,6 +18,7 @@ import httpx
 from observer.daemon.api.health import HealthState
 from observer.daemon.api.metrics import MetricsServer
 from observer.daemon.api.ports import DaemonPort
+from observer.daemon.api.replay import Replayer
 from observer.daemon.api.server import ApiServer
 from observer.daemon.backup.service import BackupService
 from observer.daemon.config import Loaded
@@ -70,9 +71,11 @@ class Parts:
     http: httpx.AsyncClient
     auth: KisAuth
     parser: FrameParser
+    gaps: GapLog
     session: RealtimeSession
     swing: SwingPoller | None  # None when OBSERVER_SWING_INTERVAL is 0
     status: StatusBuilder
+    replayer: Replayer
     api: ApiServer
     metrics: MetricsServer | None  # None when OBSERVER_METRICS_PORT is 0
 
@@ -109,6 +112,8 @@ def build_parts(
     postgres = PostgresSink.from_config(cfg, emit=events.emit) if cfg.postgres_enabled else None
     retention = Retention(cfg, datasets=parquet, postgres=postgres, emit=events.emit)
     backups = BackupService(cfg, events=lambda kind, fields: events.emit(kind, **fields))
+    for w in writers.values():
+        w.add_close_listener(backups.on_segment_closed)  # closed segments go off-volume soon
     health = HealthState(cfg)
     for w in writers.values():
         health.watch_writer(w)
@@ -125,9 +130,8 @@ def build_parts(
     async def on_swing(snapshots: list[Snapshot]) -> None:
         await hub.publish(Track.SWING, snapshots)
 
-    session = RealtimeSession(
-        source.ws_url, auth, source.tr_id, cfg.symbols, on_frame, gaps=GapLog(cfg.system_log_dir)
-    )
+    gaps = GapLog(cfg.system_log_dir)
+    session = RealtimeSession(source.ws_url, auth, source.tr_id, cfg.symbols, on_frame, gaps=gaps)
     swing = None
     if cfg.swing_interval > 0:
         swing = SwingPoller(
@@ -175,9 +179,11 @@ def build_parts(
         http=http,
         auth=auth,
         parser=parser,
+        gaps=gaps,
         session=session,
         swing=swing,
         status=status,
+        replayer=Replayer(cfg.data_dir, writers.values()),
         api=ApiServer(port, cfg),
         metrics=MetricsServer(port, cfg) if cfg.metrics_port else None,
     )

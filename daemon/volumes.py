@@ -20,15 +20,19 @@ from pathlib import Path
 
 
 class VolumeKind(StrEnum):
-    PERSISTENT = "persistent-volume"  # a PVC, or a host disk outside a container
-    EPHEMERAL = "ephemeral-volume"  # emptyDir or tmpfs: gone when the pod goes
-    CONTAINER_ROOT = "container-root-fs"  # the container's own filesystem: gone at restart
-    LOCAL_DISK = "local-disk"  # not in a container: a plain directory on this machine
-    UNKNOWN = "unknown"
+    """What a written path sits on (the same kinds as observer.v1 VolumeKind)."""
+
+    PERSISTENT_VOLUME = "persistent_volume"  # a PVC, or a volume mounted into the container
+    CONTAINER_ROOT_FS = "container_root_fs"  # the container's own filesystem: gone at restart
+    LOCAL_DISK = "local_disk"  # not in a container: a plain directory on this machine
+    TMPFS = "tmpfs"  # memory-backed: gone at restart
+    EPHEMERAL = "ephemeral"  # an emptyDir: gone when the pod goes
+    NETWORK = "network"  # nfs, cifs, ...: survives the pod, not necessarily the network
+    UNKNOWN = "unknown"  # no mount found for the path
 
     @property
     def survives_restart(self) -> bool:
-        return self in (VolumeKind.PERSISTENT, VolumeKind.LOCAL_DISK)
+        return self in (VolumeKind.PERSISTENT_VOLUME, VolumeKind.LOCAL_DISK, VolumeKind.NETWORK)
 
 
 @dataclass(frozen=True)
@@ -120,6 +124,7 @@ def in_container() -> bool:
     return bool(container_evidence())
 
 
+_NETWORK_FS = frozenset({"nfs", "nfs4", "cifs", "smb3", "ceph", "glusterfs", "9p"})
 _PERSISTENT_MARKS = ("pvc-", "kubernetes.io~csi", "kubernetes.io~local-volume", "local-path")
 
 
@@ -131,18 +136,20 @@ def classify(mount: Mount | None, container: bool) -> tuple[VolumeKind, str]:
     if "kubernetes.io~empty-dir" in mount.root:
         return VolumeKind.EPHEMERAL, f"{where} is an emptyDir: deleted with the pod"
     if any(k in mount.root or k in mount.source for k in _PERSISTENT_MARKS):
-        return VolumeKind.PERSISTENT, f"{where} is a persistent volume claim"
+        return VolumeKind.PERSISTENT_VOLUME, f"{where} is a persistent volume claim"
     if mount.fstype in ("tmpfs", "ramfs"):
-        return VolumeKind.EPHEMERAL, f"{where} is memory-backed: lost at restart"
+        return VolumeKind.TMPFS, f"{where} is memory-backed: lost at restart"
+    if mount.fstype.split(".")[0] in _NETWORK_FS:
+        return VolumeKind.NETWORK, f"{where} is a network filesystem"
     if mount.mount_point == "/":
         if container:
             return (
-                VolumeKind.CONTAINER_ROOT,
+                VolumeKind.CONTAINER_ROOT_FS,
                 f"{where} is the container's root filesystem: lost at every restart",
             )
         return VolumeKind.LOCAL_DISK, f"{where}: the machine's root filesystem (not a container)"
     if container:
-        return VolumeKind.PERSISTENT, f"{where} is a volume mounted into the container"
+        return VolumeKind.PERSISTENT_VOLUME, f"{where} is a volume mounted into the container"
     return VolumeKind.LOCAL_DISK, f"{where}: a local disk (not a container)"
 
 

@@ -50,6 +50,8 @@ def base_env(root: Path, **extra: str) -> dict[str, str]:
         OBSERVER_SIM_RATE="500",
         OBSERVER_SWING_INTERVAL="5",
         OBSERVER_BACKUP_TIME="",
+        OBSERVER_BACKUP_REPOSITORY=str(root / "backup-repo"),
+        OBSERVER_BACKUP_SCRATCH_DIR=str(root / "restore-scratch"),
         OBSERVER_RETENTION_TIME="",
         SERVICE_PORT=str(free_port()),
         OBSERVER_METRICS_PORT=str(free_port()),

@@ -1,6 +1,6 @@
 """Deterministic tick and snapshot segments for the store tests and bench/stores.py.
 
-Lines are built with ``observer.daemon.model.reference_line`` (the schema's definition).
+Lines are built with ``observer.daemon.schema.lines.reference_line`` (the schema's definition).
 """
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ from datetime import datetime
 from pathlib import Path
 
 from observer.daemon.clock import KST
-from observer.daemon.model import Snapshot, Tick, reference_line
+from observer.daemon.model import Snapshot, Tick
+from observer.daemon.schema.lines import reference_line
 
 SYMBOLS = ("005930", "000660", "035420", "035720", "005380", "051910", "006400", "068270")
 

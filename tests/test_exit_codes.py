@@ -22,7 +22,7 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 
 @pytest.mark.parametrize(
     "argv",
-    [["--bogus"], ["run", "--no-such-flag"], ["verify"], ["restore", "x.tar.gz"],
+    [["--bogus"], ["run", "--no-such-flag"], ["restore"], ["restore", "x.tar.gz"],
      ["simulate", "--malformed", "2"], ["simulate", "--rate", "fast"]],
 )  # fmt: skip
 def test_every_daemon_usage_error_exits_64_with_one_paragraph(tmp_path: Path, argv) -> None:
@@ -63,7 +63,7 @@ def test_backup_command_help_lists_only_what_they_read_and_describes_the_argumen
             assert unrelated not in out, (cmd, unrelated)
         assert "--data-dir" in out
     restore = run_cli("restore", "--help", env=base_env(tmp_path)).stdout
-    assert "backup id" in restore and "empty or new directory" in restore
+    assert "snapshot id" in restore and "empty or new directory" in restore
 
 
 @pytest.mark.parametrize(

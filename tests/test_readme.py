@@ -1,10 +1,12 @@
-"""The README opens with the two commands and carries the configuration table of the code."""
+"""The README opens with the two commands and carries the tables of the code."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from observer.daemon.config import markdown_table
+import pytest
+
+from tests.regenerate import SECTIONS, section
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -15,10 +17,9 @@ def test_readme_opens_with_make_demo_and_make_test() -> None:
     assert any(line.startswith("make test") for line in head)
 
 
-def test_readme_configuration_table_matches_the_environment_table() -> None:
+@pytest.mark.parametrize("name", sorted(SECTIONS))
+def test_readme_tables_match_the_tables_in_the_code(name: str) -> None:
     text = README.read_text(encoding="utf-8")
-    start = text.index("<!-- config-table:start -->") + len("<!-- config-table:start -->")
-    end = text.index("<!-- config-table:end -->")
-    assert text[start:end].strip() == markdown_table(), (
-        "README configuration table is stale: regenerate it with `make docs`"
+    assert section(text, name).strip() == SECTIONS[name](), (
+        f"README section {name} is stale: regenerate it with `make docs`"
     )

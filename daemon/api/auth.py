@@ -20,7 +20,7 @@ import grpc
 from observer.daemon.api.intercept import HandlerInterceptor
 from observer.daemon.errors import ObserverError, Precondition
 
-log = logging.getLogger("observer.api.auth")
+log = logging.getLogger(__name__)
 
 #: Methods behind the token: every method of this service.
 PROTECTED = "/observer.v1.ControlService/"

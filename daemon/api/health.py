@@ -34,7 +34,7 @@ from observer.daemon import probes
 from observer.daemon.config import Config
 from observer.daemon.status.model import ProbeHealth
 
-log = logging.getLogger("observer.health")
+log = logging.getLogger(__name__)
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
@@ -136,9 +136,6 @@ class HealthState:
     # --- inputs from the composition root ------------------------------------------------
     def contract_passed(self) -> None:
         self._contract_ok, self._contract_reason = True, ""
-
-    def contract_failed(self, reason: str) -> None:
-        self._contract_ok, self._contract_reason = False, f"startup contract failed: {reason}"
 
     def api_up(self) -> None:
         self._api_up = True

@@ -22,7 +22,7 @@ from observer.daemon.config import Config
 from observer.daemon.errors import ContractError
 from observer.daemon.status.model import BackupResult, SessionState, Status
 
-log = logging.getLogger("observer.metrics")
+log = logging.getLogger(__name__)
 
 _SESSION = {s: i for i, s in enumerate(SessionState)}
 

@@ -26,7 +26,7 @@ from observer.daemon.errors import ContractError
 from observer.v1 import observer_pb2 as pb
 from observer.v1 import observer_pb2_grpc as pb_grpc
 
-log = logging.getLogger("observer.api")
+log = logging.getLogger(__name__)
 
 
 def listen_host(cfg: Config) -> str:
@@ -99,7 +99,3 @@ class ApiServer:
         if self.server is not None:
             await self.server.stop(grace)
             self.server = None
-
-    async def wait(self) -> None:
-        if self.server is not None:
-            await self.server.wait_for_termination()

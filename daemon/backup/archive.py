@@ -1,4 +1,10 @@
-"""Writing a backup archive: scan, snapshot each file up to its last complete line, tar+gzip.
+"""Progress of a backup, and the legacy archive writer (full ``.tar.gz`` of the volume).
+
+Backups are restic snapshots now (daemon/backup/engine.py). The writer below is the design
+they replace; it is kept so that tests can make archives like the ones already on volumes
+(which ``verify`` and ``restore`` still read) and ``bench/backup.py`` can measure it as the
+baseline. Nothing in the daemon writes archives any more.
+
 
 Files being appended to (the open hourly segment, the event bus) are cut at their last
 newline as measured when the file is reached, so an archive never holds a torn line.
@@ -36,12 +42,16 @@ _LINE_SUFFIXES = (".jsonl",)
 
 @dataclass
 class Progress:
-    phase: str  # scanning | archiving | finalizing | done
+    """Progress of a backup (a snapshot, or a legacy archive)."""
+
+    phase: str  # scanning | archiving | finalizing | verifying | done
     files_done: int = 0
     files_total: int = 0
     bytes_done: int = 0
     bytes_total: int = 0
     current_file: str = ""
+    #: restic's own estimate while it uploads (0..100); 0 in the other phases.
+    percent: float = 0.0
 
 
 ProgressFn = Callable[[Progress], None]
@@ -53,15 +63,6 @@ class Source:
 
     path: Path
     name: str
-
-
-#: What a backup holds, in words (status shows it; the console's backup dialog says it).
-#: Keep it true to :func:`collect_sources`.
-CONTENTS = (
-    "the tick files (assets/), the event bus (observer.jsonl) and the config directory; "
-    "Parquet datasets and PostgreSQL rows are derived from the tick files and are not in it, "
-    "nor are the logs"
-)
 
 
 def collect_sources(data_dir: Path, config_dir: Path) -> list[Source]:

@@ -5,10 +5,11 @@ context, resources, the NetworkPolicy, and PostgreSQL's workload kind.
 from __future__ import annotations
 
 from observer.daemon import probes
-from observer.daemon.doctor.check_env import probe_port
-from observer.daemon.doctor.context import Collector, Context, under
+from observer.daemon.doctor.check_env import port_setting, probe_port
+from observer.daemon.doctor.context import Collector, Context, run_as, under
 from observer.daemon.doctor.findings import Finding, Severity
 from observer.daemon.doctor.pod import dig, is_postgres, ref
+from observer.daemon.doctor.render import Obj
 
 #: probe field -> (service it should name, severity when absent, severity when it can never pass)
 _PROBES = {
@@ -53,13 +54,7 @@ def check_probes(ctx: Context, col: Collector) -> list[Finding]:
             continue
         grpc = probe.get("grpc")
         if not isinstance(grpc, dict):
-            kind = next((k for k in ("httpGet", "tcpSocket", "exec") if k in probe), "other")
-            out.append(Finding(
-                Severity.WARNING, obj, path,
-                f"{field} uses {kind}, not the daemon's gRPC health service: it cannot see a "
-                "failed contract, a stalled writer or a full volume.",
-                f"use grpc: {{port: {port}, service: {service}}}.",
-            ))  # fmt: skip
+            out.append(_not_grpc(col, field, path, probe, named_ports, failing_sev))
             continue
         pport = grpc.get("port")
         if isinstance(pport, str):
@@ -95,6 +90,113 @@ def check_probes(ctx: Context, col: Collector) -> list[Finding]:
             f"the gRPC port {port} is not declared as a containerPort: the Service's named "
             "targetPort and port-forward by name do not find it.",
             f"add ports: [{{name: grpc, containerPort: {port}}}].",
+        ))  # fmt: skip
+    return out
+
+
+def _not_grpc(
+    col: Collector, field: str, path: str, probe: Obj, named: dict[str, object], failing: Severity
+) -> Finding:
+    """A probe that is not the daemon's gRPC health service: blind at best, never passing
+    at worst (the daemon serves no HTTP health endpoint)."""
+    port = probe_port(col)
+    metrics = port_setting(col, "OBSERVER_METRICS_PORT")
+    service = _PROBES[field][0]
+    use = f"use grpc: {{port: {port}, service: {service}}} instead."
+    kind = next((k for k in ("httpGet", "tcpSocket", "exec") if k in probe), "other")
+    target = dig(probe, kind, "port")
+    target = named.get(target, target) if isinstance(target, str) else target
+    command = " ".join(str(x) for x in dig(probe, "exec", "command") or [])
+    http = kind == "httpGet" or "http://" in command or command.split(" ", 1)[0] in ("curl", "wget")
+    if http and not (metrics and (target == metrics or f":{metrics}" in command)):
+        what = (f"httpGet {dig(probe, 'httpGet', 'path') or '/'} on port {target}"
+                if kind == "httpGet" else f"an HTTP request ({command[:60]})")  # fmt: skip
+        return Finding(
+            failing, col.obj, f"{path}.{kind}",
+            f"{field} is {what}, but the daemon serves no HTTP health endpoint (its health is "
+            f"gRPC on port {port}; only the Prometheus metrics on {metrics or 'no port'} speak "
+            f"HTTP): {_WHEN_FAILING[field]}.",
+            f"replace {kind} with grpc: {{port: {port}, service: {service}}}.",
+        )  # fmt: skip
+    if kind == "tcpSocket" and target not in (port, metrics):
+        return Finding(
+            failing, col.obj, f"{path}.tcpSocket.port",
+            f"{field} connects to port {target}, where the daemon does not listen (gRPC on "
+            f"{port}): {_WHEN_FAILING[field]}.",
+            use,
+        )  # fmt: skip
+    return Finding(
+        Severity.WARNING, col.obj, f"{path}.{kind}",
+        f"{field} uses {kind}, which passes whenever the port answers: it cannot see a failed "
+        "contract, a stalled writer or a full volume.",
+        use,
+    )  # fmt: skip
+
+
+#: Resident memory of observer-daemon, measured on the development machine (2 cores, x86_64,
+#: Python 3.11.7) on the built-in simulator at its default rate (OBSERVER_SIM_RATE=200
+#: ticks/s), reading VmRSS/VmHWM from /proc/PID/status of
+#:   OBSERVER_CONTAINER=false OBSERVER_DATA_DIR=$T/data OBSERVER_LOG_DIR=$T/logs \
+#:   OBSERVER_CONTROL_TOKEN=... SERVICE_PORT=<free port> OBSERVER_METRICS_PORT=<free port> \
+#:   .venv/bin/observer-daemon run
+#: (stopped with SIGTERM): 98.8-99.7 MiB once its health service is SERVING, 100.0-101.1 MiB
+#: after 60-120 s at 200 ticks/s, and a peak (VmHWM) of 142.1-146.3 MiB after the first
+#: segment rotation (a RotateNow call), when Parquet is derived. README.md, "Memory of the
+#: daemon", has the runs.
+DAEMON_START_MIB = 100
+DAEMON_PEAK_MIB = 147
+
+_UNITS = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40,
+          "k": 10**3, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12}  # fmt: skip
+
+
+def mebibytes(quantity: object) -> float | None:
+    """A Kubernetes memory quantity (``64Mi``, ``1G``, ``134217728``) in MiB."""
+    q = str(quantity).strip()
+    factor = 1
+    for suffix, mult in sorted(_UNITS.items(), key=lambda kv: -len(kv[0])):
+        if q.endswith(suffix):
+            q, factor = q[: -len(suffix)], mult
+            break
+    try:
+        return float(q) * factor / 2**20
+    except ValueError:
+        return None
+
+
+def check_memory(col: Collector) -> list[Finding]:
+    """The memory limit against what the daemon was measured to need."""
+    res = col.container.get("resources") or {}
+    out: list[Finding] = []
+    limit = dig(res, "limits", "memory")
+    mib = mebibytes(limit) if limit is not None else None
+    field = f"{col.field}.resources.limits.memory"
+    fix = (f"set limits.memory to 256Mi or more (the daemon peaks near {DAEMON_PEAK_MIB} MiB "
+           "at the simulator's default rate; manifests/base gives it 1Gi).")  # fmt: skip
+    if mib is not None and mib < DAEMON_START_MIB:
+        out.append(Finding(
+            Severity.CRITICAL, col.obj, field,
+            f"limits.memory {limit} is below the {DAEMON_START_MIB} MiB the daemon holds right "
+            "after start: it is OOMKilled before it collects, in a restart loop.",
+            fix,
+        ))  # fmt: skip
+    elif mib is not None and mib < DAEMON_PEAK_MIB:
+        out.append(Finding(
+            Severity.HIGH, col.obj, field,
+            f"limits.memory {limit} is below the {DAEMON_PEAK_MIB} MiB the daemon reaches when a "
+            "segment closes and Parquet is derived: it is OOMKilled at the first rotation, "
+            "every hour.",
+            fix,
+        ))  # fmt: skip
+    request = dig(res, "requests", "memory")
+    req = mebibytes(request) if request is not None else None
+    if req is not None and req < DAEMON_START_MIB and (mib is None or mib >= DAEMON_START_MIB):
+        out.append(Finding(
+            Severity.WARNING, col.obj, f"{col.field}.resources.requests.memory",
+            f"requests.memory {request} is below the {DAEMON_START_MIB} MiB the daemon holds: "
+            "the scheduler overcommits the node, and under memory pressure this pod is evicted "
+            "first.",
+            f"set requests.memory to {DAEMON_PEAK_MIB}Mi or more (manifests/base: 256Mi).",
         ))  # fmt: skip
     return out
 
@@ -137,11 +239,23 @@ def check_security(ctx: Context, col: Collector) -> list[Finding]:
         warn(f"{path}.seccompProfile", "no seccomp profile: every syscall is allowed.",
              "set seccompProfile: {type: RuntimeDefault} in the pod securityContext.")  # fmt: skip
     has_pvc = any("persistentVolumeClaim" in v for v in col.pod.volumes.values())
-    if has_pvc and pod_sc.get("fsGroup") is None and eff("runAsUser") not in (None, 0):
+    uid, gid, said = run_as(col, ctx.image)
+    fs_group = pod_sc.get("fsGroup")
+    if has_pvc and fs_group is None and uid not in (None, 0):
         warn(f"{col.pod.prefix}.securityContext.fsGroup",
              "no fsGroup: a freshly provisioned volume is owned by root and the non-root daemon "
              "cannot write it (the contract fails with permission denied).",
-             "set fsGroup to the daemon's gid (999).")  # fmt: skip
+             f"set fsGroup to the daemon's gid ({gid if gid is not None else 999}).")  # fmt: skip
+    elif has_pvc and fs_group is not None and gid is not None and fs_group != gid:
+        out.append(Finding(
+            Severity.HIGH, obj, f"{col.pod.prefix}.securityContext.fsGroup",
+            f"fsGroup {fs_group} disagrees with the daemon's group {gid} ({said}): the daemon "
+            f"writes the volume only through supplementary group {fs_group}, and where fsGroup "
+            "is not applied (hostPath, K3s local-path volumes of type hostPath) an old "
+            f"deployment's directories stay unwritable for uid {uid}: the startup contract "
+            "fails (permission denied).",
+            f"set fsGroup: {gid} (the daemon's group) and chown existing data to {uid}:{gid} once.",
+        ))  # fmt: skip
     res = col.container.get("resources") or {}
     if not res.get("requests") or not dig(res, "limits", "memory"):
         warn(f"{col.field}.resources",
@@ -194,7 +308,7 @@ def check_postgres(ctx: Context) -> list[Finding]:
                 ))  # fmt: skip
                 continue
             svc_name = str(dig(pod.owner, "spec", "serviceName") or "")
-            svc = ctx.services.get(svc_name)
+            svc = ctx.services.get(pod.namespace, svc_name)
             if svc is None or dig(svc, "spec", "clusterIP") != "None":
                 out.append(Finding(
                     Severity.WARNING, obj, "spec.serviceName",
@@ -212,13 +326,17 @@ def check_postgres(ctx: Context) -> list[Finding]:
     for col in ctx.collectors:
         if col.config is None or not col.config.postgres_enabled:
             continue
-        host = col.config.db_host.split(".", 1)[0]
-        if host not in ctx.services and "." not in col.config.db_host:
+        host = col.config.db_host
+        if "." not in host and ctx.services.get(col.pod.namespace, host) is None:
+            obj, at = col.where("DB_HOST")
+            names = sorted({str(dig(p.owner, "spec", "serviceName") or "")
+                            for p, _ in ctx.postgres_pods()} - {""})  # fmt: skip
             out.append(Finding(
-                Severity.WARNING, ref(col.pod.owner), f"{col.field}.env",
-                f"DB_HOST={col.config.db_host} names no Service in these manifests: the "
-                "PostgreSQL sink cannot connect (collection continues).",
-                "point DB_HOST at the PostgreSQL Service (observer-postgres).",
+                Severity.WARNING, obj, at,
+                f"DB_HOST={host} names no Service in these manifests: the PostgreSQL sink "
+                "cannot connect (collection continues; rows wait in the files).",
+                f"point DB_HOST in {obj} at the PostgreSQL Service"
+                + (f" ({', '.join(names)})." if names else "."),
                 "DB_HOST",
             ))  # fmt: skip
     return out

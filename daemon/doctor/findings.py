@@ -7,6 +7,7 @@ Exit codes (documented in manifests/README.md): 0 clean or INFO only, 1 WARNING,
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import textwrap
 from collections.abc import Iterable, Sequence
@@ -40,6 +41,7 @@ class Finding:
     message: str  # what happens at runtime
     fix: str
     variable: str = ""  # the environment variable concerned, when there is one
+    detail: str = ""  # a long list the table leaves out (in --json only)
 
     def as_dict(self) -> dict[str, str]:
         d = asdict(self)
@@ -61,10 +63,11 @@ def sort_findings(findings: Iterable[Finding]) -> list[Finding]:
     return sorted(findings, key=lambda f: (-f.severity, f.object, f.field, f.variable))
 
 
-def to_json(findings: Sequence[Finding], *, source: str) -> str:
+def to_json(findings: Sequence[Finding], *, source: str, collectors: Sequence[str] = ()) -> str:
     w = worst(findings)
     doc = {
         "source": source,
+        "collectors": list(collectors),
         "worst": w.name if w is not None else None,
         "exit_code": exit_code(findings),
         "counts": {s.name: sum(1 for f in findings if f.severity is s) for s in Severity},
@@ -73,33 +76,63 @@ def to_json(findings: Sequence[Finding], *, source: str) -> str:
     return json.dumps(doc, indent=2, ensure_ascii=False)
 
 
-def to_table(findings: Sequence[Finding], *, source: str, width: int | None = None) -> str:
-    """A readable report: one block per finding, the worst first, then a summary line."""
+#: Pod spec prefixes shown once per object in the table instead of on every field.
+_POD_PREFIXES = ("spec.jobTemplate.spec.template.spec.", "spec.template.spec.")
+
+
+_NBSP = "\u00a0"
+#: A short YAML value (``{port: 50051, service: observer.startup}``) stays on one line.
+_SNIPPET = re.compile(r"\{[^{}]{1,60}\}")
+
+
+def _wrap(text: str, width: int, first: str, rest: str) -> list[str]:
+    """Wrap at spaces only: a path or a field name is never split across lines, nor a
+    short YAML value."""
+    text = _SNIPPET.sub(lambda m: m.group(0).replace(" ", _NBSP), text)
+    lines = textwrap.wrap(
+        text, width, initial_indent=first, subsequent_indent=rest,
+        break_long_words=False, break_on_hyphens=False,
+    )  # fmt: skip
+    return [ln.replace(_NBSP, " ") for ln in lines] or [first.rstrip()]
+
+
+def to_table(
+    findings: Sequence[Finding],
+    *,
+    source: str,
+    collectors: Sequence[str] = (),
+    width: int | None = None,
+) -> str:
+    """Findings grouped by object, the worst object first; one line per finding (wrapped
+    only where the terminal is too narrow), its fix on the next, then a summary line."""
     cols = width or shutil.get_terminal_size((100, 24)).columns
-    cols = max(60, min(cols, 140))
-    out = [f"doctor: {source}"]
+    cols = max(60, min(cols, 200))
+    out = _wrap(f"doctor: {source}", cols, "", "    ")
+    for c in collectors:
+        out += _wrap(f"collector: {c}", cols, "", "    ")
     if not findings:
         out.append("no findings: nothing contradicts the environment table.")
         return "\n".join(out)
+    groups: dict[str, list[Finding]] = {}
     for f in sort_findings(findings):
-        head = f"{f.severity.name:<8} {f.object}  {f.field}"
-        if f.variable:
-            head += f"  ({f.variable})"
+        groups.setdefault(f.object, []).append(f)
+    for obj, group in sorted(groups.items(), key=lambda kv: (-kv[1][0].severity, kv[0])):
+        prefix = next((p for p in _POD_PREFIXES if any(f.field.startswith(p) for f in group)), "")
         out.append("")
-        out.append(head)
-        for label, text in (("what", f.message), ("fix", f.fix)):
-            # A path is never cut (at a hyphen or mid-word): it moves to the next line whole,
-            # so it can be copied as printed.
-            wrapped = textwrap.wrap(
-                text, cols - 14, break_long_words=False, break_on_hyphens=False
-            ) or [""]
-            out.append(f"  {label:<5}  {wrapped[0]}")
-            out.extend(f"         {line}" for line in wrapped[1:])
+        out.append(obj + (f"  (pod spec at {prefix.rstrip('.')})" if prefix else ""))
+        for f in group:
+            field = f.field[len(prefix) :] if prefix and f.field.startswith(prefix) else f.field
+            head = f"  {f.severity.name:<8} "
+            pad = " " * len(head)
+            text = f"{field}: {f.message}" if field else f.message
+            out += _wrap(text, cols, head, pad + "  ")
+            out += _wrap(f"fix: {f.fix}", cols, pad, pad + "     ")
     counts = ", ".join(
         f"{sum(1 for f in findings if f.severity is s)} {s.name}"
         for s in sorted(Severity, reverse=True)
         if any(f.severity is s for f in findings)
     )
     out.append("")
-    out.append(f"{len(findings)} finding(s): {counts}; exit code {exit_code(findings)}.")
+    n = len(findings)
+    out.append(f"{n} finding{'s' if n > 1 else ''}: {counts}; exit code {exit_code(findings)}.")
     return "\n".join(out)

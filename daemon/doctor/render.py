@@ -3,7 +3,8 @@
 A directory with a kustomization is rendered by ``kubectl kustomize`` when kubectl is on the
 PATH; without kubectl a small built-in reader follows ``resources`` and applies
 ``namespace`` (patches and generators are then reported as not applied). A plain YAML file
-or a directory of YAML files is read as it is.
+or a directory of YAML files (subdirectories included) is read as it is, and so is rendered
+YAML on standard input.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from observer.daemon.doctor.findings import Finding, Severity
 Obj = dict[str, Any]
 
 _KUSTOMIZATION_NAMES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
+#: What `kubectl apply -f DIR` reads (JSON is YAML).
+_YAML_SUFFIXES = (".yaml", ".yml", ".json")
 
 
 class RenderError(Exception):
@@ -42,6 +45,13 @@ def _kustomization_file(d: Path) -> Path | None:
         if (d / name).is_file():
             return d / name
     return None
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise RenderError(f"{path} cannot be read: {e}") from None
 
 
 def _load_yaml_docs(text: str, where: str) -> list[Obj]:
@@ -80,14 +90,19 @@ def _builtin_kustomize(d: Path, notes: list[Finding], depth: int = 0) -> list[Ob
         raise RenderError(f"{d} has no kustomization.yaml.")
     if depth > 20:
         raise RenderError(f"{d}: kustomization resources nest too deeply (a cycle?).")
-    k = yaml.safe_load(kfile.read_text(encoding="utf-8")) or {}
+    try:
+        k = yaml.safe_load(_read(kfile)) or {}
+    except yaml.YAMLError as e:
+        raise RenderError(f"{kfile} is not valid YAML: {e}") from None
+    if not isinstance(k, dict):
+        raise RenderError(f"{kfile} is not a kustomization (not a mapping).")
     objs: list[Obj] = []
     for res in k.get("resources") or []:
         p = (d / str(res)).resolve()
         if p.is_dir():
             objs.extend(_builtin_kustomize(p, notes, depth + 1))
         elif p.is_file():
-            objs.extend(_load_yaml_docs(p.read_text(encoding="utf-8"), str(p)))
+            objs.extend(_load_yaml_docs(_read(p), str(p)))
         else:
             raise RenderError(f"{kfile} lists resource {res!r}, which does not exist.")
     ignored = [
@@ -121,20 +136,30 @@ def render(path: Path, *, kubectl: str | None = None) -> Rendered:
         raise FileNotFoundError(path)
     notes: list[Finding] = []
     if path.is_file():
-        return Rendered(_load_yaml_docs(path.read_text(encoding="utf-8"), str(path)), str(path))
+        return Rendered(_load_yaml_docs(_read(path), str(path)), str(path))
     if _kustomization_file(path) is not None:
         kc = kubectl if kubectl is not None else shutil.which("kubectl")
         if kc:
             return Rendered(_kubectl_kustomize(kc, path), f"kubectl kustomize {path}")
         objs = _builtin_kustomize(path, notes)
         return Rendered(objs, f"{path} (kustomization read without kubectl)", notes)
-    objs = []
-    files = sorted(p for p in path.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
+    # Plain YAML, also nested (`helm template --output-dir` writes chart/templates/*.yaml).
+    files = sorted(
+        p for p in path.rglob("*")
+        if p.suffix in _YAML_SUFFIXES and p.is_file()
+        and not any(part.startswith(".") for part in p.relative_to(path).parts)
+    )  # fmt: skip
     if not files:
         raise RenderError(f"{path} holds no kustomization and no YAML files.")
+    objs = []
     for p in files:
-        objs.extend(_load_yaml_docs(p.read_text(encoding="utf-8"), str(p)))
-    return Rendered(objs, str(path))
+        objs.extend(_load_yaml_docs(_read(p), str(p)))
+    return Rendered(objs, f"{path} ({len(files)} YAML file{'s' if len(files) > 1 else ''})")
+
+
+def render_text(text: str, source: str) -> Rendered:
+    """Already rendered YAML (``kubectl kustomize … |``, ``helm template … |``)."""
+    return Rendered(_load_yaml_docs(text, source), source)
 
 
 # --- Dockerfile ----------------------------------------------------------------------------
@@ -150,6 +175,15 @@ class Dockerfile:
     user: str = ""
     entrypoint: list[str] = field(default_factory=list)
     cmd: list[str] = field(default_factory=list)
+    copies: list[str] = field(default_factory=list)  # COPY/ADD destinations, absolute
+
+
+def shown(path: Path) -> str:
+    """``path`` relative to the working directory when it is below it (shorter to read)."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
 
 
 def find_dockerfile(start: Path) -> Path | None:
@@ -193,9 +227,11 @@ def _expand(value: str, env: dict[str, str]) -> str:
 
 
 def parse_dockerfile(path: Path) -> Dockerfile:
-    """ENV, WORKDIR, USER, ENTRYPOINT and CMD of the final stage (what the container gets)."""
+    """ENV, WORKDIR, USER, ENTRYPOINT, CMD and COPY/ADD destinations of the final stage.
+
+    Raises RenderError when the file cannot be read."""
     df = Dockerfile(path)
-    for line in _logical_lines(path.read_text(encoding="utf-8")):
+    for line in _logical_lines(_read(path)):
         instr, _, arg = line.partition(" ")
         instr = instr.upper()
         if instr == "FROM":
@@ -218,4 +254,12 @@ def parse_dockerfile(path: Path) -> Dockerfile:
             df.cmd = []  # ENTRYPOINT resets an inherited CMD
         elif instr == "CMD":
             df.cmd = _exec_form(arg)
+        elif instr in ("COPY", "ADD"):
+            words = _exec_form(arg) if arg.strip().startswith("[") else shlex.split(arg)
+            words = [w for w in words if not w.startswith("--")]
+            if len(words) >= 2:
+                dest = _expand(words[-1], df.env)
+                df.copies.append(
+                    dest if dest.startswith("/") else f"{df.workdir.rstrip('/')}/{dest}"
+                )
     return df

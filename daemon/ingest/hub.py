@@ -2,27 +2,29 @@
 
 ``publish(track, items)`` assigns ``seq`` (per track, per trade date, continuing from the
 files after a restart), then awaits each persistence sink's ``put`` (the JSONL writer;
-its bounded queue is the only thing allowed to slow ingest), then copies the items into
-every matching tail subscriber's bounded deque without awaiting anything. A subscriber
-that falls behind loses its OLDEST items; the loss is counted on the subscription, in
-the hub totals, and in the overflow log.
+its bounded queue is the only thing allowed to slow ingest). Tail subscribers see a
+record only once the writer has it on disk (its group commit fsynced): a seq someone has
+seen is then always in the files, so a restart after a crash, which numbers on from the
+files, never gives a seen seq to another record. Records are then copied into every
+matching subscriber's bounded deque without awaiting anything. A subscriber that falls
+behind loses its OLDEST items; the loss is counted on the subscription, in the hub
+totals, and in the overflow log.
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
-import time
 from bisect import bisect_right
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol
 
-from observer.daemon.ingest.lines import FrameBatch
 from observer.daemon.ingest.overflow import OverflowLog
 from observer.daemon.ingest.recovery import SeqState
 from observer.daemon.model import Snapshot, Tick, Track
+from observer.daemon.schema.lines import FrameBatch
 
 Item = Tick | Snapshot
 
@@ -31,10 +33,20 @@ class BatchSink(Protocol):
     """A persistence sink: ``put`` applies backpressure and never drops.
 
     A sink may also have ``offer(items, n) -> bool``: accept a batch of ``n`` items
-    without waiting, or return False (nothing taken) when the caller must await ``put``.
+    without waiting, or return False (nothing taken) when the caller must await ``put``;
+    and ``accepted`` (records taken so far) with ``add_durable_listener(cb)`` (``cb(n)``
+    once the first ``n`` are on disk): the hub then holds records back from the tails
+    until they are durable.
     """
 
     async def put(self, items: Sequence[Item], /) -> None: ...
+
+
+class DurableSink(BatchSink, Protocol):
+    accepted: int
+    durable: int
+
+    def add_durable_listener(self, cb: Callable[[int], object], /) -> None: ...
 
 
 _Put = Callable[[Sequence[Item]], Awaitable[None]]
@@ -168,29 +180,6 @@ class Subscription:
         )
 
 
-@dataclass
-class _Rate:
-    """Records per whole second of the monotonic clock, for the last 61 seconds."""
-
-    started: float
-    buckets: deque[list[int]] = field(default_factory=lambda: deque(maxlen=61))
-
-    def add(self, now: float, n: int) -> None:
-        sec = int(now)
-        b = self.buckets
-        if b and b[-1][0] == sec:
-            b[-1][1] += n
-        else:
-            b.append([sec, n])
-
-    def rates(self, now: float) -> tuple[float, float]:
-        sec = int(now)
-        last = sum(n for s, n in self.buckets if s == sec - 1)
-        window = sum(n for s, n in self.buckets if sec - 60 <= s < sec)
-        span = min(60.0, max(1.0, float(sec - int(self.started))))
-        return float(last), window / span
-
-
 class Hub:
     """Fan-out point between the sources and everything that consumes records."""
 
@@ -199,13 +188,21 @@ class Hub:
         *,
         seq: SeqState,
         overflow: OverflowLog | None = None,
-        clock: Callable[[], float] = time.monotonic,
+        durable_tails: bool = True,
     ) -> None:
+        """``durable_tails=False``: tails see records as soon as they are published, before
+        they are on disk (the way it was before; for the benchmark's comparison only)."""
         self.seq = seq
+        self._durable_tails = durable_tails
         self._overflow = overflow
-        self._clock = clock
         # Per track: each sink's put and, when it has one, its non-waiting offer.
         self._sinks: dict[Track, list[tuple[_Put, _Offer | None]]] = {t: [] for t in Track}
+        # Per track: the sink whose durability the tails wait for, and the batches published
+        # but not yet on disk, as (the sink's accepted count once it took them, items, n).
+        self._durable: dict[Track, DurableSink] = {}
+        self._held: dict[Track, deque[tuple[int, Sequence[Item], int]]] = {
+            t: deque() for t in Track
+        }
         self._subs: list[Subscription] = []  # every subscription
         self._filtered: list[Subscription] = []  # those with a symbol or track filter
         self._shared: list[Subscription] = []  # those reading the shared log
@@ -220,10 +217,29 @@ class Hub:
         self.published: dict[Track, int] = {t: 0 for t in Track}
         self._dropped = 0
         self._dropping = False  # some subscriber dropped since drops were last logged
-        self._rate = _Rate(started=clock())
 
     def attach_sink(self, track: Track, sink: BatchSink) -> None:
         self._sinks[track].append((sink.put, getattr(sink, "offer", None)))
+        if (
+            self._durable_tails
+            and track not in self._durable
+            and hasattr(sink, "add_durable_listener")
+        ):
+            durable: DurableSink = sink  # type: ignore[assignment]
+            self._durable[track] = durable
+            durable.add_durable_listener(lambda n: self._release(track, n))
+
+    def _release(self, track: Track, durable: int) -> None:
+        """The sink has its first ``durable`` records on disk: the tails may see them."""
+        held = self._held[track]
+        while held and held[0][0] <= durable:
+            _, items, n = held.popleft()
+            self._deliver(track, items, n)
+
+    @property
+    def held(self) -> int:
+        """Records published but not yet durable (not yet shown to the tails)."""
+        return sum(n for held in self._held.values() for _, _, n in held)
 
     def subscribe(
         self,
@@ -290,7 +306,16 @@ class Hub:
             if offer is None or not offer(items, n):
                 await put(items)
         self.published[track] += n
-        self._rate.add(self._clock(), n)
+        durable = self._durable.get(track)
+        if durable is None:
+            self._deliver(track, items, n)
+        else:
+            self._held[track].append((durable.accepted, items, n))
+            if durable.durable >= durable.accepted:  # committed while put was awaited
+                self._release(track, durable.durable)
+
+    def _deliver(self, track: Track, items: Sequence[Item], n: int) -> None:
+        """Fan one batch out to the tail subscribers (never awaits)."""
         if self._shared:
             self._append(items, n)
         if self._filtered:
@@ -368,10 +393,6 @@ class Hub:
         self._reach = min((s.cursor + s.maxlen for s in self._shared), default=0)
 
     # --- status ------------------------------------------------------------------------
-    def rates(self) -> tuple[float, float]:
-        """Records per second over the last complete second and the last 60 seconds."""
-        return self._rate.rates(self._clock())
-
     def subscribers(self) -> list[SubscriberInfo]:
         return [s.info() for s in self._subs]
 

@@ -41,7 +41,7 @@ class OverflowLog:
         self.directory = directory
         self.interval = interval
         self._clock = clock
-        self._log = log or logging.getLogger("observer.daemon.overflow")
+        self._log = log or logging.getLogger(__name__)
         self._pending: dict[str, _Pending] = {}
         self._since = 0.0
         self.lines_written = 0
@@ -70,11 +70,6 @@ class OverflowLog:
     def due(self) -> bool:
         """Whether ``interval`` has passed since the first drop now pending."""
         return bool(self._pending) and self._clock() - self._since >= self.interval
-
-    def maybe_flush(self) -> None:
-        """Write the aggregated lines once ``interval`` has passed since the first drop."""
-        if self.due():
-            self.flush()
 
     def flush(self) -> None:
         if not self._pending:

@@ -1,24 +1,37 @@
-/* Realtime trade frame scanner: the C twin of the parser's fast-path pattern.
+/* Realtime trade frame scanner: the C twin of the fast-path record pattern.
  *
- * scan(text, start, count, width) checks the payload text[start:] of a frame holding
- * `count` records of `width` (>= 46) '^'-separated fields, exactly as the regular
- * expression built by parser._record_pattern does, and returns the same groups (20 per
- * record, in line order), or None when the pattern would not match. parser.py uses it
- * when it was built and the pattern otherwise; a test holds the two equal.
+ * Scanner(columns, roles, widths, end_group) is configured from the layout that
+ * daemon/kis/frames.py derives from the scalp line schema: for each KIS column the fast
+ * path reads, its role (the numbers of frames.Role) and, for short codes, their longest
+ * width. scan(text, start, count, width) then checks the payload text[start:] of a frame
+ * holding `count` records of `width` '^'-separated columns exactly as the regular
+ * expression built by frames.record_pattern does, and returns the same groups (in column
+ * order, per record), or None when the pattern would not match. The parser uses it when
+ * it was built and the pattern otherwise; a test holds the two equal.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
-#define N_FIELDS 46
-#define GROUPS 20
+enum { R_SYMBOL = 0, R_TIME = 1, R_DATE = 2, R_INT = 3, R_FLOAT = 4, R_SIDE = 5,
+       R_HALT = 6, R_CODE = 7, R_LAST = 7 };
 
-/* field positions (KIS.md, H0STCNT0 order) */
-enum { F_SYMBOL = 0, F_TIME = 1, F_PRICE = 2, F_SIGN = 3, F_CHANGE = 4, F_PCT = 5,
-       F_VWAP = 6, F_OPEN = 7, F_HIGH = 8, F_LOW = 9, F_ASK1 = 10, F_BID1 = 11, F_VOL = 12,
-       F_CUMVOL = 13, F_CUMVAL = 14, F_STRENGTH = 18, F_SIDE = 21, F_DATE = 33,
-       F_HALT = 35 };
+#define MAX_COLUMNS 256
+
+typedef struct {
+    PyObject_HEAD
+    Py_ssize_t n;             /* columns read */
+    int column[MAX_COLUMNS];  /* KIS column, increasing */
+    int role[MAX_COLUMNS];
+    int width[MAX_COLUMNS];
+    int end_group;            /* each record ends with an empty group */
+    Py_ssize_t groups;        /* groups per record */
+    int min_width;            /* columns a record needs: the last one read + 1 */
+} Scanner;
 
 static int is_digit(char c) { return c >= '0' && c <= '9'; }
+static int is_alnum(char c) {
+    return is_digit(c) || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
+}
 
 /* 0 | -?[1-9][0-9]{0,17} */
 static int ok_int(const char *s, Py_ssize_t n) {
@@ -64,28 +77,66 @@ static int all_digits(const char *s, Py_ssize_t n, Py_ssize_t want) {
     return 1;
 }
 
-static int ok_symbol(const char *s, Py_ssize_t n) {
-    if (n < 1) return 0;
-    for (Py_ssize_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (!(is_digit(c) || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z'))) return 0;
-    }
+static int alnum_run(const char *s, Py_ssize_t n, Py_ssize_t lo, Py_ssize_t hi) {
+    if (n < lo || n > hi) return 0;
+    for (Py_ssize_t i = 0; i < n; i++)
+        if (!is_alnum(s[i])) return 0;
     return 1;
+}
+
+static int groups_of(int role) {
+    return role == R_TIME ? 3 : (role == R_HALT ? 0 : 1);
+}
+
+static int Scanner_init(Scanner *self, PyObject *args, PyObject *kwds) {
+    Py_buffer cols, roles, widths;
+    int end_group;
+    static char *kw[] = {"columns", "roles", "widths", "end_group", NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "y*y*y*p", kw, &cols, &roles, &widths,
+                                     &end_group))
+        return -1;
+    int rc = -1;
+    if (cols.len != roles.len || cols.len != widths.len || cols.len < 1 ||
+        cols.len > MAX_COLUMNS) {
+        PyErr_SetString(PyExc_ValueError, "columns, roles and widths: 1..256 bytes each");
+        goto done;
+    }
+    self->n = cols.len;
+    self->groups = end_group ? 1 : 0;
+    for (Py_ssize_t i = 0; i < cols.len; i++) {
+        int c = ((unsigned char *)cols.buf)[i], r = ((unsigned char *)roles.buf)[i];
+        if (r > R_LAST || (i > 0 && c <= self->column[i - 1])) {
+            PyErr_SetString(PyExc_ValueError, "roles 0..7 on increasing columns");
+            goto done;
+        }
+        self->column[i] = c;
+        self->role[i] = r;
+        self->width[i] = ((unsigned char *)widths.buf)[i];
+        self->groups += groups_of(r);
+    }
+    self->end_group = end_group;
+    self->min_width = self->column[self->n - 1] + 1;
+    rc = 0;
+done:
+    PyBuffer_Release(&cols);
+    PyBuffer_Release(&roles);
+    PyBuffer_Release(&widths);
+    return rc;
 }
 
 static PyObject *str(const char *s, Py_ssize_t n) { return PyUnicode_FromStringAndSize(s, n); }
 
-static PyObject *scan(PyObject *self, PyObject *args) {
+static PyObject *Scanner_scan(Scanner *self, PyObject *args) {
     PyObject *text;
     Py_ssize_t start, count, width;
     if (!PyArg_ParseTuple(args, "Unnn", &text, &start, &count, &width)) return NULL;
-    if (!PyUnicode_IS_ASCII(text) || count < 1 || width < N_FIELDS || start < 0)
+    if (!PyUnicode_IS_ASCII(text) || count < 1 || width < self->min_width || start < 0)
         Py_RETURN_NONE;
     const char *s = (const char *)PyUnicode_DATA(text);
     Py_ssize_t len = PyUnicode_GET_LENGTH(text);
     if (start > len) Py_RETURN_NONE;
 
-    /* first pass: field boundaries of the whole payload; must be count * width fields */
+    /* first pass: column boundaries of the whole payload; must be count * width columns */
     Py_ssize_t total = count * width;
     Py_ssize_t *bounds = PyMem_Malloc(sizeof(Py_ssize_t) * (total + 1));
     if (bounds == NULL) return PyErr_NoMemory();
@@ -98,67 +149,75 @@ static PyObject *scan(PyObject *self, PyObject *args) {
         }
     }
     if (k != total) { PyMem_Free(bounds); Py_RETURN_NONE; }
-    bounds[k] = len + 1; /* as if a '^' followed the last field */
+    bounds[k] = len + 1; /* as if a '^' followed the last column */
 
 #define FIELD(r, f) (s + bounds[(r) * width + (f)])
 #define FLEN(r, f) (bounds[(r) * width + (f) + 1] - bounds[(r) * width + (f)] - 1)
 
-    PyObject *out = PyTuple_New(count * GROUPS);
+    const Py_ssize_t n = self->n, per = self->groups;
+    Py_ssize_t keep[MAX_COLUMNS]; /* per column: the length of its group (floats trimmed) */
+    PyObject *out = PyTuple_New(count * per);
     if (out == NULL) { PyMem_Free(bounds); return NULL; }
     const char *date0 = NULL, *hour0 = NULL;
-    static const int ints_a[] = {F_PRICE, F_SIGN, F_CHANGE};
-    static const int ints_b[] = {F_OPEN, F_HIGH, F_LOW, F_ASK1, F_BID1, F_VOL, F_CUMVOL,
-                                 F_CUMVAL};
     for (Py_ssize_t r = 0; r < count; r++) {
-        PyObject *g[GROUPS];
-        Py_ssize_t ng = 0, n;
-        const char *f;
         /* checks first, then the strings */
-        f = FIELD(r, F_SYMBOL); n = FLEN(r, F_SYMBOL);
-        if (!ok_symbol(f, n)) goto no;
-        f = FIELD(r, F_TIME); n = FLEN(r, F_TIME);
-        if (!all_digits(f, n, 6)) goto no;
-        f = FIELD(r, F_DATE); n = FLEN(r, F_DATE);
-        if (!all_digits(f, n, 8)) goto no;
-        if (r == 0) {
-            date0 = f;
-            hour0 = FIELD(r, F_TIME);
-        } else if (memcmp(f, date0, 8) != 0 || memcmp(FIELD(r, F_TIME), hour0, 2) != 0) {
-            goto no;
-        }
-        for (int j = 0; j < 3; j++)
-            if (!ok_int(FIELD(r, ints_a[j]), FLEN(r, ints_a[j]))) goto no;
-        for (int j = 0; j < 8; j++)
-            if (!ok_int(FIELD(r, ints_b[j]), FLEN(r, ints_b[j]))) goto no;
-        Py_ssize_t pct = ok_float(FIELD(r, F_PCT), FLEN(r, F_PCT));
-        Py_ssize_t vwap = ok_float(FIELD(r, F_VWAP), FLEN(r, F_VWAP));
-        Py_ssize_t strength = ok_float(FIELD(r, F_STRENGTH), FLEN(r, F_STRENGTH));
-        if (!pct || !vwap || !strength) goto no;
-        n = FLEN(r, F_SIDE);
-        if (n > 1 || (n == 1 && !is_digit(*FIELD(r, F_SIDE)))) goto no;
-        n = FLEN(r, F_HALT);
-        if (n > 1 || (n == 1 && *FIELD(r, F_HALT) != 'N')) goto no;
-
-        g[ng++] = str(FIELD(r, F_SYMBOL), FLEN(r, F_SYMBOL));
-        f = FIELD(r, F_TIME);
-        g[ng++] = str(f, 2);
-        g[ng++] = str(f + 2, 2);
-        g[ng++] = str(f + 4, 2);
-        for (int j = 0; j < 3; j++) g[ng++] = str(FIELD(r, ints_a[j]), FLEN(r, ints_a[j]));
-        g[ng++] = str(FIELD(r, F_PCT), pct);
-        g[ng++] = str(FIELD(r, F_VWAP), vwap);
-        for (int j = 0; j < 8; j++) g[ng++] = str(FIELD(r, ints_b[j]), FLEN(r, ints_b[j]));
-        g[ng++] = str(FIELD(r, F_STRENGTH), strength);
-        g[ng++] = str(FIELD(r, F_SIDE), FLEN(r, F_SIDE));
-        g[ng++] = str(FIELD(r, F_DATE), 8);
-        for (int j = 0; j < GROUPS; j++) {
-            if (g[j] == NULL) {
-                for (int m = 0; m < GROUPS; m++) Py_XDECREF(g[m]);
-                Py_DECREF(out);
-                PyMem_Free(bounds);
-                return NULL;
+        for (Py_ssize_t i = 0; i < n; i++) {
+            int c = self->column[i];
+            const char *f = FIELD(r, c);
+            Py_ssize_t fl = FLEN(r, c);
+            keep[i] = fl;
+            switch (self->role[i]) {
+            case R_SYMBOL:
+                if (!alnum_run(f, fl, 1, PY_SSIZE_T_MAX)) goto no;
+                break;
+            case R_TIME:
+                if (!all_digits(f, fl, 6)) goto no;
+                if (r == 0) hour0 = f;
+                else if (memcmp(f, hour0, 2) != 0) goto no;
+                break;
+            case R_DATE:
+                if (!all_digits(f, fl, 8)) goto no;
+                if (r == 0) date0 = f;
+                else if (memcmp(f, date0, 8) != 0) goto no;
+                break;
+            case R_INT:
+                if (!ok_int(f, fl)) goto no;
+                break;
+            case R_FLOAT:
+                if ((keep[i] = ok_float(f, fl)) == 0) goto no;
+                break;
+            case R_SIDE:
+                if (fl > 1 || (fl == 1 && !is_digit(*f))) goto no;
+                break;
+            case R_HALT:
+                if (fl > 1 || (fl == 1 && *f != 'N')) goto no;
+                break;
+            case R_CODE:
+                if (!alnum_run(f, fl, 0, self->width[i])) goto no;
+                break;
             }
-            PyTuple_SET_ITEM(out, r * GROUPS + j, g[j]);
+        }
+        Py_ssize_t g = r * per;
+        for (Py_ssize_t i = 0; i < n; i++) {
+            int role = self->role[i];
+            const char *f = FIELD(r, self->column[i]);
+            if (role == R_HALT) continue;
+            if (role == R_TIME) {
+                for (int j = 0; j < 3; j++) {
+                    PyObject *v = str(f + 2 * j, 2);
+                    if (v == NULL) goto fail;
+                    PyTuple_SET_ITEM(out, g++, v);
+                }
+                continue;
+            }
+            PyObject *v = str(f, keep[i]);
+            if (v == NULL) goto fail;
+            PyTuple_SET_ITEM(out, g++, v);
+        }
+        if (self->end_group) {
+            PyObject *v = PyUnicode_New(0, 0);
+            if (v == NULL) goto fail;
+            PyTuple_SET_ITEM(out, g++, v);
         }
     }
     PyMem_Free(bounds);
@@ -167,19 +226,45 @@ no:
     PyMem_Free(bounds);
     Py_DECREF(out);
     Py_RETURN_NONE;
+fail: /* out of memory: the tuple's unset items are NULL, which its dealloc skips */
+    PyMem_Free(bounds);
+    Py_DECREF(out);
+    return NULL;
 #undef FIELD
 #undef FLEN
 }
 
-static PyMethodDef methods[] = {
-    {"scan", scan, METH_VARARGS,
+static PyMethodDef Scanner_methods[] = {
+    {"scan", (PyCFunction)Scanner_scan, METH_VARARGS,
      "scan(text, start, count, width) -> the fast-path groups of a frame, or None."},
     {NULL, NULL, 0, NULL},
 };
 
-static struct PyModuleDef module = {
-    PyModuleDef_HEAD_INIT, "_scan", "Realtime trade frame scanner (see parser.py).", -1,
-    methods,
+static PyTypeObject ScannerType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "observer.daemon.kis._scan.Scanner",
+    .tp_doc = "Scanner(columns, roles, widths, end_group): a frame scanner for one layout.",
+    .tp_basicsize = sizeof(Scanner),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)Scanner_init,
+    .tp_methods = Scanner_methods,
 };
 
-PyMODINIT_FUNC PyInit__scan(void) { return PyModule_Create(&module); }
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "_scan", "Realtime trade frame scanner (see daemon/kis/frames.py).",
+    -1, NULL,
+};
+
+PyMODINIT_FUNC PyInit__scan(void) {
+    if (PyType_Ready(&ScannerType) < 0) return NULL;
+    PyObject *m = PyModule_Create(&module);
+    if (m == NULL) return NULL;
+    Py_INCREF(&ScannerType);
+    if (PyModule_AddObject(m, "Scanner", (PyObject *)&ScannerType) < 0) {
+        Py_DECREF(&ScannerType);
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}

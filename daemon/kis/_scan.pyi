@@ -1,2 +1,6 @@
-def scan(text: str, start: int, count: int, width: int, /) -> tuple[str, ...] | None:
-    """The fast-path groups of a frame's payload ``text[start:]`` (see parser.py), or None."""
+class Scanner:
+    """The C twin of the fast-path record pattern for one layout (see daemon/kis/frames.py)."""
+
+    def __init__(self, columns: bytes, roles: bytes, widths: bytes, end_group: bool) -> None: ...
+    def scan(self, text: str, start: int, count: int, width: int, /) -> tuple[str, ...] | None:
+        """The fast-path groups of a frame's payload ``text[start:]``, or None."""

@@ -7,209 +7,173 @@ lists before, so a payload of ``count x M`` fields with M > 46 is accepted and t
 truncated) and dropped: the parser never raises, so a bad frame never costs the
 connection.
 
-Fast path: one compiled regular expression per record count matches the whole payload
-(or its C twin ``_scan.scan``, when a C compiler built it at install time).
-When every number of the frame is spelled the way JSON (and therefore the file line)
+Fast path (daemon/kis/frames.py, derived from the scalp line schema): one compiled regular
+expression per record count matches the whole payload (or its C twin ``_scan.Scanner``,
+when a C compiler built it at install time). When every number of the frame is spelled the way JSON (and therefore the file line)
 spells it, and the records share a trade date and an hour, its groups are the line's
 values in order, and the frame's lines are one join of constant pieces and those groups
 (:class:`FrameBatch`); the typed ticks are only built if someone reads them. Anything else
-takes the general path (``int``/``float`` per field, lines formatted from the ticks); both
+takes the general path (``int``/``float`` per column, records built by a function
+generated from the schema, lines formatted from the records); both
 accept the same frames and give byte-identical lines (a test holds them equal).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-import re
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from itertools import repeat
+from typing import Any
 
-from observer.daemon.ingest.lines import FrameBatch, LineFormatter
-from observer.daemon.model import Tick, iso_date
+from observer.daemon.kis.frames import N_FIELDS, SEQ_PIECE, Layout, frame_pattern, layout
+from observer.daemon.kis.frames import scanner_config as _scanner_config
+from observer.daemon.model import Tick
+from observer.daemon.schema.fields import SCALP, Kind, LineSchema
+from observer.daemon.schema.lines import FrameBatch, LineFormatter, iso_date
 
-_Scan = Callable[[str, int, int, int], tuple[str, ...] | None]
-_scan: _Scan | None
+_Scanner: Any
 try:  # the C twin of the fast-path pattern (built when a C compiler was there)
-    from observer.daemon.kis import _scan as _scan_c
-
-    _scan = _scan_c.scan
+    from observer.daemon.kis._scan import Scanner as _Scanner
 except ImportError:  # pragma: no cover - depends on the build
-    _scan = None
+    _Scanner = None
 
-#: Fields per record of the realtime trade TRs.
-N_FIELDS = 46
 #: Trade TRs sharing the 46-field layout (KRX, NXT, integrated).
 TRADE_TR_IDS: frozenset[str] = frozenset({"H0STCNT0", "H0NXCNT0", "H0UNCNT0"})
 #: Longest sample of a bad frame put in a log line.
 SAMPLE_CHARS = 120
 #: Minimum seconds between two malformed-frame log lines (the rest are only counted).
 LOG_EVERY = 5.0
-
-# Field positions (KIS.md, H0STCNT0 order).
-_SYMBOL, _TIME, _PRICE, _SIGN, _CHANGE, _PCT, _VWAP = 0, 1, 2, 3, 4, 5, 6
-_OPEN, _HIGH, _LOW, _ASK1, _BID1, _VOL, _CUMVOL, _CUMVAL = 7, 8, 9, 10, 11, 12, 13, 14
-_STRENGTH, _SIDE, _DATE, _HALT = 18, 21, 33, 35
-_EIGHT, _SIX = {8}, {6}
-_YES = "Y"
-_SIDES = {"1": 1, "3": 3, "5": 5, "": 0}
-
-
-_INT_COLS = (_PRICE, _SIGN, _CHANGE, _OPEN, _HIGH, _LOW, _ASK1, _BID1, _VOL, _CUMVOL, _CUMVAL)
-_FLOAT_COLS = (_PCT, _VWAP, _STRENGTH)
-
-# --- fast path: one regular expression checks a whole frame and picks its fields --------
-# (daemon/kis/_scan.c is its C twin, used when it was built; a test holds them equal)
-#
-# A field is taken as it stands only when json.dumps(int(x)) / repr(float(x)) spells it
-# the same way (after the fraction's trailing zeros, which the pattern leaves outside its
-# group); anything else fails the match and the general path decides.
-#: An integer as JSON spells it: no sign on zero, no leading zeros, at most 18 digits.
-_RX_INT = r"(0|-?[1-9][0-9]{0,17}+)"
-#: A decimal whose repr is the captured text: at most 15 significant digits (9 + 6) and
-#: the fraction's trailing zeros outside the group. repr switches to exponents below 1e-4:
-#: frames holding "0.0000" anywhere take the general path (a substring test, see _fast).
-_RX_FLOAT = r"(-?(?:0|[1-9][0-9]{0,8}+)\.(?:[0-9]{0,5}[1-9]|0))0*+"
-_RX_SKIP = r"[^^]*+"
-# The groups of a record come out in the order their values appear in its line (the
-# line's keys follow the field order for this), so the line is one join of pieces and the
-# groups, taken every other piece:
-#
-#   {"seq":SEQ,"symbol":"SYM","trade_date":"D","ts":"DTHH:MM:SS+09:00","price":P,...
-#   ...,"strength":S,"side":SIDE,"halted":false,"received_at":"RECV"}\n
-#
-# The piece before SYM carries the seq (written in once the hub has numbered the frame).
-# The trade date's group (field 33) comes last: once read, its place takes the line's end
-# (one string per frame, with received_at). The other records must repeat record 0's date
-# and hour (back references), so a frame is one segment key. TRHT_YN must be "N" or empty
-# (a halted stock does not trade): "Y" takes the general path.
-_RX_VALUES: dict[int, str] = {
-    **dict.fromkeys(_INT_COLS, _RX_INT),
-    **dict.fromkeys(_FLOAT_COLS, _RX_FLOAT),
-    _SIDE: r"([0-9]?)",
-    _HALT: r"N?",
-}
-_LINE_VALUES = (
-    _PRICE, _SIGN, _CHANGE, _PCT, _VWAP, _OPEN, _HIGH, _LOW, _ASK1, _BID1, _VOL, _CUMVOL,
-    _CUMVAL, _STRENGTH, _SIDE,
-)  # fmt: skip
-#: Groups per record: SYMBOL, HH, MM, SS, the values above, DATE.
-_G = 4 + len(_LINE_VALUES) + 1
-_G_HOUR, _G_SIDE, _G_DATE = 1, _G - 2, _G - 1
 #: Records per frame the fast path compiles a pattern for (more take the general path).
 FAST_MAX_RECORDS = 40
 #: Length of a frame header with a 3-digit count: ``0|H0STCNT0|005|``.
 _HEAD = 15
 _SIDE_JSON = {"": "0", **{str(i): str(i) for i in range(10)}}
-#: The pieces before each group of a record: the seq's (``_SEQ % seq``), the date prefix's
-#: (set per frame), then constants.
-_PIECES = (
-    "", "", ":", ":", '+09:00","price":', ',"sign":', ',"change":', ',"change_pct":',
-    ',"vwap":', ',"open":', ',"high":', ',"low":', ',"ask1":', ',"bid1":', ',"volume":',
-    ',"cum_volume":', ',"cum_value":', ',"strength":', ',"side":', "",
-)  # fmt: skip
-_SEQ = '{"seq":%d,"symbol":"'
-_TAIL = ',"halted":false,"received_at":"%s"}\n'
-
-
-def _record_pattern(first: bool, width: int) -> str:
-    hour = "(?P<hour>[0-9]{2})" if first else "((?P=hour))"
-    date = "(?P<date>[0-9]{8})" if first else "((?P=date))"
-    fields = [
-        {
-            _SYMBOL: r"([0-9A-Za-z]++)", _TIME: hour + "([0-9]{2})([0-9]{2})", _DATE: date,
-        }.get(i) or _RX_VALUES.get(i, _RX_SKIP)
-        for i in range(N_FIELDS)
-    ] + [_RX_SKIP] * (width - N_FIELDS)  # fmt: skip
-    return r"\^".join(fields)
+_SIDES = {"1": 1, "3": 3, "5": 5, "": 0}
+_YES = "Y"
+_EIGHT, _SIX = {8}, {6}
 
 
 class _Plan:
-    """Per (records, fields per record): the frame pattern and its line pieces.
+    """Per (records, columns per record): the frame pattern and its line pieces.
 
     ``pieces`` holds the constant pieces at even positions and room for the groups at odd
     positions; a frame copies it and fills in its groups, date prefix, line ends and (once
     the hub has numbered it) the seqs, each with one slice assignment.
     """
 
-    __slots__ = ("count", "dated", "match", "pieces", "stride", "width")
+    __slots__ = ("count", "dated", "layout", "match", "pieces", "stride", "width")
 
-    def __init__(self, count: int, width: int) -> None:
-        rx = re.compile(r"\^".join(_record_pattern(k == 0, width) for k in range(count)), re.ASCII)
-        assert rx.groups == _G * count, (rx.groups, _G * count)
-        self.match = rx.fullmatch
+    def __init__(self, lay: Layout, count: int, width: int) -> None:
+        self.match = frame_pattern(lay, count, width).fullmatch
+        self.layout = lay
         self.count, self.width = count, width
         self.dated: dict[str, list[str]] = {}  # pieces with a trade date's prefix in place
-        self.stride = 2 * _G
+        self.stride = lay.stride
         pieces: list[str] = []
         for _ in range(count):
-            for p in _PIECES:
-                pieces += (p, "")
+            for piece in lay.pieces:
+                pieces += (piece, "")
         pieces.append("")  # after the last record's end
         self.pieces = pieces
 
-    # Positions in ``pieces`` (first record; add k * stride for record k).
-    seq_at, prefix_at, side_at, date_at = 0, 2 * _G_HOUR, 2 * _G_SIDE + 1, 2 * _G_DATE + 1
+
+Builder = Callable[[list[str], int, int, float], list[Tick]]
 
 
-class _ParsedFrame(FrameBatch):
-    """A fast-path frame: its line pieces, and the payload to build its ticks on demand."""
-
-    __slots__ = ("_pieces", "_received_at", "_start", "_stride", "_text", "_width")
-
-    def __init__(
-        self, plan: _Plan, pieces: list[str], date: str, hour: str, text: str, start: int,
-        received_at: float,
-    ) -> None:  # fmt: skip
-        # FrameBatch's fields, set here: this runs once per frame.
-        self.size, self.trade_date, self.key = plan.count, date, f"{date}_{hour}"
-        self._first, self._ticks = 0, None
-        self._pieces: list[str] | None = pieces
-        self._stride, self._width = plan.stride, plan.width
-        # text[start:] is the payload (the frame is kept whole: no copy on the hot path)
-        self._text, self._start, self._received_at = text, start, received_at
-
-    def _render(self, seqs: Iterable[int]) -> str:
-        p = self._pieces
-        if p is None:  # rendered before: from the ticks (same bytes; a test holds them equal)
-            return "".join(LineFormatter().tick_lines(self.ticks))
-        # The writer renders a frame once; the tail's shared log may keep the frame for a
-        # while, so the pieces (several times the size of the lines) go now.
-        self._pieces = None
-        p[_Plan.seq_at : -1 : self._stride] = map(_SEQ.__mod__, seqs)
-        return "".join(p)
-
-    def _build(self) -> list[Tick]:
-        payload = self._text[self._start :]
-        return _ticks(payload.split("^"), self._width, self.size, self._received_at)
-
-
-def _ticks(f: list[str], w: int, count: int, received_at: float) -> list[Tick]:
-    """Typed ticks of a frame's fields; ValueError when a number does not parse."""
-    pcts = list(map(float, f[_PCT::w]))
-    vwaps = list(map(float, f[_VWAP::w]))
-    strengths = list(map(float, f[_STRENGTH::w]))
-    # float() accepts "nan"/"inf"; no real quote is either (a sum catches all).
-    chk = sum(pcts) + sum(vwaps) + sum(strengths)
-    if chk - chk != 0.0:
-        raise ValueError("non-finite number")
-    return list(
-        map(
-            Tick, f[_SYMBOL::w], f[_DATE::w], f[_TIME::w], map(int, f[_PRICE::w]),
-            map(int, f[_SIGN::w]), map(int, f[_CHANGE::w]), pcts, vwaps,
-            map(int, f[_OPEN::w]), map(int, f[_HIGH::w]), map(int, f[_LOW::w]),
-            map(int, f[_ASK1::w]), map(int, f[_BID1::w]), map(int, f[_VOL::w]),
-            map(int, f[_CUMVOL::w]), map(int, f[_CUMVAL::w]), strengths,
-            map(_side, f[_SIDE::w]), map(_YES.__eq__, f[_HALT::w]), repeat(received_at, count),
-        )
-    )  # fmt: skip
+def record_builder(schema: LineSchema) -> Builder:
+    """The general path's record maker for ``schema``: typed records from a frame's split
+    columns, generated from the schema table (one ``map`` per attribute over all records of
+    the frame); ValueError when a number does not parse or is not finite."""
+    column = {f.name: f.column for f in schema}
+    kind = {f.name: f.kind for f in schema}
+    column["time"], kind["time"] = column["ts"], Kind.STR
+    floats: list[str] = []
+    args: list[str] = []
+    for attr in dataclasses.fields(schema.record):
+        name = attr.name
+        if name == "received_at":
+            args.append("repeat(received_at, count)")
+            continue
+        if name == "seq":
+            args.append("repeat(0, count)")
+            continue
+        if column.get(name) is None:
+            raise ValueError(f"{schema.record.__name__}.{name} comes from no KIS column")
+        cols = f"f[{column[name]}::w]"
+        if name == "side":
+            args.append(f"map(_side, {cols})")
+        elif name == "halted":
+            args.append(f"map(_YES.__eq__, {cols})")
+        elif kind[name] is Kind.INT:
+            args.append(f"map(int, {cols})")
+        elif kind[name] is Kind.FLOAT:
+            floats.append(f"c_{name} = list(map(float, {cols}))")
+            args.append(f"c_{name}")
+        else:
+            args.append(cols)
+    check = " + ".join(f"sum(c_{x.split(' ', 1)[0][2:]})" for x in floats) or "0.0"
+    src = "\n".join(
+        [
+            "def build(f, w, count, received_at):",
+            *(f"    {x}" for x in floats),
+            # float() accepts "nan"/"inf"; no real quote is either (a sum catches all).
+            f"    chk = {check}",
+            "    if chk - chk != 0.0:",
+            "        raise ValueError('non-finite number')",
+            f"    return list(map(record, {', '.join(args)}))",
+        ]
+    )
+    namespace: dict[str, Any] = {
+        "record": schema.record, "repeat": repeat, "_side": _side, "_YES": _YES,
+    }  # fmt: skip
+    exec(compile(src, f"<{schema.track.value} record builder>", "exec"), namespace)
+    build: Builder = namespace["build"]
+    return build
 
 
 def _side(s: str) -> int:
     """CCLD_DVSN as int; empty (seen outside the regular session) is 0."""
     v = _SIDES.get(s)
     return int(s) if v is None else v
+
+
+class _ParsedFrame(FrameBatch):
+    """A fast-path frame: its line pieces, and the payload to build its ticks on demand."""
+
+    __slots__ = ("_build_ticks", "_formatter", "_pieces", "_received_at", "_seq_at",
+                 "_start", "_stride", "_text", "_width")  # fmt: skip
+
+    def __init__(
+        self, plan: _Plan, pieces: list[str], date: str, hour: str, text: str, start: int,
+        received_at: float, build: Builder, formatter: Callable[[], LineFormatter],
+    ) -> None:  # fmt: skip
+        # FrameBatch's fields, set here: this runs once per frame.
+        self.size, self.trade_date, self.key = plan.count, date, f"{date}_{hour}"
+        self._first, self._ticks = 0, None
+        self._pieces: list[str] | None = pieces
+        self._stride, self._width = plan.stride, plan.width
+        self._seq_at = plan.layout.seq_at
+        # text[start:] is the payload (the frame is kept whole: no copy on the hot path)
+        self._text, self._start, self._received_at = text, start, received_at
+        self._build_ticks = build
+        self._formatter = formatter
+
+    def _render(self, seqs: Iterable[int]) -> str:
+        p = self._pieces
+        if p is None:  # rendered before: from the ticks (same bytes; a test holds them equal)
+            return "".join(self._formatter().tick_lines(self.ticks))
+        # The writer renders a frame once; the tail's shared log may keep the frame for a
+        # while, so the pieces (several times the size of the lines) go now.
+        self._pieces = None
+        p[self._seq_at : -1 : self._stride] = map(SEQ_PIECE.__mod__, seqs)
+        return "".join(p)
+
+    def _build(self) -> list[Tick]:
+        payload = self._text[self._start :]
+        return self._build_ticks(payload.split("^"), self._width, self.size, self._received_at)
 
 
 class FrameParser:
@@ -226,13 +190,24 @@ class FrameParser:
         clock: Callable[[], float] = time.time,
         log: logging.Logger | None = None,
         lines: bool = True,
+        schema: LineSchema = SCALP,
     ) -> None:
         """``lines=False``: always return plain typed ticks (no pre-built file lines), for
-        consumers that never write the JSONL files."""
+        consumers that never write the JSONL files. ``schema``: the scalp line schema the
+        fast path and the records follow (tests extend it)."""
         self.tr_ids = tr_ids
+        self._layout = lay = layout(schema)
+        self._scanner = None if _Scanner is None else _Scanner(*_scanner_config(lay))
+        self._build = record_builder(schema)
+        self._schema = schema
+        self._g_hour = lay.prefix_at // 2
+        self._g_date = lay.date_at // 2
+        self._date_col = schema.field("trade_date").column
+        self._time_col = schema.field("ts").column
+        self._symbol_col = schema.field("symbol").column
         self._lines = lines
         self._clock = clock
-        self._log = log or logging.getLogger("observer.daemon.kis.parser")
+        self._log = log or logging.getLogger(__name__)
         self.frames = 0
         self.ticks = 0
         self.malformed = 0
@@ -289,8 +264,8 @@ class FrameParser:
         w = total // count
         # Column-wise: one slice and one map per field over all records of the frame is
         # much cheaper than a Python-level loop per record (frames carry several records).
-        dates = f[_DATE::w]
-        times = f[_TIME::w]
+        dates = f[self._date_col :: w]
+        times = f[self._time_col :: w]
         # Dates and times go into file names and ISO strings: insist on digits.
         digits = "".join(dates) + "".join(times)
         if (
@@ -298,10 +273,10 @@ class FrameParser:
             or set(map(len, dates)) != _EIGHT or set(map(len, times)) != _SIX
         ):  # fmt: skip
             return self._reject("datetime", frame)
-        if not all(f[_SYMBOL::w]):
+        if not all(f[self._symbol_col :: w]):
             return self._reject("symbol", frame)
         try:
-            out = _ticks(f, w, count, self._clock())
+            out = self._build(f, w, count, self._clock())
         except ValueError:
             return self._reject("number", frame)
         self.ticks += len(out)
@@ -312,7 +287,7 @@ class FrameParser:
         if plan is None:
             if len(self._plans) >= 64:
                 self._plans.clear()
-            plan = self._plans[(count, width)] = _Plan(count, width)
+            plan = self._plans[(count, width)] = _Plan(self._layout, count, width)
         return plan
 
     def _fast(self, plan: _Plan, text: str, start: int) -> FrameBatch | None:
@@ -322,24 +297,35 @@ class FrameParser:
         if "0.0000" in text:
             return None
         g: tuple[str, ...] | None
-        if _scan is not None and text.isascii():
-            g = _scan(text, start, plan.count, plan.width)  # the pattern's groups, in C
+        scanner = self._scanner
+        if scanner is not None and text.isascii():
+            g = scanner.scan(text, start, plan.count, plan.width)  # the pattern's groups, in C
         else:
             m = plan.match(text, start)
             g = None if m is None else m.groups()
         if g is None:
             return None
         count = plan.count
-        date, hour = g[_G_DATE], g[_G_HOUR]
+        lay = plan.layout
+        date, hour = g[self._g_date], g[self._g_hour]
         received_at = self._clock()
         p = (plan.dated.get(date) or self._dated(plan, date)).copy()
         p[1::2] = g
         s = plan.stride
-        p[_Plan.date_at :: s] = (self._tail(received_at),) * count
-        sides = p[_Plan.side_at :: s]
-        if "" in sides:
-            p[_Plan.side_at :: s] = map(_SIDE_JSON.__getitem__, sides)
-        return _ParsedFrame(plan, p, date, hour, text, start, received_at)
+        if lay.end_group:  # the date is not printed where it was captured
+            p[lay.date_at :: s] = ("",) * count
+        p[lay.end_at :: s] = (self._tail(received_at),) * count
+        if lay.side_at is not None:
+            sides = p[lay.side_at :: s]
+            if "" in sides:
+                p[lay.side_at :: s] = map(_SIDE_JSON.__getitem__, sides)
+        return _ParsedFrame(
+            plan, p, date, hour, text, start, received_at, self._build, self._new_formatter
+        )
+
+    def _new_formatter(self) -> LineFormatter:
+        """A formatter of this parser's scalp schema (for a frame rendered a second time)."""
+        return LineFormatter([self._schema]) if self._schema is not SCALP else LineFormatter()
 
     def _tail(self, ts: float) -> str:
         """A line's end with ``received_at`` = ts: the second's part is kept between calls."""
@@ -350,8 +336,9 @@ class FrameParser:
                 return self._tail_fmt % us
         self._tail_sec = sec
         iso = self._fmt.received_iso(float(sec))  # 'YYYY-MM-DDTHH:MM:SS+09:00'
-        self._tail_fmt = _TAIL.replace("%s", iso[:-6].replace("%", "%%") + ".%06d" + iso[-6:])
-        return _TAIL % self._fmt.received_iso(ts)
+        tail = self._layout.tail
+        self._tail_fmt = tail.replace("%s", iso[:-6].replace("%", "%%") + ".%06d" + iso[-6:])
+        return tail % self._fmt.received_iso(ts)
 
     def _dated(self, plan: _Plan, date: str) -> list[str]:
         """The plan's pieces with the date prefix of ``date`` in place (cached per plan)."""
@@ -360,7 +347,7 @@ class FrameParser:
         pieces = plan.pieces.copy()
         d = iso_date(date)
         prefix = f'","trade_date":"{d}","ts":"{d}T'  # between the symbol and the hour
-        pieces[_Plan.prefix_at :: plan.stride] = (prefix,) * plan.count
+        pieces[plan.layout.prefix_at :: plan.stride] = (prefix,) * plan.count
         plan.dated[date] = pieces
         return pieces
 

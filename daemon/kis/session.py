@@ -16,6 +16,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
@@ -32,9 +33,19 @@ log = logging.getLogger(__name__)
 OnFrame = Callable[[str], Awaitable[None]]
 
 
+class SessionPhase(StrEnum):
+    """Where the session is: connecting, subscribing, streaming, in backoff, or stopped."""
+
+    CONNECTING = "connecting"
+    SUBSCRIBING = "subscribing"
+    STREAMING = "streaming"
+    BACKOFF = "backoff"
+    STOPPED = "stopped"
+
+
 @dataclass(frozen=True)
 class SessionStatus:
-    state: str  # connecting | subscribing | streaming | backoff | stopped
+    state: SessionPhase
     connected_since: float | None
     reconnects: int
     connections: int
@@ -104,7 +115,7 @@ class RealtimeSession:
         #: open outage: (start, reason, symbols affected), closed when streaming again
         self._gap: tuple[float, str, tuple[str, ...]] | None = None
 
-        self._state = "connecting"
+        self._state = SessionPhase.CONNECTING
         self._connected_since: float | None = None
         self._connections = 0
         self._subscribed: set[str] = set()
@@ -123,7 +134,7 @@ class RealtimeSession:
         """Hold the session until :meth:`stop`; never raises for network or KIS failures."""
         attempt = 0
         while not self._stop.is_set():
-            self._state = "connecting"
+            self._state = SessionPhase.CONNECTING
             began = time.monotonic()
             self._streamed = False
             try:
@@ -160,7 +171,7 @@ class RealtimeSession:
                 attempt = 0
             delay = self._delay(attempt)
             attempt += 1
-            self._state = "backoff"
+            self._state = SessionPhase.BACKOFF
             self._backoff_until = self._clock() + delay
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), delay)
@@ -169,7 +180,7 @@ class RealtimeSession:
             start, why, syms = self._gap
             self._record_gap(start, syms, why + " (stopped before reconnecting)")
             self._gap = None
-        self._state = "stopped"
+        self._state = SessionPhase.STOPPED
 
     async def stop(self) -> None:
         self._stop.set()
@@ -186,7 +197,7 @@ class RealtimeSession:
             for s in set(self._failed) - set(new):
                 del self._failed[s]
             ws = self._ws
-            if ws is None or self._state != "streaming":
+            if ws is None or self._state is not SessionPhase.STREAMING:
                 return  # the next connection subscribes the new set
             try:
                 for s in [s for s in old if s not in new]:
@@ -222,13 +233,13 @@ class RealtimeSession:
         watchdog = asyncio.create_task(self._watch(ws))
         stopper = asyncio.create_task(self._stop.wait())
         try:
-            self._state = "subscribing"
+            self._state = SessionPhase.SUBSCRIBING
             async with self._sub_lock:
                 self._failed.clear()
                 for s in list(self._symbols):
                     await self._subscribe_one(ws, s)
                 self._rounds += 1
-                self._state = "streaming"
+                self._state = SessionPhase.STREAMING
             if self._reconnect_now:
                 self._reconnect_now = False
                 self._close_reason = "KIS refused the approval key (OPSP0011); reconnecting"

@@ -26,6 +26,7 @@ from observer.daemon.kis._http import error_code, error_text, request_json
 from observer.daemon.kis.auth import KisAuth
 from observer.daemon.kis.endpoints import QUOTE_PATH, QUOTE_TR
 from observer.daemon.model import Snapshot
+from observer.daemon.schema.fields import SWING, Kind
 
 log = logging.getLogger(__name__)
 
@@ -71,34 +72,29 @@ def _float(out: dict[str, Any], key: str) -> float:
 
 
 def to_snapshot(symbol: str, out: dict[str, Any], received_at: float) -> Snapshot:
-    """Map an inquire-price ``output`` to a Snapshot; missing or odd values become 0."""
+    """Map an inquire-price ``output`` to a Snapshot by the schema table's ``rest_key``s;
+    missing or odd numbers become 0 (inquire-price has no date or time: the quote is
+    stamped with its arrival, KST)."""
     k = to_kst(received_at)
-    sign = _int(out, "prdy_vrss_sign") or 3
+    values: dict[str, Any] = {}
+    for f in SWING:
+        if f.rest_key is None:
+            continue
+        if f.kind is Kind.INT:
+            values[f.name] = _int(out, f.rest_key)
+        elif f.kind is Kind.FLOAT:
+            values[f.name] = _float(out, f.rest_key)
+        elif f.kind is Kind.BOOL:
+            values[f.name] = str(out.get(f.rest_key, "N")).upper() == "Y"
+        else:
+            values[f.name] = str(out.get(f.rest_key, "") or "")
+    values["sign"] = values["sign"] or 3
     return Snapshot(
         symbol=symbol,
         trade_date=f"{k:%Y%m%d}",
         time=f"{k:%H%M%S}",
-        price=_int(out, "stck_prpr"),
-        sign=sign,
-        change=_int(out, "prdy_vrss"),
-        change_pct=_float(out, "prdy_ctrt"),
-        open=_int(out, "stck_oprc"),
-        high=_int(out, "stck_hgpr"),
-        low=_int(out, "stck_lwpr"),
-        upper_limit=_int(out, "stck_mxpr"),
-        lower_limit=_int(out, "stck_llam"),
-        cum_volume=_int(out, "acml_vol"),
-        cum_value=_int(out, "acml_tr_pbmn"),
-        per=_float(out, "per"),
-        pbr=_float(out, "pbr"),
-        eps=_float(out, "eps"),
-        bps=_float(out, "bps"),
-        w52_high=_int(out, "w52_hgpr"),
-        w52_low=_int(out, "w52_lwpr"),
-        market_cap=_int(out, "hts_avls"),
-        halted=str(out.get("temp_stop_yn", "N")).upper() == "Y",
-        vi=str(out.get("vi_cls_code", "") or ""),
         received_at=received_at,
+        **values,
     )
 
 
@@ -145,9 +141,6 @@ class SwingPoller:
         self._last_sweep_at: float | None = None
         self._last_sweep_s: float | None = None
         self._last_error = ""
-
-    def set_symbols(self, symbols: Sequence[str]) -> None:
-        self._symbols = list(symbols)
 
     async def run(self) -> None:
         """Sweep every ``interval`` seconds until :meth:`stop`."""

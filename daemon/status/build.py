@@ -24,7 +24,7 @@ from observer.daemon import __version__
 from observer.daemon import volumes as vol
 from observer.daemon.api.health import HealthState
 from observer.daemon.backup.service import BackupService
-from observer.daemon.clock import now_kst
+from observer.daemon.clock import iso, now_kst, to_kst
 from observer.daemon.config import Loaded, written_paths
 from observer.daemon.contract import Problem
 from observer.daemon.ingest.events import EventBus
@@ -34,25 +34,18 @@ from observer.daemon.ingest.writer import SegmentWriter
 from observer.daemon.kis.auth import KisAuth
 from observer.daemon.kis.codes import split_code
 from observer.daemon.kis.parser import FrameParser
-from observer.daemon.kis.session import RealtimeSession
+from observer.daemon.kis.session import RealtimeSession, SessionPhase
 from observer.daemon.model import Track
 from observer.daemon.status import model as st
 from observer.daemon.stores.parquet import ParquetSink
 from observer.daemon.stores.postgres import PostgresSink
 
 _SESSION_STATE = {
-    "connecting": st.SessionState.CONNECTING,
-    "subscribing": st.SessionState.CONNECTING,
-    "streaming": st.SessionState.CONNECTED,
-    "backoff": st.SessionState.BACKOFF,
-    "stopped": st.SessionState.DISCONNECTED,
-}
-_VOLUME_KIND = {
-    vol.VolumeKind.PERSISTENT: st.VolumeKind.PERSISTENT_VOLUME,
-    vol.VolumeKind.CONTAINER_ROOT: st.VolumeKind.CONTAINER_ROOT_FS,
-    vol.VolumeKind.LOCAL_DISK: st.VolumeKind.LOCAL_DISK,
-    vol.VolumeKind.EPHEMERAL: st.VolumeKind.EPHEMERAL,
-    vol.VolumeKind.UNKNOWN: st.VolumeKind.LOCAL_DISK,
+    SessionPhase.CONNECTING: st.SessionState.CONNECTING,
+    SessionPhase.SUBSCRIBING: st.SessionState.CONNECTING,
+    SessionPhase.STREAMING: st.SessionState.CONNECTED,
+    SessionPhase.BACKOFF: st.SessionState.BACKOFF,
+    SessionPhase.STOPPED: st.SessionState.DISCONNECTED,
 }
 _POSTGRES_STATE = {
     "connected": st.SinkState.OK,
@@ -114,15 +107,23 @@ class StatusBuilder:
         self._failures[component] = message
 
     # --- sampling --------------------------------------------------------------------
+    def sample(self, now: float, *, walk: bool = False) -> None:
+        """One sample of the counters that rates and growth are computed from; with ``walk``
+        also of Observer's own bytes per volume (a directory walk: blocks, so the loop
+        runs it in a thread)."""
+        self._counts.append((now, dict(self.d.hub.published)))
+        self.sample_volumes(now, walk=walk)
+
     async def sample_loop(self) -> None:
+        """Sample once a second (off the event loop: statvfs, and every OWN_BYTES_EVERY
+        seconds a walk of the written paths); keep ``status.json`` every SNAPSHOT_EVERY."""
         last_snapshot = last_walk = -SNAPSHOT_EVERY
         while True:
             now = time.monotonic()
-            self._counts.append((now, dict(self.d.hub.published)))
             walk = now - last_walk >= OWN_BYTES_EVERY
             if walk:
                 last_walk = now
-            await asyncio.to_thread(self.sample_volumes, now, walk=walk)
+            await asyncio.to_thread(self.sample, now, walk=walk)
             if now - last_snapshot >= SNAPSHOT_EVERY:
                 last_snapshot = now
                 await asyncio.to_thread(self._write_snapshot, st.to_json(self.build()))
@@ -174,9 +175,7 @@ class StatusBuilder:
                 continue
             vs = by_mount.get(u.mount_point)
             if vs is None:
-                kind = _VOLUME_KIND[u.kind]
-                if u.kind is vol.VolumeKind.EPHEMERAL and u.fstype == "tmpfs":
-                    kind = st.VolumeKind.TMPFS
+                kind = u.kind
                 growth = self._growth.get(u.mount_point)
                 own = self._own_growth.get(u.mount_point)
                 vs = st.VolumeStatus(
@@ -399,6 +398,16 @@ class StatusBuilder:
             st.RecoveryReport(q.path, "quarantined", f"moved to {q.moved_to}; report {q.report}")
             for q in r.quarantined
         ]
+        if r.unclean_stop:
+            out.append(
+                st.RecoveryReport(
+                    str(self.cfg.data_dir),
+                    "unclean_stop",
+                    "the previous run ended without a clean stop; last durable tick received "
+                    + (iso(to_kst(r.last_durable_at)) if r.last_durable_at else "unknown"),
+                    at=r.last_durable_at,
+                )
+            )
         return out
 
     def _gaps_today(self) -> list[st.GapRecord]:

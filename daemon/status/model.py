@@ -1,7 +1,7 @@
-"""The daemon's status: plain dataclasses, their protobuf form and their JSON form.
+"""The daemon's status model: plain dataclasses and their JSON form (status.json).
 
 The composition root fills a :class:`Status` from the live components; the API sends it
-in its protobuf form (daemon/api/status_proto.py), and the periodic ``status.json`` snapshot
+in its protobuf form (daemon/status/proto.py), and the periodic ``status.json`` snapshot
 uses :func:`to_json`.
 Times are POSIX seconds (``None`` = never / unknown), converted to
 ``google.protobuf.Timestamp`` on the wire and to ISO-8601 KST in JSON.
@@ -23,6 +23,7 @@ from typing import Any
 from observer.daemon.clock import iso, to_kst
 from observer.daemon.config import Config, Origin, fingerprint, secrets_of
 from observer.daemon.model import Track
+from observer.daemon.volumes import VolumeKind
 
 
 class Source(StrEnum):
@@ -46,15 +47,6 @@ class SessionState(StrEnum):
     CONNECTING = "connecting"
     CONNECTED = "connected"
     BACKOFF = "backoff"
-
-
-class VolumeKind(StrEnum):
-    PERSISTENT_VOLUME = "persistent_volume"
-    CONTAINER_ROOT_FS = "container_root_fs"
-    LOCAL_DISK = "local_disk"
-    TMPFS = "tmpfs"
-    EPHEMERAL = "ephemeral"
-    NETWORK = "network"
 
 
 class SinkState(StrEnum):

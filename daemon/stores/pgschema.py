@@ -3,53 +3,66 @@
 ``migrate(conn)`` runs at every start: under an advisory lock (two daemons starting at once
 cannot race), it creates ``schema_migrations`` if missing and applies, in order and each in
 its own transaction, every migration whose version is not recorded yet. Running it again
-changes nothing. Column types follow the JSONL schema (daemon/model.py); the unique key
+changes nothing. Column types follow the schema table (daemon/schema/fields.py); the unique key
 ``(trade_date, seq)`` per table makes a replayed line a no-op. No secondary indexes: each
 one slows the bulk load; add them for your queries in a later migration.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Final
 
-from observer.daemon.model import SCALP_FIELDS, SWING_FIELDS, Track
+from observer.daemon.model import Track
+from observer.daemon.schema.fields import SCHEMAS, Field, Kind, LineSchema
 
 #: Target table per track.
 TABLES: Final = {Track.SCALP: "scalp_ticks", Track.SWING: "swing_snapshots"}
-FIELDS: Final = {Track.SCALP: SCALP_FIELDS, Track.SWING: SWING_FIELDS}
+#: Columns per track, in line order (the schema table's fields).
+FIELDS: Final = {t: s.names for t, s in SCHEMAS.items()}
+#: Columns that every row has (the primary key and the times); the others may be null.
+_REQUIRED: Final = frozenset({"seq", "symbol", "trade_date", "ts", "received_at"})
 
 _ADVISORY_KEY: Final = 0x0B5E_7E52  # "observer" migrations lock
 
-_FLOATS = {"change_pct", "vwap", "strength", "per", "pbr", "eps", "bps"}
+_PG: Final = {
+    Kind.INT: "bigint",
+    Kind.FLOAT: "double precision",
+    Kind.STR: "text",
+    Kind.BOOL: "boolean",
+    Kind.DATE: "date",
+    Kind.TIMESTAMP: "timestamptz",
+}
 
 
-def _pg_type(name: str) -> str:
-    if name in ("ts", "received_at"):
-        return "timestamptz NOT NULL"
-    if name == "trade_date":
-        return "date NOT NULL"
-    if name == "seq":
-        return "bigint NOT NULL"
-    if name == "symbol":
-        return "text NOT NULL"
-    if name == "vi":
-        return "text"
-    if name == "halted":
-        return "boolean"
-    if name in _FLOATS:
-        return "double precision"
-    return "bigint"
+def column_type(f: Field) -> str:
+    """The column type of a field (``NOT NULL`` for the key and the times)."""
+    return _PG[f.kind] + (" NOT NULL" if f.name in _REQUIRED else "")
 
 
 def _create_table(track: Track) -> str:
-    cols = ",\n  ".join(f"{n} {_pg_type(n)}" for n in FIELDS[track])
+    """The table as the first version of the schema had it."""
+    cols = ",\n  ".join(f"{f.name} {column_type(f)}" for f in SCHEMAS[track] if f.since == 1)
     return (
         f"CREATE TABLE IF NOT EXISTS {TABLES[track]} (\n  {cols},\n"
         f"  PRIMARY KEY (trade_date, seq)\n)"
     )
 
 
-#: (version, name, statements). Append only; never edit a released migration.
+def add_columns(version: int, schemas: Mapping[Track, LineSchema] = SCHEMAS) -> tuple[str, ...]:
+    """The statements adding the fields of schema version ``version`` (nullable: rows loaded
+    before have no value)."""
+    return tuple(
+        f"ALTER TABLE {TABLES[t]} ADD COLUMN IF NOT EXISTS {f.name} {column_type(f)}"
+        for t in Track
+        for f in schemas[t]
+        if f.since == version
+    )
+
+
+#: (version, name, statements). Append only; never edit a released migration. A field
+#: added to the schema table with ``since = N`` needs the entry
+#: ``(N, "<what it adds>", add_columns(N))``; a test fails without it.
 MIGRATIONS: Final[tuple[tuple[int, str, tuple[str, ...]], ...]] = (
     (
         1,

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
 import re
 import signal
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -74,8 +76,16 @@ async def test_backup_triggered_from_the_ui_completes_and_shows_the_archive_chec
         manifest = app.state.backup_manifest
         assert manifest is not None
         await eventually(lambda: manifest.archive_sha256 in screen_text(app))
-        archive = daemon.data_dir / manifest.archive
-        assert hashlib.sha256(archive.read_bytes()).hexdigest() == manifest.archive_sha256
+        # the checksum shown is the sha256 of the manifest stored inside the snapshot
+        repo, _, snapshot = manifest.archive.rpartition("#")
+        dumped = await asyncio.to_thread(
+            subprocess.run,
+            ["restic", "dump", "--no-lock", snapshot, "/.observer-manifest.json"],
+            env={"PATH": os.environ["PATH"], "RESTIC_REPOSITORY": repo,
+                 "RESTIC_PASSWORD_FILE": repo + ".password", "HOME": str(daemon.root)},
+            capture_output=True, check=True, timeout=60,
+        )  # fmt: skip
+        assert hashlib.sha256(dumped.stdout).hexdigest() == manifest.archive_sha256
         assert "Backup done" in screen_text(app)
 
 

@@ -1,4 +1,5 @@
-"""Fixtures shared by the daemon tests: one real PostgreSQL server for the session."""
+"""Fixtures shared by the daemon tests: one real PostgreSQL server and one real SeaweedFS
+S3 object store for the session."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import pytest
 
 from observer.daemon.stores.postgres import PostgresSettings
 from tests.pgserver import PgServer, skip_reason
+from tests.seaweed import SeaweedS3
+from tests.seaweed import skip_reason as seaweed_skip_reason
 
 _db_names = itertools.count(1)
 
@@ -34,3 +37,28 @@ def settings(server: PgServer) -> PostgresSettings:
     name = f"t{next(_db_names)}"
     server.create_database(name)
     return PostgresSettings(server.host, server.port, name, server.user, "s3cret-pw")
+
+
+@pytest.fixture(scope="session")
+def seaweed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedS3]:
+    """One real SeaweedFS S3 server for the session (skips when restic or weed is absent)."""
+    reason = seaweed_skip_reason()
+    if reason:
+        pytest.skip(reason)
+    srv = SeaweedS3(tmp_path_factory.mktemp("seaweed"))
+    srv.start()
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+@pytest.fixture
+def s3(seaweed: SeaweedS3) -> SeaweedS3:
+    """The session's SeaweedFS, running and answering (a test may have paused or killed it)."""
+    if seaweed.proc is None:
+        seaweed.start()
+    else:
+        seaweed.resume()
+        seaweed.wait_ready(30)
+    return seaweed

@@ -85,13 +85,20 @@ def tick(i: int, symbol: str = "005930", date: str = "20261120") -> Tick:
 class LoopbackDaemon:
     """DaemonPort over real components in a tmp dir."""
 
-    def __init__(self, cfg: Config, origins: dict[str, object]) -> None:
+    def __init__(
+        self,
+        cfg: Config,
+        origins: dict[str, object],
+        *,
+        commit_interval: float = 0.02,
+        durable_tails: bool = True,
+    ) -> None:
         self.config = cfg
         self._origins = origins
         self.started = time.time()
         cfg.data_dir.mkdir(parents=True, exist_ok=True)
-        self.hub = Hub(seq=SeqState())
-        self.writer = SegmentWriter(Track.SCALP, cfg.data_dir, commit_interval=0.02)
+        self.hub = Hub(seq=SeqState(), durable_tails=durable_tails)
+        self.writer = SegmentWriter(Track.SCALP, cfg.data_dir, commit_interval=commit_interval)
         self.hub.attach_sink(Track.SCALP, self.writer)
         self.backups = BackupService(cfg)
         self.health = HealthState(cfg)

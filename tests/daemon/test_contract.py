@@ -35,13 +35,13 @@ def _cfg(tmp_path: Path, **env: str) -> c.Config:
 def test_mountinfo_classifies_pvc_emptydir_and_container_root() -> None:
     mounts = parse_mountinfo(MOUNTINFO)
     data = mount_for(Path("/opt/platform/runtime/observer/data/assets"), mounts)
-    assert classify(data, container=True)[0] is VolumeKind.PERSISTENT
+    assert classify(data, container=True)[0] is VolumeKind.PERSISTENT_VOLUME
     tmp = mount_for(Path("/tmp/x"), mounts)
     kind, reason = classify(tmp, container=True)
     assert kind is VolumeKind.EPHEMERAL and "emptyDir" in reason
     root = mount_for(Path("/opt/platform/runtime/observer/logs"), mounts)
     kind, reason = classify(root, container=True)
-    assert kind is VolumeKind.CONTAINER_ROOT and "lost at every restart" in reason
+    assert kind is VolumeKind.CONTAINER_ROOT_FS and "lost at every restart" in reason
     assert mount_for(Path("/mnt/x/y"), mounts).root == "/srv/with space"  # type: ignore[union-attr]
 
 
@@ -143,23 +143,6 @@ def test_a_dry_check_judges_missing_directories_by_their_parent_and_creates_noth
     assert not (tmp_path / "observer-runtime").exists()
 
 
-@pytest.mark.parametrize("where", ["itself", "parent"])
-def test_a_file_where_a_directory_belongs_says_so_and_what_to_do(
-    tmp_path: Path, where: str
-) -> None:
-    blocker = tmp_path / "data"
-    blocker.write_text("I am a file")
-    data = blocker if where == "itself" else blocker / "inner"
-    for create in (True, False):
-        problems = check(
-            _cfg(tmp_path, OBSERVER_DATA_DIR=str(data)), container=False, create=create
-        )
-        p = next(p for p in problems if p.variable == "OBSERVER_DATA_DIR")
-        assert p.severity == CRITICAL
-        assert "a file, not a directory" in p.message and "File exists" not in p.message
-        assert f"remove or rename {blocker}" in p.fix and "create it" not in p.fix
-
-
 def test_a_refusal_in_container_mode_says_how_the_mode_was_decided(tmp_path: Path) -> None:
     problem = Problem(CRITICAL, "OBSERVER_DATA_DIR", "/d", "not persistent.", "mount a PVC.", True)
     detected = ContainerMode(True, "/.dockerenv exists", detected=True)
@@ -189,3 +172,19 @@ def test_a_data_directory_created_inside_a_git_clone_is_ignored_by_git(tmp_path:
     )  # fmt: skip
     assert status.stdout == "", status.stdout
     assert not (outside / ".gitignore").exists()  # outside a work tree nothing is added
+
+
+def test_the_lock_tells_a_clean_stop_from_a_run_that_died(tmp_path: Path) -> None:
+    first = DataDirLock(tmp_path)
+    first.acquire()
+    assert first.previous is None and not first.previous_ended_uncleanly
+    first.release()
+    second = DataDirLock(tmp_path)
+    second.acquire()
+    assert second.previous is not None and not second.previous_ended_uncleanly
+    os.close(second._fd)  # type: ignore[arg-type]  # dies: no release, the kernel unlocks
+    third = DataDirLock(tmp_path)
+    third.acquire()
+    assert third.previous_ended_uncleanly and third.previous is not None
+    assert third.previous.pid == os.getpid()
+    third.release()

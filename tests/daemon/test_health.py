@@ -58,7 +58,7 @@ async def test_not_serving_at_start_is_info_and_only_a_later_loss_is_a_warning(
 ) -> None:
     cfg = load_config(environ={"OBSERVER_DATA_DIR": str(tmp_path)}).config
     h = HealthState(cfg)
-    caplog.set_level(logging.INFO, logger="observer.health")
+    caplog.set_level(logging.INFO, logger="observer.daemon.api.health")
     await h.publish()  # the normal start: nothing serves yet
     assert caplog.records and all(r.levelno == logging.INFO for r in caplog.records)
     assert "collector not started yet (starting)" in caplog.text

@@ -139,17 +139,6 @@ async def test_closing_a_subscription_ends_its_stream_and_removes_it() -> None:
     assert hub.subscribers() == []
 
 
-async def test_rates_count_records_over_the_last_second_and_minute() -> None:
-    now = [1000.0]
-    hub = Hub(seq=SeqState(), clock=lambda: now[0])
-    for _ in range(10):
-        now[0] += 1
-        await hub.publish(Track.SCALP, ticks(30))
-    now[0] += 1
-    last, minute = hub.rates()
-    assert last == 30.0 and minute == 300 / 11
-
-
 async def test_subscribers_read_and_lose_exactly_what_a_bounded_queue_each_would() -> None:
     # The hub serves unfiltered subscribers from one shared log and filtered ones from
     # their own deques; both must behave like one deque(maxlen) per subscriber.

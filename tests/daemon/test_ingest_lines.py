@@ -1,4 +1,4 @@
-"""The fast line formatter equals model.reference_line byte for byte."""
+"""The fast line formatter and the parser's fast path equal reference_line byte for byte."""
 
 from __future__ import annotations
 
@@ -8,10 +8,12 @@ from collections.abc import Sequence
 
 import pytest
 
-from observer.daemon.ingest.lines import FrameBatch, LineFormatter, format_line
 from observer.daemon.kis import parser as parser_module
-from observer.daemon.kis.parser import FrameParser, _ticks
-from observer.daemon.model import SCALP_FIELDS, SWING_FIELDS, Snapshot, Tick, reference_line
+from observer.daemon.kis.frames import frame_pattern, layout
+from observer.daemon.kis.parser import FrameParser, record_builder
+from observer.daemon.model import Snapshot, Tick
+from observer.daemon.schema.fields import SCALP, SWING
+from observer.daemon.schema.lines import FrameBatch, LineFormatter, format_line, reference_line
 from tests.daemon.ingest_support import N, frame, random_tick, record
 
 
@@ -38,7 +40,7 @@ def test_ticks_parsed_from_frames_format_like_the_reference() -> None:
     fmt = LineFormatter()
     assert fmt.tick_lines(ticks) == [reference_line(t) for t in ticks]
     obj = json.loads(fmt.tick_lines(ticks)[0])
-    assert list(obj) == list(SCALP_FIELDS)
+    assert list(obj) == list(SCALP.names)
     assert obj["received_at"] == "2026-11-18T20:06:40+09:00"  # whole second: no fraction
 
 
@@ -75,7 +77,7 @@ def test_snapshot_lines_equal_the_reference() -> None:
     items = [_snapshot(rng) for _ in range(2000)]
     got = LineFormatter().snapshot_lines(items)
     assert got == [reference_line(s) for s in items]
-    assert list(json.loads(got[0])) == list(SWING_FIELDS)
+    assert list(json.loads(got[0])) == list(SWING.names)
 
 
 # --- the parser's fast path (FrameBatch): lines laid out from the raw fields ---------
@@ -105,6 +107,9 @@ def _random_record(rng: random.Random, odd: bool) -> list[str]:
     return r
 
 
+_build = record_builder(SCALP)
+
+
 def _lines(batch: Sequence[Tick]) -> str:
     if isinstance(batch, FrameBatch):
         return batch.lines()
@@ -116,8 +121,8 @@ def test_parsed_frames_give_reference_lines_and_the_general_paths_ticks(
     scanner: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     if scanner == "pattern":  # as where no C compiler built the scanner
-        monkeypatch.setattr(parser_module, "_scan", None)
-    elif parser_module._scan is None:
+        monkeypatch.setattr(parser_module, "_Scanner", None)
+    elif parser_module._Scanner is None:
         pytest.skip("the C frame scanner was not built (no C compiler at install time)")
     rng = random.Random(11)
     fast = general = rejected = 0
@@ -129,7 +134,7 @@ def test_parsed_frames_give_reference_lines_and_the_general_paths_ticks(
         batch = FrameParser(clock=lambda c=clock: c).parse(text)  # type: ignore[misc]
         count = len(recs)
         try:
-            expected = _ticks(text.split("|", 3)[3].split("^"), N, count, clock)
+            expected = _build(text.split("|", 3)[3].split("^"), N, count, clock)
         except ValueError:
             assert batch == []
             rejected += 1
@@ -192,9 +197,10 @@ def test_received_at_is_spelled_like_the_reference_across_many_frames_of_one_par
 
 
 def test_the_c_scanner_returns_what_the_pattern_matches() -> None:
-    scan = parser_module._scan
-    if scan is None:
+    if parser_module._Scanner is None:
         pytest.skip("the C frame scanner was not built (no C compiler at install time)")
+    scan = FrameParser()._scanner.scan  # type: ignore[union-attr]
+    lay = layout(SCALP)
     rng = random.Random(23)
     agree = matched = 0
     for _ in range(4000):
@@ -210,7 +216,7 @@ def test_the_c_scanner_returns_what_the_pattern_matches() -> None:
         payload = frame(recs).split("|", 3)[3]
         if rng.random() < 0.05:
             payload += "^extra"
-        m = parser_module._Plan(count, width).match(payload)
+        m = frame_pattern(lay, count, width).fullmatch(payload)
         want = None if m is None else m.groups()
         assert scan(payload, 0, count, width) == want, payload[:200]
         agree += 1

@@ -71,3 +71,21 @@ def test_secret_values_are_redacted_in_messages_arguments_and_tracebacks(tmp_pat
     written = stream.getvalue() + "".join(_files(tmp_path).values())
     assert canary not in written and late not in written
     assert written.count("[redacted]") >= 4
+
+
+def test_the_modules_own_loggers_reach_their_category_folders(tmp_path: Path) -> None:
+    from observer.daemon.backup import service
+    from observer.daemon.ingest import recovery
+    from observer.daemon.ingest.writer import SegmentWriter
+    from observer.daemon.model import Track
+
+    logs.setup(level="INFO", fmt="text", log_dir=tmp_path, stream=None)
+    service.log.info("a backup from the service")
+    logging.getLogger(recovery.__name__).info("a repair at start")
+    SegmentWriter(Track.SWING, tmp_path / "data")._log.info("a swing write")
+    SegmentWriter(Track.SCALP, tmp_path / "data")._log.info("a scalp write")
+    files = _files(tmp_path)
+    assert "a backup from the service" in files["maintenance"]
+    assert "a repair at start" in files["maintenance"]
+    assert "a swing write" in files["swing"] and "a swing write" not in files["scalp"]
+    assert "a scalp write" in files["scalp"]

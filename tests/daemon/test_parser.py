@@ -106,7 +106,7 @@ def test_malformed_log_is_rate_limited_and_carries_a_truncated_sample(
 
 
 def test_a_parser_without_lines_returns_the_same_ticks_as_plain_objects() -> None:
-    from observer.daemon.ingest.lines import FrameBatch
+    from observer.daemon.schema.lines import FrameBatch
 
     f = frame([record("005930"), record("000660", price=183500, change=1500, pct="0.82")])
     fast = FrameParser(clock=lambda: 1.0).parse(f)

@@ -15,10 +15,12 @@ import asyncpg
 import pytest
 
 from observer.daemon.config import load_config
-from observer.daemon.model import Track, reference_line
+from observer.daemon.model import Track
+from observer.daemon.schema.fields import SCHEMAS
+from observer.daemon.schema.lines import reference_line
 from observer.daemon.stores.parquet import parse_lines
 from observer.daemon.stores.pgcopy import encode
-from observer.daemon.stores.pgschema import LATEST, migrate
+from observer.daemon.stores.pgschema import LATEST, TABLES, column_type, migrate
 from observer.daemon.stores.postgres import PostgresSettings, PostgresSink
 from tests.pgserver import PgServer, free_port
 from tests.storedata import append_text, scalp_path, snapshots, swing_path, ticks, write_lines
@@ -326,3 +328,28 @@ async def test_status_and_mirror_show_only_checkpoints_the_database_has_made_dur
     assert mirror["scalp"]["offset"] == in_db == seg.stat().st_size
     assert running.status().checkpoints["scalp"].offset == in_db
     assert running.loaded_past(seg)
+
+
+async def test_the_migrated_tables_have_the_schema_table_s_columns(
+    settings: PostgresSettings,
+) -> None:
+    conn = await asyncpg.connect(
+        host=settings.host, port=settings.port, user=settings.user, database=settings.database
+    )
+    try:
+        await migrate(conn)
+        for track, table in TABLES.items():
+            rows = await conn.fetch(
+                "SELECT column_name, data_type, is_nullable FROM information_schema.columns "
+                "WHERE table_name = $1 ORDER BY ordinal_position",
+                table,
+            )
+            got = [(r["column_name"], r["data_type"], r["is_nullable"] == "YES") for r in rows]
+            want = []
+            for f in SCHEMAS[track]:
+                kind = column_type(f).removesuffix(" NOT NULL")
+                kind = "timestamp with time zone" if kind == "timestamptz" else kind
+                want.append((f.name, kind, not column_type(f).endswith("NOT NULL")))
+            assert got == want
+    finally:
+        await conn.close()

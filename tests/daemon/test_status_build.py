@@ -133,3 +133,20 @@ async def test_today_counts_the_days_records_across_a_restart(tmp_path: Path) ->
     assert (scalp.total, scalp.today) == (5, 30)
     await writer.close()
     await parts.http.aclose()
+
+
+async def test_rates_count_records_over_the_last_second_and_minute(tmp_path: Path) -> None:
+    parts = _parts(tmp_path)
+    for w in parts.writers.values():
+        await w.start()
+    now = 1000.0
+    for _ in range(11):
+        parts.status.sample(now)
+        await parts.hub.publish(Track.SCALP, list(ticks("20261202", 9, 30)))
+        now += 1.0
+    parts.status.sample(now)
+    (scalp,) = [r for r in parts.status.build().collector.rates if r.track is Track.SCALP]
+    assert (scalp.rate_1s, scalp.rate_1m, scalp.total) == (30.0, 30.0, 330)
+    for w in parts.writers.values():
+        await w.close()
+    await parts.http.aclose()

@@ -12,7 +12,8 @@ from observer.daemon.api.tail import TailChunk, live_batches, replay_then_live
 from observer.daemon.ingest.hub import Hub, TailBatch
 from observer.daemon.ingest.recovery import SeqState
 from observer.daemon.ingest.writer import SegmentWriter
-from observer.daemon.model import Snapshot, Tick, Track, reference_line
+from observer.daemon.model import Snapshot, Tick, Track
+from observer.daemon.schema.lines import reference_line
 from tests.storedata import ticks
 
 

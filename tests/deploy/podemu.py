@@ -96,7 +96,7 @@ def build_spec(
         elif "emptyDir" in vol:
             entry.update(kind="emptyDir", size=_bytes(dig(vol, "emptyDir", "sizeLimit")))
         elif "configMap" in vol:
-            cm = ctx.configmaps.get(vol["configMap"]["name"]) or {}
+            cm = ctx.configmaps.get(pod.namespace, vol["configMap"]["name"]) or {}
             entry.update(kind="configMap", files=dict(cm.get("data") or {}))
         else:
             raise AssertionError(f"volume type of {m['name']} is not emulated")

@@ -1,10 +1,10 @@
-"""Fast JSONL line formatting for ticks and snapshots.
+"""Tick lines: the reference formatter that defines them, and the fast one the writer uses.
 
-The line schema is defined by :func:`observer.daemon.model.reference_line` (json.dumps);
-this module produces the very same bytes several times faster: one ``%`` template per
-track, JSON-encoded strings cached per value (symbols, trade dates, times) and the
-``received_at`` ISO string cached per timestamp (every record of a frame shares one).
-A test holds the two equal over many random items.
+:func:`reference_line` builds a line with json.dumps from the schema table: it is the
+definition. :class:`LineFormatter` produces the very same bytes several times faster: its
+per-track formatting loop is generated from the same table (one f-string per line, JSON
+spellings of strings, floats, dates and ``received_at`` cached per value); a test holds the
+two equal over many random records.
 
 :class:`FrameBatch` is the parser's fast path: a whole realtime frame whose raw KIS fields
 are proven canonical JSON numbers, kept as the pieces of its lines; the writer joins them
@@ -15,27 +15,53 @@ someone reads them (tail subscribers, tests), not for the file.
 from __future__ import annotations
 
 import json
-import math
 import sys
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from operator import attrgetter
-from typing import TYPE_CHECKING, overload
+from typing import TYPE_CHECKING, Any, ClassVar, overload
 
-from observer.daemon.clock import KST
-from observer.daemon.model import Snapshot, Tick, iso_date, reference_line
+from observer.daemon.clock import KST, iso, to_kst
+from observer.daemon.model import Snapshot, Tick, Track
+from observer.daemon.schema.fields import SCHEMAS, Kind, LineSchema
 
 # Caches are bounded so a long run (or garbage input) cannot grow them without limit.
 _CACHE_LIMIT = 8192
 
 _BOOL = ("false", "true")
 
-_SNAP_TEMPLATE = (
-    '{"seq":%d,"symbol":%s,%s,"price":%d,"sign":%d,"change":%d,"change_pct":%r,'
-    '"open":%d,"high":%d,"low":%d,"upper_limit":%d,"lower_limit":%d,"cum_volume":%d,'
-    '"cum_value":%d,"per":%r,"pbr":%r,"eps":%r,"bps":%r,"w52_high":%d,"w52_low":%d,'
-    '"market_cap":%d,"halted":%s,"vi":%s,"received_at":"%s"}\n'
-)
+
+def iso_date(yyyymmdd: str) -> str:
+    return f"{yyyymmdd[:4]}-{yyyymmdd[4:6]}-{yyyymmdd[6:8]}"
+
+
+def iso_ts(yyyymmdd: str, hhmmss: str) -> str:
+    return (
+        f"{yyyymmdd[:4]}-{yyyymmdd[4:6]}-{yyyymmdd[6:8]}"
+        f"T{hhmmss[:2]}:{hhmmss[2:4]}:{hhmmss[4:6]}+09:00"
+    )
+
+
+def schema_of(item: Tick | Snapshot) -> LineSchema:
+    return SCHEMAS[Track.SCALP if isinstance(item, Tick) else Track.SWING]
+
+
+def reference_line(item: Tick | Snapshot, schema: LineSchema | None = None) -> str:
+    """The line for ``item`` built with json.dumps from the schema: the lines' definition.
+
+    A field added after the first version (``since`` > 1) that the record lacks is null.
+    """
+    obj: dict[str, object] = {}
+    for f in schema or schema_of(item):
+        if f.name == "trade_date":
+            obj[f.name] = iso_date(item.trade_date)
+        elif f.name == "ts":
+            obj[f.name] = iso_ts(item.trade_date, item.time)
+        elif f.name == "received_at":
+            obj[f.name] = iso(to_kst(item.received_at))
+        else:
+            obj[f.name] = getattr(item, f.name, None) if f.nullable else getattr(item, f.name)
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")) + "\n"
 
 
 _SEQ = attrgetter("seq")
@@ -151,14 +177,20 @@ def _received_iso(ts: float) -> str:
 
 
 class LineFormatter:
-    """Formats items into JSONL lines identical to ``model.reference_line``.
+    """Formats items into JSONL lines identical to :func:`reference_line`.
 
     Not thread-safe (its caches are plain dicts): one formatter per writer.
     """
 
-    __slots__ = ("_dates", "_floats", "_recv", "_secs", "_strs")
+    __slots__ = ("_dates", "_floats", "_loop", "_recv", "_secs", "_strs")
+    #: The generated formatting loop of each track (see :func:`compile_loop`).
+    _loops: ClassVar[dict[Track, _Loop]]
 
-    def __init__(self) -> None:
+    def __init__(self, schemas: Iterable[LineSchema] = ()) -> None:
+        """``schemas``: format these instead of the tracks' own (tests that extend them)."""
+        self._loop = dict(self._loops)
+        for schema in schemas:
+            self._loop[schema.track] = compile_loop(schema)
         self._strs: dict[str, str] = {}
         self._dates: dict[tuple[str, str], str] = {}
         self._recv: dict[float, str] = {}
@@ -172,10 +204,6 @@ class LineFormatter:
                 self._strs.clear()
             out = self._strs[s] = json.dumps(s, ensure_ascii=False)
         return out
-
-    def date_part(self, trade_date: str, time: str) -> str:
-        """The ``"trade_date":...,"ts":...`` part of a line (cached)."""
-        return self._dates.get((trade_date, time)) or self._date_part(trade_date, time)
 
     def received_iso(self, ts: float) -> str:
         """``received_at`` as in a line, without quotes: ``clock.iso(clock.to_kst(ts))``.
@@ -243,59 +271,11 @@ class LineFormatter:
         Float fields must hold floats (the parser guarantees it): the float cache would
         spell an int 1 as 1.0.
         """
-        out: list[str] = []
-        append = out.append
-        fget = self._floats.get
-        sget = self._strs.get
-        last_date = last_time = ""
-        dp = ""
-        last_ra = -1.0
-        ra = ""
-        for t in items:
-            # Records of one frame share a time and a received_at: compare, don't look up.
-            if t.time != last_time or t.trade_date != last_date:
-                last_time, last_date = t.time, t.trade_date
-                dp = self._date_part(last_date, last_time)
-            if t.received_at != last_ra:
-                last_ra = t.received_at
-                ra = self._recv_iso(last_ra)
-            x = t.change_pct
-            cp = fget(x) or self._float(x)
-            x = t.vwap
-            vw = fget(x) or self._float(x)
-            x = t.strength
-            st = fget(x) or self._float(x)
-            sym = sget(t.symbol) or self._jstr(t.symbol)
-            append(
-                f'{{"seq":{t.seq},"symbol":{sym},{dp},"price":{t.price},"sign":{t.sign},'
-                f'"change":{t.change},"change_pct":{cp},"vwap":{vw},"open":{t.open},'
-                f'"high":{t.high},"low":{t.low},"ask1":{t.ask1},"bid1":{t.bid1},'
-                f'"volume":{t.volume},"cum_volume":{t.cum_volume},"cum_value":{t.cum_value},'
-                f'"strength":{st},"side":{t.side},"halted":{_BOOL[t.halted]},'
-                f'"received_at":"{ra}"}}\n'
-            )
-        return out
+        return self._loop[Track.SCALP](self, items)
 
     def snapshot_lines(self, items: Sequence[Snapshot]) -> list[str]:
-        """One line per snapshot, in order (the swing track is slow; clarity over speed)."""
-        out: list[str] = []
-        for s in items:
-            floats = (s.change_pct, s.per, s.pbr, s.eps, s.bps)
-            if not all(math.isfinite(x) for x in floats):
-                out.append(reference_line(s))
-                continue
-            out.append(
-                _SNAP_TEMPLATE
-                % (
-                    s.seq, self._jstr(s.symbol), self._date_part(s.trade_date, s.time),
-                    s.price, s.sign, s.change, s.change_pct, s.open, s.high, s.low,
-                    s.upper_limit, s.lower_limit, s.cum_volume, s.cum_value, s.per, s.pbr,
-                    s.eps, s.bps, s.w52_high, s.w52_low, s.market_cap,
-                    "true" if s.halted else "false", self._jstr(s.vi),
-                    self._recv_iso(s.received_at),
-                )
-            )  # fmt: skip
-        return out
+        """One line per snapshot, in order."""
+        return self._loop[Track.SWING](self, items)
 
     def lines(self, items: Sequence[Tick] | Sequence[Snapshot]) -> list[str]:
         """Lines for a homogeneous batch (all ticks or all snapshots)."""
@@ -304,6 +284,93 @@ class LineFormatter:
         if isinstance(items[0], Tick):
             return self.tick_lines(items)  # type: ignore[arg-type]
         return self.snapshot_lines(items)  # type: ignore[arg-type]
+
+
+_Loop = Callable[[LineFormatter, Sequence[Any]], list[str]]
+
+
+def _lit(text: str) -> str:
+    """``text`` as constant text inside a single-quoted f-string."""
+    return text.replace("\\", "\\\\").replace("'", "\\'").replace("{", "{{").replace("}", "}}")
+
+
+def _value(name: str, kind: Kind, nullable: bool) -> tuple[str, str]:
+    """(statement computing the value's JSON text into a local, or "", the expression)."""
+    v = f"v_{name}"
+    if kind is Kind.FLOAT:
+        text = "fget(x) or fmt._float(x)"
+    elif kind is Kind.STR:
+        return f"x = t.{name}; {v} = sget(x) or fmt._jstr(x)", v
+    elif kind is Kind.BOOL:
+        if not nullable:
+            return "", f"_BOOL[t.{name}]"
+        text = "_BOOL[x]"
+    else:
+        if not nullable:
+            return "", f"t.{name}"
+        text = "x"
+    if nullable:
+        text = f"'null' if x is None else {text}"
+    return f"x = t.{name}; {v} = {text}", v
+
+
+def compile_loop(schema: LineSchema) -> _Loop:
+    """The formatting loop of ``schema``'s lines, generated from its fields.
+
+    One f-string per line: constant keys, values spelled as json.dumps spells them. The
+    trade date and time of consecutive records are compared rather than looked up (a frame's
+    records share them), and so is ``received_at``.
+    """
+    names = schema.names
+    if names[:4] != ("seq", "symbol", "trade_date", "ts") or names[-1] != "received_at":
+        raise ValueError(f"{schema.track.value}: a line starts seq, symbol, trade_date, ts "
+                         "and ends with received_at")  # fmt: skip
+    stmts: list[str] = []
+    parts = ["{{"]  # constant text and {expressions}, in line order
+    for i, f in enumerate(schema.fields):
+        key = ("," if i else "") + json.dumps(f.name) + ":"
+        if f.name == "seq":
+            parts += [_lit(key), "{t.seq}"]
+        elif f.name == "trade_date":
+            parts += [",{dp}"]  # "trade_date":...,"ts":... (cached per date and time)
+        elif f.name == "ts":
+            continue
+        elif f.name == "received_at":
+            parts += [_lit(key + '"'), "{ra}", _lit('"')]
+        else:
+            stmt, expr = _value(f.name, f.kind, f.nullable)
+            if stmt:
+                stmts.append(stmt)
+            parts += [_lit(key), "{" + expr + "}"]
+    parts.append("}}\\n")
+    src = "\n".join(
+        [
+            "def loop(fmt, items):",
+            "    out = []",
+            "    append = out.append",
+            "    fget = fmt._floats.get",
+            "    sget = fmt._strs.get",
+            "    last_date = last_time = dp = ra = ''",
+            "    last_ra = -1.0",
+            "    for t in items:",
+            "        if t.time != last_time or t.trade_date != last_date:",
+            "            last_time, last_date = t.time, t.trade_date",
+            "            dp = fmt._date_part(last_date, last_time)",
+            "        if t.received_at != last_ra:",
+            "            last_ra = t.received_at",
+            "            ra = fmt._recv_iso(last_ra)",
+            *(f"        {st}" for st in stmts),
+            "        append(f'" + "".join(parts) + "')",
+            "    return out",
+        ]
+    )
+    namespace: dict[str, Any] = {"_BOOL": _BOOL}
+    exec(compile(src, f"<{schema.track.value} line formatter>", "exec"), namespace)
+    loop: _Loop = namespace["loop"]
+    return loop
+
+
+LineFormatter._loops = {t: compile_loop(s) for t, s in SCHEMAS.items()}
 
 
 def format_line(item: Tick | Snapshot, formatter: LineFormatter | None = None) -> str:
