@@ -17,16 +17,15 @@ from observer.console.state import ConsoleState
 from observer.v1 import observer_pb2 as pb
 
 #: What the dialog says a backup holds when the daemon does not say (no status yet).
-_UNKNOWN_CONTENTS = "its data"
+_UNKNOWN_CONTENTS = "the daemon's data (the daemon did not say what)"
 
 
 def describe(state: ConsoleState) -> str:
     """What pressing "Back up now" does, with what a backup holds as the daemon says it."""
     contents = state.status.backups.contents if state.status is not None else ""
     return (
-        f"The daemon archives {contents or _UNKNOWN_CONTENTS}. The archive goes to "
-        "backups/archives/ with a manifest (a sha256 per file) and is verified before it is "
-        "reported done. Collection continues while it runs."
+        f"A backup holds {contents or _UNKNOWN_CONTENTS}. It carries a manifest (a sha256 per "
+        "file) and is verified before it is reported done. Collection continues meanwhile."
     )
 
 

@@ -175,9 +175,10 @@ def canned_status(*, ephemeral: bool = False, backups: int = 2) -> pb.Status:
     b.total_bytes = backups * 512 * 1024**2
     b.retain_days = 14
     b.contents = (
-        "the tick files (assets/), the event bus (observer.jsonl) and the config directory; "
-        "Parquet datasets and PostgreSQL rows are derived from the tick files and are not in "
-        "it, nor are the logs"
+        "the tick files (assets/), the Parquet datasets (datasets/), the event bus "
+        "(observer.jsonl) and the config directory, as a restic snapshot in the repository off "
+        "the data volume; PostgreSQL rows are derived from the tick files and are not in it, "
+        "nor are the logs"
     )
     for name in ("", "observer.startup", "observer.liveness", "observer.readiness"):
         st.health.add(service=name, serving=True)

@@ -28,7 +28,7 @@ async def test_backup_dialog_says_what_a_backup_holds_as_the_daemon_reports_it(s
         await pilot.press("b")
         await eventually(lambda: "the tick files (assets/)" in screen_text(app))
         text = " ".join(screen_text(app).split())
-        assert "datasets and config" not in text  # it used to say datasets are archived
+        assert "backups/archives/" not in text  # it said so whatever a backup held
         assert "are not in it" in text
 
 
