@@ -135,7 +135,7 @@ class TailScreen(Screen[None]):
             rows = self._matching(state, room)
         status = Text()
         status.append(
-            "PAUSED (p or space follows)" if self.paused else "following (p or space pauses)",
+            "PAUSED (p follows)" if self.paused else "following (p pauses)",
             "bold yellow" if self.paused else "bold green",
         )
         status.append(
@@ -157,9 +157,13 @@ class TailScreen(Screen[None]):
             second.append(f"no ticks for {fmt.duration(quiet)}", "bold yellow")
             if state.down_for() is not None:
                 second.append(" — the daemon is unreachable", "bold red")
-        if second:
-            status.append("\n")
-            status.append_text(second)
+        width = self.query_one("#tail-status", Static).content_size.width
+        said = [status, second] if second else [status]
+        for line in said:  # each stays one line (the stylesheet gives the status two)
+            line.no_wrap = True
+            if width and line.cell_len > width:
+                line.truncate(width, overflow="ellipsis")
+        status = Text("\n").join(said)
         # Both heights are fixed by the stylesheet: repaint without a layout pass.
         self.query_one("#tail-status", Static).update(status, layout=False)
         if rows:

@@ -56,12 +56,14 @@ def volume_lines(v: pb.Volume, width: int = 72) -> list[Text]:
         reason = Text(f" {fmt.middle(v.kind_reason, 40)}", "red") if v.kind_reason else Text("")
         return [head, Text.assemble(warn, reason)]
     share = v.used_bytes / v.capacity_bytes * 100 if v.capacity_bytes else 0.0
-    disk = Text("  volume   ", "dim")
-    disk.append_text(usage_bar(v.used_bytes, v.capacity_bytes))
-    disk.append(
+    figures = (
         f" {fmt.size(v.used_bytes)} used of {fmt.size(v.capacity_bytes)} ({share:.0f}%)"
         f" · {fmt.size(v.free_bytes)} free"
     )
+    disk = Text("  volume   ", "dim")
+    if disk.cell_len + _BAR + len(figures) <= width:  # the bar only where the figures fit
+        disk.append_text(usage_bar(v.used_bytes, v.capacity_bytes))
+    disk.append(figures.lstrip() if disk.cell_len == len("  volume   ") else figures)
     if v.nearly_full:
         disk.append("  NEARLY FULL", "bold red")
     if not v.writable:

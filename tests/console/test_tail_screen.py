@@ -98,3 +98,15 @@ async def test_the_tail_says_what_of_the_filter_it_did_not_understand(standin) -
         await pilot.press("t", "slash", *"12345,abc", "enter")
         await eventually(lambda: "not understood: 12345, abc" in screen_text(app))
         assert "filter all symbols" in screen_text(app)
+
+
+async def test_the_tail_status_stays_one_line_at_80_columns(standin) -> None:
+    app = ObserverConsole(standin.target, token=TOKEN, sample_rates=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await eventually(lambda: app.state.latest)
+        await pilot.press("t")
+        await pilot.pause()
+        await pilot.press("p")
+        await eventually(lambda: "PAUSED" in screen_text(app))
+        line = next(x for x in screen_text(app).splitlines() if "PAUSED" in x)
+        assert line.rstrip().endswith("filter all symbols")

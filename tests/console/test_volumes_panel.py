@@ -15,7 +15,7 @@ def _volume(**kw: object) -> pb.Volume:
                    "OBSERVER_MAINTENANCE_LOG_DIR", "OBSERVER_SNAPSHOT_DIR", "KIS_TOKEN_CACHE_DIR"],
         kind=pb.VOLUME_KIND_LOCAL_DISK, fs_type="ext4", capacity_bytes=252 * GIB,
         used_bytes=int(63 * GIB), free_bytes=int(189 * GIB),
-        growth_bytes_per_second=1.8 * 1024**2,  # another tenant writing to the disk
+        growth_bytes_per_second=1.8 * 1024**2, writable=True,  # another tenant writes to it
     )  # fmt: skip
     for k, val in kw.items():
         setattr(v, k, val)
@@ -41,3 +41,10 @@ def test_one_path_on_a_volume_says_no_more() -> None:
     v = _volume(observer_bytes=0)
     del v.variables[1:]
     assert volume_lines(v)[0].plain.startswith("OBSERVER_DATA_DIR  on /")
+
+
+def test_a_narrow_panel_drops_the_bar_rather_than_wrap_the_figures() -> None:
+    v = _volume(observer_bytes=0)
+    disk = volume_lines(v, width=66)[2].plain
+    assert "█" not in disk and "░" not in disk and len(disk) <= 66
+    assert disk.endswith("189.0 GiB free")
