@@ -45,6 +45,10 @@ restic:
 # The daemon on its built-in simulator in the background (log: observer-runtime/demo-daemon.log)
 # and the console in the foreground; quitting the console stops the daemon.
 DEMO_PORT ?= 50051
+DEMO_METRICS_PORT ?= 9464
+# Said when the console starts and again when it ends (the console's screen hides the first).
+DEMO_SAYS = echo "make demo: daemon on 127.0.0.1:$(DEMO_PORT) (log observer-runtime/demo-daemon.log);" \
+	"its control token is in observer-runtime/demo-token (grpcurl -H \"authorization: Bearer \$$(cat observer-runtime/demo-token)\", see the README)"
 demo: $(STAMP) restic
 	@mkdir -p observer-runtime
 	@test -s observer-runtime/demo-token || $(PY) -c 'import secrets; print(secrets.token_hex(16))' > observer-runtime/demo-token
@@ -55,13 +59,15 @@ demo: $(STAMP) restic
 	fi
 	@token=$$(cat observer-runtime/demo-token); \
 	OBSERVER_CONTAINER=false OBSERVER_CONTROL_TOKEN=$$token SERVICE_PORT=$(DEMO_PORT) \
+		OBSERVER_METRICS_PORT=$(DEMO_METRICS_PORT) \
 		$(VENV)/bin/observer-daemon run 2> observer-runtime/demo-daemon.log & pid=$$!; \
-	trap 'kill -TERM $$pid 2>/dev/null; wait $$pid 2>/dev/null' EXIT INT TERM HUP; \
+	trap 'kill -TERM $$pid 2>/dev/null; wait $$pid 2>/dev/null; $(DEMO_SAYS)' EXIT INT TERM HUP; \
 	for i in $$(seq 100); do \
 		kill -0 $$pid 2>/dev/null || { cat observer-runtime/demo-daemon.log; exit 1; }; \
 		$(VENV)/bin/observer-console --target 127.0.0.1:$(DEMO_PORT) status >/dev/null 2>&1; \
 		[ $$? -ne 2 ] && break; sleep 0.2; \
 	done; \
+	$(DEMO_SAYS); \
 	OBSERVER_CONTROL_TOKEN=$$token $(VENV)/bin/observer-console --target 127.0.0.1:$(DEMO_PORT)
 
 # The daemon alone in the foreground, with a one-line status every few seconds.

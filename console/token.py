@@ -17,7 +17,16 @@ ENV_VAR = "OBSERVER_CONTROL_TOKEN"
 
 
 class TokenError(ConsoleError):
-    """The token was asked for but cannot be read."""
+    """The token was asked for but cannot be read (a usage error: the command line names a
+    file or a Secret that is not there)."""
+
+    exit_code = 64
+
+
+class ClusterUnreachable(TokenError):
+    """The cluster holding the token's Secret does not answer."""
+
+    exit_code = 2
 
 
 @dataclass(frozen=True)
@@ -72,7 +81,7 @@ def from_secret(
             "check the name, the namespace (-n) and that your account may get secrets there"
         ) from None
     except OSError as err:
-        raise TokenError(
+        raise ClusterUnreachable(
             f"cannot reach the cluster to read secret {ns}/{secret_name}: {err}"
         ) from None
     data = {k: v if isinstance(v, str) else v.decode() for k, v in (secret.data or {}).items()}

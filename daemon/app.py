@@ -26,7 +26,7 @@ from observer.daemon import __version__, contract, logs
 from observer.daemon.api.health import HealthState
 from observer.daemon.api.server import listen_host
 from observer.daemon.backup.service import BackupService
-from observer.daemon.clock import iso, to_kst
+from observer.daemon.clock import iso, shown, to_kst
 from observer.daemon.config import Config, Loaded, secrets_of
 from observer.daemon.errors import Precondition
 from observer.daemon.ingest.events import EventBus
@@ -73,7 +73,8 @@ class Daemon:
         self._cfg = loaded.config
         self._log_stream = log_stream
         self.started_at = time.time()
-        self.container = contract.is_container_mode(self._cfg)
+        self.container_mode = contract.container_mode(self._cfg)
+        self.container = self.container_mode.on
         self.warnings: list[contract.Problem] = []
         self._lock: contract.DataDirLock | None = None
         self._simulator: Simulator | None = None
@@ -137,7 +138,9 @@ class Daemon:
     # --- lifecycle -------------------------------------------------------------------
     async def start(self) -> None:
         cfg = self._cfg
-        self.warnings = contract.enforce(contract.check(cfg, container=self.container))
+        self.warnings = contract.enforce(
+            contract.check(cfg, container=self.container), self.container_mode
+        )
         self._lock = contract.DataDirLock(cfg.data_dir)
         self._lock.acquire()
         self.redactor = logs.setup(
@@ -193,6 +196,9 @@ class Daemon:
         )
         if recovery.unclean_stop:
             self._record_unclean_stop(p, recovery.last_durable_at)
+        log.info("%s", self.container_mode.explain())
+        for unknown in self.loaded.unknown:
+            log.warning("settings: %s", unknown.message())
         for line in recovery.warnings():
             log.warning("recovery: %s", line)
         for problem in self.warnings:
@@ -324,7 +330,7 @@ def status_line(d: Daemon) -> str:
     free = f"{vol.free_bytes / 2**30:,.1f} GiB free ({vol.kind.value})" if vol else "?"
     warn = f" | {len(s.warnings)} warning(s)" if s.warnings else ""
     return (
-        f"{time.strftime('%H:%M:%S')} {c.state.value} kis={c.session.state.value} "
+        f"{shown(time.time(), with_date=False)} {c.state.value} kis={c.session.state.value} "
         f"subs={len(c.subscriptions)} | {rates} | {files} | data {free} | "
         f"gRPC :{d.port}{warn}"
     )

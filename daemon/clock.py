@@ -24,6 +24,15 @@ def iso(dt: datetime) -> str:
     return dt.astimezone(KST).isoformat()
 
 
+def shown(ts: float, *, with_date: bool = True) -> str:
+    """A time as an operator reads it: KST with its offset, ``2026-11-20 09:00:01+09:00``
+    (``09:00:01+09:00`` without the date), whatever the machine's time zone."""
+    t = to_kst(ts)
+    if with_date:
+        return t.isoformat(sep=" ", timespec="seconds")
+    return t.timetz().isoformat(timespec="seconds")
+
+
 def trade_date(dt: datetime) -> date:
     return dt.astimezone(KST).date()
 

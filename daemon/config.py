@@ -13,6 +13,7 @@ by ``OBSERVER_ENV_FILE``, then the defaults below. With nothing set, every path 
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -40,6 +41,14 @@ class Kind(StrEnum):
     CHOICE = "choice"
     SYMBOLS = "symbols"
     TIME = "time"
+    PORT = "port"
+
+
+#: TCP ports: 1-65535 (0 only where a row says what it means).
+PORT_MAX = 65535
+#: Prefixes of the names this table owns: a name with one of them that the table does not
+#: know is a typo or a leftover of an old deployment, and the daemon says so at start.
+OWN_PREFIXES = ("OBSERVER_", "KIS_", "DB_")
 
 
 @dataclass(frozen=True)
@@ -53,14 +62,26 @@ class Var:
     help: str
     written: bool = False
     secret: bool = False
+    #: The value must not be empty (an empty watchlist would collect nothing).
     required: bool = False
     choices: tuple[str, ...] = ()
     flag: str | None = None
     cluster: str | None = None  # value in the cluster ConfigMap when it differs from default
+    #: A port row: what 0 means ("off", "any free port"); empty when 0 is refused.
+    zero: str = ""
 
     @property
     def is_path(self) -> bool:
         return self.kind is Kind.PATH
+
+    @property
+    def kind_text(self) -> str:
+        """The kind as the README and ``config`` show it, with its domain."""
+        if self.choices:
+            return f"{self.kind.value} ({'/'.join(c for c in self.choices if c)})"
+        if self.kind is Kind.PORT:
+            return f"port (1-{PORT_MAX}" + (f"; 0 = {self.zero})" if self.zero else ")")
+        return self.kind.value
 
 
 def setting(
@@ -74,6 +95,7 @@ def setting(
     choices: tuple[str, ...] = (),
     flag: str | None = None,
     cluster: str | None = None,
+    zero: str = "",
 ) -> Any:
     """Declare a Config field backed by environment variable ``name``."""
     return field(
@@ -89,6 +111,7 @@ def setting(
                 choices=choices,
                 flag=flag,
                 cluster=cluster,
+                zero=zero,
             )
         }
     )
@@ -171,8 +194,8 @@ class Config:
     symbols: tuple[str, ...] = setting(
         "OBSERVER_SYMBOLS", Kind.SYMBOLS, "005930,000660,035420,035720,005380,051910,006400,068270",
         "Scalp watchlist: comma-separated symbols (6-digit KRX codes, or Q and 6 characters for "
-        f"ETNs) subscribed on the websocket (max {MAX_REGISTRATIONS}).",
-        flag="--symbols",
+        f"ETNs) subscribed on the websocket (1 to {MAX_REGISTRATIONS}; empty is refused).",
+        flag="--symbols", required=True,
     )  # fmt: skip
     swing_symbols: tuple[str, ...] = setting(
         "OBSERVER_SWING_SYMBOLS", Kind.SYMBOLS, "",
@@ -214,8 +237,9 @@ class Config:
 
     # --- API ---------------------------------------------------------------------------
     service_port: int = setting(
-        "SERVICE_PORT", Kind.INT, "50051", "gRPC port (status, tail, control, health, reflection).",
-        flag="--port",
+        "SERVICE_PORT", Kind.PORT, "50051",
+        "gRPC port (status, tail, control, health, reflection); 0 = any free port (tests).",
+        flag="--port", zero="any free port",
     )  # fmt: skip
     listen_address: str = setting(
         "OBSERVER_LISTEN_ADDRESS", Kind.STR, "auto",
@@ -223,7 +247,8 @@ class Config:
         flag="--listen", cluster="[::]",
     )  # fmt: skip
     metrics_port: int = setting(
-        "OBSERVER_METRICS_PORT", Kind.INT, "9464", "Prometheus metrics port (0 disables).",
+        "OBSERVER_METRICS_PORT", Kind.PORT, "9464", "Prometheus metrics port (0 disables).",
+        zero="off",
     )  # fmt: skip
     control_token: str = setting(
         "OBSERVER_CONTROL_TOKEN", Kind.SECRET, "",
@@ -244,7 +269,7 @@ class Config:
         "DB_HOST", Kind.STR, "", "PostgreSQL host; unset disables the PostgreSQL sink.",
         cluster="observer-postgres",
     )  # fmt: skip
-    db_port: int = setting("DB_PORT", Kind.INT, "5432", "PostgreSQL port.")
+    db_port: int = setting("DB_PORT", Kind.PORT, "5432", "PostgreSQL port.")
     db_name: str = setting("DB_NAME", Kind.STR, "observer", "PostgreSQL database.")
     db_user: str = setting("DB_USER", Kind.STR, "observer", "PostgreSQL user.")
     db_password: str = setting("DB_PASSWORD", Kind.SECRET, "", "PostgreSQL password.")
@@ -454,11 +479,46 @@ class Origin:
         return f"{self.source} {self.detail}".strip()
 
 
+def closest_name(name: str) -> str | None:
+    """The table's variable most like ``name`` (a likely typo), if any is close."""
+    found = difflib.get_close_matches(name, list(BY_NAME), n=1, cutoff=0.6)
+    return found[0] if found else None
+
+
+@dataclass(frozen=True)
+class UnknownName:
+    """An OBSERVER_/KIS_/DB_ name that is set but is no setting of this table."""
+
+    name: str
+    #: ``env`` or ``env-file PATH``.
+    source: str
+    closest: str | None
+
+    def message(self) -> str:
+        hint = (
+            f"did you mean {self.closest}?"
+            if self.closest
+            else "`observer-daemon config` lists every setting."
+        )
+        return f"{self.name} (from {self.source}) is not a setting of observer-daemon and is ignored; {hint}"
+
+
+def unknown_names(values: Mapping[str, str], source: str) -> list[UnknownName]:
+    """The names in ``values`` that look like settings (by prefix) but are not in the table."""
+    return [
+        UnknownName(name, source, closest_name(name))
+        for name in sorted(values)
+        if name.startswith(OWN_PREFIXES) and name not in BY_NAME
+    ]
+
+
 @dataclass(frozen=True)
 class Loaded:
     config: Config
     origins: Mapping[str, Origin]
     raw: Mapping[str, str]
+    #: Names that look like settings but are not (typos): warned about once at start.
+    unknown: tuple[UnknownName, ...] = ()
 
 
 def parse_dotenv(text: str, where: str = "env file") -> dict[str, str]:
@@ -492,6 +552,24 @@ def _convert(v: Var, text: str, origin: Origin) -> Any:
 
     if v.kind is Kind.PATH:
         return Path(text).expanduser().absolute() if text else Path()
+    if v.required and not text.replace(",", "").strip():
+        if v.kind is Kind.SYMBOLS:
+            raise bad(
+                "the watchlist is empty, so nothing would be collected in realtime; list at "
+                "least one symbol (e.g. 005930), or unset it for the default watchlist"
+            )
+        raise bad("it must not be empty")
+    if v.kind is Kind.PORT:
+        try:
+            port = int(text)
+        except ValueError:
+            raise bad(f"expected a port number, 1-{PORT_MAX}") from None
+        if port == 0 and v.zero:
+            return 0
+        if not 1 <= port <= PORT_MAX:
+            zero = f", or 0 for {v.zero}" if v.zero else ""
+            raise bad(f"a port is 1-{PORT_MAX}{zero}")
+        return port
     if v.kind is Kind.INT:
         try:
             n = int(text)
@@ -591,7 +669,10 @@ def load_config(
         values[v.attr] = _convert(v, text, origins[v.name])
     cfg = Config(**values)
     _cross_checks(cfg)
-    return Loaded(cfg, origins, raw)
+    unknown = unknown_names(env, "env") + [
+        u for u in unknown_names(file_values, f"env-file {env_file_name}") if u.name not in env
+    ]
+    return Loaded(cfg, origins, raw, tuple(unknown))
 
 
 #: restic backends that are not a local directory (the scheme before the first colon).
@@ -655,9 +736,8 @@ def markdown_table() -> str:
     ]
     for v in ENV_TABLE:
         default = f"`{v.default}`" if v.default else "(unset)"
-        kind = v.kind.value + (f" ({'/'.join(c for c in v.choices if c)})" if v.choices else "")
         lines.append(
-            f"| `{v.name}` | {default} | {kind} | {'yes' if v.written else ''} | "
+            f"| `{v.name}` | {default} | {v.kind_text} | {'yes' if v.written else ''} | "
             f"{'yes' if v.secret else ''} | {v.help.replace('|', '/')} |"
         )
     return "\n".join(lines)

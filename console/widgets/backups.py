@@ -26,6 +26,13 @@ _VERIFY_STYLE = {
 class Backups(Panel):
     TITLE = "Backups · b back up · v verify"
 
+    def redraw_key(self, state: ConsoleState) -> object:
+        # Besides the status: the backups and verifications run from this console.
+        return (
+            state.status_at, state.control_error, state.backup_manifest, state.verify_result,
+            len(state.backup_list),
+        )  # fmt: skip
+
     def render_state(self, state: ConsoleState) -> RenderableType:
         if state.status is None:
             return Text("no status yet", "dim")

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+import grpc
 from grpc_health.v1 import health_pb2
 from grpc_health.v1.health import aio as health_aio  # type: ignore[attr-defined]
 
@@ -79,6 +80,28 @@ def check_volume(path: Path, min_free_mb: int) -> VolumeCheck:
     return VolumeCheck(True, free)
 
 
+class HealthService(health_aio.HealthServicer):  # type: ignore[misc]  # no stubs
+    """grpc.health.v1, answering a name it does not serve with NOT_FOUND and the names it
+    does (the library's own answer carries no message)."""
+
+    async def Check(
+        self,
+        request: health_pb2.HealthCheckRequest,
+        context: grpc.aio.ServicerContext[
+            health_pb2.HealthCheckRequest, health_pb2.HealthCheckResponse
+        ],
+    ) -> health_pb2.HealthCheckResponse:
+        if request.service not in probes.ALL:
+            known = ", ".join(name or '""' for name in probes.ALL)
+            await context.abort(
+                grpc.StatusCode.NOT_FOUND,
+                f"unknown health service {request.service!r}; this server answers for "
+                f'{known} ("" is the whole server).',
+            )
+        response: health_pb2.HealthCheckResponse = await super().Check(request, context)
+        return response
+
+
 class HealthState:
     """Decides each probe's status and drives the grpc.health.v1 servicer."""
 
@@ -93,7 +116,7 @@ class HealthState:
         self.threshold = cfg.watchdog_seconds
         self._clock = clock
         self._volume_check = volume_check or (lambda: check_volume(cfg.data_dir, cfg.min_free_mb))
-        self.servicer = health_aio.HealthServicer()
+        self.servicer = HealthService()
         self._contract_ok = False
         self._contract_reason = "startup contract not checked yet"
         self._api_up = False
@@ -106,6 +129,8 @@ class HealthState:
         self._loop_stall = ""  # latched: a loop that stalled this long is broken
         self._shutting_down = False
         self._published: dict[str, int] = {}
+        #: Services that have been SERVING at least once since start.
+        self._served: set[str] = set()
         self._watchdog: threading.Thread | None = None
         self._stop = threading.Event()
 
@@ -195,15 +220,21 @@ class HealthState:
             status = SERVING if ok else NOT_SERVING
             if self._published.get(name) != status:
                 if self._published.get(name) is not None or not ok:
+                    # NOT_SERVING before a service ever served is the expected start, not
+                    # a warning; losing it once it served is.
+                    starting = not ok and name not in self._served
                     log.log(
-                        logging.INFO if ok else logging.WARNING,
-                        "health %r -> %s %s",
+                        logging.INFO if ok or starting else logging.WARNING,
+                        "health %r -> %s %s%s",
                         name,
                         "SERVING" if ok else "NOT_SERVING",
                         why,
+                        " (starting)" if starting else "",
                     )
                 self._published[name] = status
                 await self.servicer.set(name, status)
+            if ok:
+                self._served.add(name)
 
     async def run(self, interval: float = 1.0) -> None:
         """Event-loop side: heartbeat and refresh every ``interval`` seconds (a task)."""

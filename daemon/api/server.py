@@ -17,6 +17,7 @@ from grpc_reflection.v1alpha import reflection
 
 from observer.daemon.api.auth import BearerAuth
 from observer.daemon.api.control import ControlServicer
+from observer.daemon.api.decoding import RequestDecoding
 from observer.daemon.api.ports import DaemonPort
 from observer.daemon.api.services import StatusServicer, TailServicer, tail_handler
 from observer.daemon.config import Config
@@ -109,7 +110,8 @@ class ApiServer:
     async def start(self) -> int:
         """Bind and start; returns the bound port. ContractError when the port is taken."""
         server = grpc.aio.server(
-            interceptors=[BearerAuth(self.cfg.control_token)],
+            # The token is checked first: a refused control call is refused whatever its body.
+            interceptors=[BearerAuth(self.cfg.control_token), RequestDecoding()],
             options=[
                 ("grpc.so_reuseport", 0),
                 ("grpc.keepalive_permit_without_calls", 1),
@@ -122,6 +124,8 @@ class ApiServer:
         pb_grpc.add_ControlServiceServicer_to_server(ControlServicer(self.daemon), server)  # type: ignore[no-untyped-call]
         health_pb2_grpc.add_HealthServicer_to_server(self.daemon.health.servicer, server)
         reflection.enable_server_reflection(service_names(), server)
+        # Every probe name answers from the first call on (NOT_SERVING while starting).
+        await self.daemon.health.publish()
         address = f"{listen_host(self.cfg)}:{self.cfg.service_port}"
         try:
             self.bound_port = server.add_insecure_port(address)

@@ -33,7 +33,7 @@ from observer.daemon.backup.engine import Engine
 from observer.daemon.backup.legacy import LegacyArchives
 from observer.daemon.backup.manifest import Manifest, load_snapshots
 from observer.daemon.backup.repository import on_same_volume, resolve
-from observer.daemon.backup.stage import state_dir
+from observer.daemon.backup.stage import CONTENTS, state_dir
 from observer.daemon.backup.verify import VerifyResult
 from observer.daemon.clock import KST, in_market_hours, iso, to_kst
 from observer.daemon.config import Config
@@ -438,6 +438,7 @@ class BackupService:
             verification=verification,
             last_verified_at=newest.verified_at if newest else None,
             retain_days=self.cfg.backup_keep_daily,
+            contents=CONTENTS,
         )
 
     def verified_copies(self) -> builtins.list[Manifest]:

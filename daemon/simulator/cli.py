@@ -7,13 +7,15 @@ import asyncio
 import signal
 import sys
 
+from observer.daemon.errors import UsageError
 from observer.daemon.simulator.server import Simulator
 from observer.daemon.simulator.state import SimConfig
 from observer.daemon.symbols import SymbolError, parse_symbols
+from observer.daemon.usage import ArgumentParser
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = ArgumentParser(
         prog="observer-daemon simulate",
         description="Serve the KIS Open API protocol (REST + websocket) on loopback.",
     )
@@ -39,9 +41,9 @@ def config_from_args(argv: list[str]) -> tuple[SimConfig, tuple[str, int, int]]:
     try:
         symbols = parse_symbols(a.symbols, limit=None, allow_empty=True)
     except SymbolError as e:
-        raise SystemExit(f"--symbols: {e}") from None
+        raise UsageError(f"--symbols: {e}") from None
     if not 0.0 <= a.malformed <= 1.0:
-        raise SystemExit(f"--malformed must be a fraction between 0 and 1; got {a.malformed}")
+        raise UsageError(f"--malformed must be a fraction between 0 and 1; got {a.malformed}")
     return SimConfig(
         symbols=tuple(symbols),
         rate=a.rate,

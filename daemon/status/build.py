@@ -18,6 +18,7 @@ from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 from observer.daemon import __version__
 from observer.daemon import volumes as vol
@@ -55,6 +56,8 @@ _POSTGRES_STATE = {
     "stopped": st.SinkState.DISABLED,
 }
 SNAPSHOT_EVERY = 10.0
+#: Seconds between two walks of the written paths for Observer's own bytes per volume.
+OWN_BYTES_EVERY = 5.0
 
 
 @dataclass(frozen=True)
@@ -97,6 +100,9 @@ class StatusBuilder:
         self._mounts: list[vol.Mount] = []
         self._mounts_at = 0.0
         self._growth: dict[str, vol.GrowthTracker] = {}
+        #: Observer's own bytes per mount point (the last walk), and their growth.
+        self._own: dict[str, int] = {}
+        self._own_growth: dict[str, vol.GrowthTracker] = {}
         self._counts: deque[tuple[float, dict[Track, int]]] = deque(maxlen=62)
         self._failures: dict[str, str] = {}
         self._gaps_cache: tuple[str, float, list[st.GapRecord]] = ("", 0.0, [])
@@ -106,22 +112,37 @@ class StatusBuilder:
         return {**self.d.tasks(), **self._failures}
 
     # --- sampling --------------------------------------------------------------------
-    def sample(self, now: float) -> None:
-        """One sample of the counters that rates and growth are computed from."""
+    def sample(self, now: float, *, walk: bool = False) -> None:
+        """One sample of the counters that rates and growth are computed from; with ``walk``
+        also of Observer's own bytes per volume (a directory walk: blocks, so the loop
+        runs it in a thread)."""
         self._counts.append((now, dict(self.d.hub.published)))
-        for v in self._volumes():
-            self._growth.setdefault(v.mount_point, vol.GrowthTracker()).add(v.used_bytes, now)
+        self.sample_volumes(now, walk=walk)
 
     async def sample_loop(self) -> None:
-        """Sample once a second; keep ``status.json`` every SNAPSHOT_EVERY seconds."""
-        last_snapshot = 0.0
+        """Sample once a second (off the event loop: statvfs, and every OWN_BYTES_EVERY
+        seconds a walk of the written paths); keep ``status.json`` every SNAPSHOT_EVERY."""
+        last_snapshot = last_walk = -SNAPSHOT_EVERY
         while True:
             now = time.monotonic()
-            self.sample(now)
+            walk = now - last_walk >= OWN_BYTES_EVERY
+            if walk:
+                last_walk = now
+            await asyncio.to_thread(self.sample, now, walk=walk)
             if now - last_snapshot >= SNAPSHOT_EVERY:
                 last_snapshot = now
                 await asyncio.to_thread(self._write_snapshot, st.to_json(self.build()))
             await asyncio.sleep(1.0)
+
+    def sample_volumes(self, now: float, *, walk: bool) -> None:
+        """One sample of every volume's used bytes (statvfs) and, with ``walk``, of Observer's
+        own bytes on it (a walk of the written paths there). Blocks: run it in a thread."""
+        for v in self._volumes():
+            self._growth.setdefault(v.mount_point, vol.GrowthTracker()).add(v.used_bytes, now)
+            if walk:
+                own = vol.tree_bytes([Path(p) for p in v.paths])
+                self._own[v.mount_point] = own
+                self._own_growth.setdefault(v.mount_point, vol.GrowthTracker()).add(own, now)
 
     def _write_snapshot(self, text: str) -> None:
         path = self.cfg.snapshot_dir / "status.json"
@@ -161,6 +182,7 @@ class StatusBuilder:
             if vs is None:
                 kind = u.kind
                 growth = self._growth.get(u.mount_point)
+                own = self._own_growth.get(u.mount_point)
                 vs = st.VolumeStatus(
                     mount_point=u.mount_point,
                     kind=kind,
@@ -172,9 +194,13 @@ class StatusBuilder:
                     inodes_total=u.inodes_total,
                     inodes_free=u.inodes_free,
                     growth_bytes_per_second=growth.rate() if growth else 0.0,
-                    seconds_until_full=growth.seconds_until_full(u.free) if growth else None,
+                    # Observer's own growth, not the filesystem's: another tenant writing to
+                    # the same disk must not make Observer's time-to-full jump.
+                    seconds_until_full=own.seconds_until_full(u.free) if own else None,
                     writable=not u.read_only,
                     nearly_full=u.free < cfg.min_free_mb * 1024 * 1024,
+                    observer_bytes=self._own.get(u.mount_point),
+                    observer_growth_bytes_per_second=own.rate() if own else 0.0,
                 )
                 by_mount[u.mount_point] = vs
             vs.paths.append(str(path))
@@ -190,10 +216,13 @@ class StatusBuilder:
             state, error = st.SinkState.DEGRADED, p.last_error
         else:
             state, error = st.SinkState.OK, ""
+        since = p.lag_since.get(track.value)
         return st.SinkLag(
             name="parquet",
             state=state,
-            lag_rows=p.pending + len(failed),  # closed segments not yet converted
+            # Lines of the closed segments not yet converted (queued, converting or failed).
+            lag_rows=p.lag_rows.get(track.value, 0),
+            lag_seconds=max(0.0, time.time() - since) if since is not None else 0.0,
             checkpoint_file=p.last_converted,
             last_error=error,
         )
@@ -287,9 +316,17 @@ class StatusBuilder:
             c.state = st.CollectorState.RECONNECTING
         else:
             c.state = st.CollectorState.STARTING
+        today = now_kst().strftime("%Y%m%d")
         for t in Track:
             r1, r60 = self._rates(t)
-            c.rates.append(st.TrackRate(track=t, rate_1s=r1, rate_1m=r60, total=d.hub.published[t]))
+            c.rates.append(
+                st.TrackRate(
+                    track=t, rate_1s=r1, rate_1m=r60, total=d.hub.published[t],
+                    # seq numbers each track's records of a trade date from 1, across
+                    # restarts: the day's last seq is the day's count.
+                    today=d.hub.seq.last(t, today),
+                )
+            )  # fmt: skip
         c.malformed_frames = d.parser.malformed
         return c
 
@@ -321,6 +358,16 @@ class StatusBuilder:
         out = [
             st.ContractWarning(st.Severity.WARNING, p.variable, p.path, p.message, p.fix)
             for p in d.warnings
+        ]
+        out += [
+            st.ContractWarning(
+                st.Severity.WARNING,
+                u.name,
+                "",
+                f"{u.name} (from {u.source}) is not a setting of observer-daemon and is ignored.",
+                f"rename it to {u.closest}." if u.closest else "remove it.",
+            )
+            for u in d.loaded.unknown
         ]
         out += [
             st.ContractWarning(

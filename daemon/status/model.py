@@ -134,10 +134,16 @@ class VolumeStatus:
     free_bytes: int = 0
     inodes_total: int = 0
     inodes_free: int = 0
+    #: Growth of the filesystem's used bytes: every writer on it, other tenants included.
     growth_bytes_per_second: float = 0.0
+    #: Seconds until free_bytes runs out at Observer's own growth (None: not growing).
     seconds_until_full: float | None = None
     writable: bool = True
     nearly_full: bool = False
+    #: Bytes of Observer's own files under ``paths`` (None until first measured).
+    observer_bytes: int | None = None
+    #: Growth of observer_bytes, bytes per second (what drives seconds_until_full).
+    observer_growth_bytes_per_second: float = 0.0
 
 
 @dataclass
@@ -190,6 +196,8 @@ class BackupStatus:
     verification: Verification = Verification.UNVERIFIED
     last_verified_at: float | None = None
     retain_days: int = 0
+    #: What a backup holds, in words.
+    contents: str = ""
 
 
 @dataclass

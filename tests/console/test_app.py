@@ -47,10 +47,14 @@ async def test_live_ticks_of_subscribed_symbols_appear_on_the_dashboard(daemon) 
 async def test_volumes_rotation_secrets_and_backups_panels_fill_from_real_status(daemon) -> None:
     app = ObserverConsole(daemon.target, token=daemon.token)
     async with app.run_test(size=SIZE):
-        # A usage bar with used of capacity, once the daemon measured its volume.
+        # A usage bar with used of capacity, once the daemon measured its volume, and
+        # Observer's own bytes on it (a walk of its files, every few seconds).
         await eventually(
-            lambda: re.search(r"\d (B|[KMGT]iB) of \d+\.\d [KMGT]iB \d+%", screen_text(app))
+            lambda: re.search(
+                r"\d (B|[KMGT]iB) used of \d+\.\d [KMGT]iB \(\d+%\) · .* free", screen_text(app)
+            )
         )
+        await eventually(lambda: re.search(r"observer \d+(\.\d)? [KMG]?i?B", screen_text(app)))
         text = screen_text(app)
         fps = fingerprints.existing(daemon.data_dir)  # the installation's key, made at start
         assert fps is not None

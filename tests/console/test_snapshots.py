@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 
 import pytest
@@ -129,3 +129,31 @@ def test_disconnected_shows_the_banner_and_stale_panels(snap_compare, standin) -
         await pilot.pause()
 
     assert snap_compare(_app(), terminal_size=(120, 36), run_before=disconnect)
+
+
+def _pressing(*keys: str) -> Callable[[Pilot[object]], Awaitable[None]]:
+    """Settle, press ``keys``, draw once more and let it render."""
+
+    async def run_before(pilot: Pilot[object]) -> None:
+        await _settled(pilot)
+        await pilot.press(*keys)
+        app = pilot.app
+        assert isinstance(app, ObserverConsole)
+        app.state.touch()
+        app.flush()
+        await pilot.pause()
+
+    return run_before
+
+
+def test_dashboard_at_80x24_shows_one_panel_at_a_time(snap_compare, standin) -> None:
+    assert snap_compare(_app(), terminal_size=(80, 24), run_before=_pressing("3"))
+
+
+def test_tail_paused_with_a_filter_it_half_understood(snap_compare, standin) -> None:
+    keys = ("t", "slash", *"005930,00066", "enter", "p")
+    assert snap_compare(_app(), terminal_size=(80, 24), run_before=_pressing(*keys))
+
+
+def test_backup_dialog_asks_first_and_says_what_a_backup_holds(snap_compare, standin) -> None:
+    assert snap_compare(_app(), terminal_size=(80, 24), run_before=_pressing("b"))

@@ -8,6 +8,7 @@ port. Every RPC is called through a real grpc.aio channel.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -221,13 +222,19 @@ async def stop_api(r: Running) -> None:
     await r.daemon.stop()
 
 
-@pytest.fixture
-async def api(tmp_path: Path) -> AsyncIterator[Running]:
-    r = await start_api(tmp_path)
+@contextlib.asynccontextmanager
+async def running_api(tmp_path: Path, **env: str) -> AsyncIterator[Running]:
+    r = await start_api(tmp_path, **env)
     try:
         yield r
     finally:
         await stop_api(r)
+
+
+@pytest.fixture
+async def api(tmp_path: Path) -> AsyncIterator[Running]:
+    async with running_api(tmp_path) as r:
+        yield r
 
 
 async def test_get_status_reports_version_source_and_secret_fingerprints_only(api: Running) -> None:

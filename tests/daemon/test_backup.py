@@ -21,6 +21,7 @@ from observer.daemon.backup.archive import Progress
 from observer.daemon.backup.cli import backup_main, restore_main, verify_main
 from observer.daemon.backup.manifest import EMBEDDED_MANIFEST, parse_snapshot_manifest
 from observer.daemon.backup.service import BackupService
+from observer.daemon.backup.stage import collect_sources
 from observer.daemon.config import Config, load_config
 from observer.daemon.errors import Busy, ConfigError, IntegrityError, Precondition
 from tests.storedata import scalp_path, ticks, write_lines
@@ -351,3 +352,15 @@ def test_facts_of_closed_files_are_read_once(
     os.utime(scalp_path(cfg.data_dir, "20261120", 9), (1, 1))
     svc.run_sync()
     assert reads == ["assets/scalp/20261120_09.jsonl"]  # changed mtime: read again
+
+
+def test_status_says_what_a_backup_holds_and_it_matches_what_is_archived(tmp_path: Path) -> None:
+    cfg = _cfg(tmp_path)
+    _populate(cfg)
+    contents = BackupService(cfg).status().contents
+    tops = {s.name.split("/")[0] for s in collect_sources(cfg.data_dir, cfg.config_dir)}
+    words = {"assets": "assets/", "datasets": "datasets/", "observer.jsonl": "observer.jsonl",
+             "config": "config"}  # fmt: skip
+    for top in tops:
+        assert words[top] in contents, top
+    assert "restic snapshot" in contents and "not in it" in contents

@@ -152,3 +152,46 @@ def test_every_secret_is_marked_secret_and_has_no_default() -> None:
     for v in c.ENV_TABLE:
         if v.secret:
             assert v.default == "", v.name
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("SERVICE_PORT", "70000"), ("SERVICE_PORT", "-1"), ("DB_PORT", "0"), ("DB_PORT", "65536"),
+     ("OBSERVER_METRICS_PORT", "99999")],
+)  # fmt: skip
+def test_ports_outside_1_to_65535_are_refused_with_the_range(name: str, value: str) -> None:
+    # 70000 used to be accepted, and the server listened on 70000 mod 65536 = 4464.
+    with pytest.raises(ConfigError, match=rf"{name}='{value}' .* a port is 1-65535"):
+        c.load_config(environ={name: value})
+
+
+def test_port_zero_is_accepted_only_where_the_table_says_what_it_means() -> None:
+    cfg = c.load_config(environ={"SERVICE_PORT": "0", "OBSERVER_METRICS_PORT": "0"}).config
+    assert (cfg.service_port, cfg.metrics_port) == (0, 0)
+    assert c.var("OBSERVER_METRICS_PORT").kind_text == "port (1-65535; 0 = off)"
+    assert c.var("DB_PORT").kind_text == "port (1-65535)"
+
+
+def test_an_empty_watchlist_is_refused_with_what_to_do() -> None:
+    with pytest.raises(ConfigError, match=r"OBSERVER_SYMBOLS='' .* watchlist is empty.*005930"):
+        c.load_config(environ={"OBSERVER_SYMBOLS": ""})
+    with pytest.raises(ConfigError, match="watchlist is empty"):
+        c.load_config(environ={"OBSERVER_SYMBOLS": " , "})
+    # The swing universe may be empty: it then means every symbol of the universe file.
+    assert c.load_config(environ={"OBSERVER_SWING_SYMBOLS": ""}).config.swing_symbols == ()
+
+
+def test_misspelled_settings_are_reported_with_the_closest_known_name(tmp_path: Path) -> None:
+    env_file = tmp_path / "observer.env"
+    env_file.write_text("OBSERVER_SIM_RAT=50\nKIS_APPKEY=x\nUNRELATED=1\n")
+    loaded = c.load_config(
+        environ={"OBSERVER_SYMBOL": "005930", "OBSERVER_ENV_FILE": str(env_file), "HOME": "/"}
+    )
+    found = {u.name: u for u in loaded.unknown}
+    assert set(found) == {"OBSERVER_SYMBOL", "OBSERVER_SIM_RAT", "KIS_APPKEY"}
+    assert found["OBSERVER_SYMBOL"].closest == "OBSERVER_SYMBOLS"
+    assert found["OBSERVER_SYMBOL"].source == "env"
+    assert found["OBSERVER_SIM_RAT"].source == f"env-file {env_file}"
+    assert found["KIS_APPKEY"].closest == "KIS_APP_KEY"
+    assert "did you mean OBSERVER_SYMBOLS?" in found["OBSERVER_SYMBOL"].message()
+    assert loaded.config.symbols == c.load_config(environ={}).config.symbols  # ignored

@@ -274,7 +274,7 @@ class TrackRate(_message.Message):
     def __init__(self, track: _Optional[_Union[Track, str]] = ..., rate_1s: _Optional[float] = ..., rate_1m: _Optional[float] = ..., total: _Optional[int] = ..., today: _Optional[int] = ..., last_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class Volume(_message.Message):
-    __slots__ = ("mount_point", "paths", "variables", "kind", "kind_reason", "fs_type", "capacity_bytes", "used_bytes", "free_bytes", "inodes_total", "inodes_free", "growth_bytes_per_second", "seconds_until_full", "writable", "nearly_full")
+    __slots__ = ("mount_point", "paths", "variables", "kind", "kind_reason", "fs_type", "capacity_bytes", "used_bytes", "free_bytes", "inodes_total", "inodes_free", "growth_bytes_per_second", "seconds_until_full", "writable", "nearly_full", "observer_bytes", "observer_growth_bytes_per_second")
     MOUNT_POINT_FIELD_NUMBER: _ClassVar[int]
     PATHS_FIELD_NUMBER: _ClassVar[int]
     VARIABLES_FIELD_NUMBER: _ClassVar[int]
@@ -290,6 +290,8 @@ class Volume(_message.Message):
     SECONDS_UNTIL_FULL_FIELD_NUMBER: _ClassVar[int]
     WRITABLE_FIELD_NUMBER: _ClassVar[int]
     NEARLY_FULL_FIELD_NUMBER: _ClassVar[int]
+    OBSERVER_BYTES_FIELD_NUMBER: _ClassVar[int]
+    OBSERVER_GROWTH_BYTES_PER_SECOND_FIELD_NUMBER: _ClassVar[int]
     mount_point: str
     paths: _containers.RepeatedScalarFieldContainer[str]
     variables: _containers.RepeatedScalarFieldContainer[str]
@@ -305,7 +307,9 @@ class Volume(_message.Message):
     seconds_until_full: float
     writable: bool
     nearly_full: bool
-    def __init__(self, mount_point: _Optional[str] = ..., paths: _Optional[_Iterable[str]] = ..., variables: _Optional[_Iterable[str]] = ..., kind: _Optional[_Union[VolumeKind, str]] = ..., kind_reason: _Optional[str] = ..., fs_type: _Optional[str] = ..., capacity_bytes: _Optional[int] = ..., used_bytes: _Optional[int] = ..., free_bytes: _Optional[int] = ..., inodes_total: _Optional[int] = ..., inodes_free: _Optional[int] = ..., growth_bytes_per_second: _Optional[float] = ..., seconds_until_full: _Optional[float] = ..., writable: _Optional[bool] = ..., nearly_full: _Optional[bool] = ...) -> None: ...
+    observer_bytes: int
+    observer_growth_bytes_per_second: float
+    def __init__(self, mount_point: _Optional[str] = ..., paths: _Optional[_Iterable[str]] = ..., variables: _Optional[_Iterable[str]] = ..., kind: _Optional[_Union[VolumeKind, str]] = ..., kind_reason: _Optional[str] = ..., fs_type: _Optional[str] = ..., capacity_bytes: _Optional[int] = ..., used_bytes: _Optional[int] = ..., free_bytes: _Optional[int] = ..., inodes_total: _Optional[int] = ..., inodes_free: _Optional[int] = ..., growth_bytes_per_second: _Optional[float] = ..., seconds_until_full: _Optional[float] = ..., writable: _Optional[bool] = ..., nearly_full: _Optional[bool] = ..., observer_bytes: _Optional[int] = ..., observer_growth_bytes_per_second: _Optional[float] = ...) -> None: ...
 
 class Stream(_message.Message):
     __slots__ = ("name", "track", "current_file", "lines", "bytes", "opened_at", "next_rotation_at", "last_closed_file", "pending", "last_fsync_at", "last_error", "sinks")
@@ -370,7 +374,7 @@ class SecretStatus(_message.Message):
     def __init__(self, name: _Optional[str] = ..., present: _Optional[bool] = ..., source: _Optional[str] = ..., fingerprint: _Optional[str] = ..., age_seconds: _Optional[float] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class BackupStatus(_message.Message):
-    __slots__ = ("last_result", "last_id", "last_error", "last_success_at", "last_duration_seconds", "next_scheduled_at", "count", "total_bytes", "verification", "last_verified_at", "retain_days")
+    __slots__ = ("last_result", "last_id", "last_error", "last_success_at", "last_duration_seconds", "next_scheduled_at", "count", "total_bytes", "verification", "last_verified_at", "retain_days", "contents")
     LAST_RESULT_FIELD_NUMBER: _ClassVar[int]
     LAST_ID_FIELD_NUMBER: _ClassVar[int]
     LAST_ERROR_FIELD_NUMBER: _ClassVar[int]
@@ -382,6 +386,7 @@ class BackupStatus(_message.Message):
     VERIFICATION_FIELD_NUMBER: _ClassVar[int]
     LAST_VERIFIED_AT_FIELD_NUMBER: _ClassVar[int]
     RETAIN_DAYS_FIELD_NUMBER: _ClassVar[int]
+    CONTENTS_FIELD_NUMBER: _ClassVar[int]
     last_result: BackupResult
     last_id: str
     last_error: str
@@ -393,7 +398,8 @@ class BackupStatus(_message.Message):
     verification: VerificationState
     last_verified_at: _timestamp_pb2.Timestamp
     retain_days: int
-    def __init__(self, last_result: _Optional[_Union[BackupResult, str]] = ..., last_id: _Optional[str] = ..., last_error: _Optional[str] = ..., last_success_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_duration_seconds: _Optional[float] = ..., next_scheduled_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., count: _Optional[int] = ..., total_bytes: _Optional[int] = ..., verification: _Optional[_Union[VerificationState, str]] = ..., last_verified_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., retain_days: _Optional[int] = ...) -> None: ...
+    contents: str
+    def __init__(self, last_result: _Optional[_Union[BackupResult, str]] = ..., last_id: _Optional[str] = ..., last_error: _Optional[str] = ..., last_success_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_duration_seconds: _Optional[float] = ..., next_scheduled_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., count: _Optional[int] = ..., total_bytes: _Optional[int] = ..., verification: _Optional[_Union[VerificationState, str]] = ..., last_verified_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., retain_days: _Optional[int] = ..., contents: _Optional[str] = ...) -> None: ...
 
 class ContractWarning(_message.Message):
     __slots__ = ("severity", "variable", "path", "message", "fix")
