@@ -71,11 +71,15 @@ def _app() -> ObserverConsole:
 
 
 async def _settled(pilot: Pilot[object]) -> None:
-    """Wait until the canned status and ticks are in, then draw once and let it render."""
+    """Wait until the canned status, ticks, probes and backup list are in (each arrives on
+    its own worker, so under load any may come last), then draw once and let it render."""
     app = pilot.app
     assert isinstance(app, ObserverConsole)
     await eventually(
-        lambda: app.state.status is not None and len(app.state.latest) == 8 and app.state.probes
+        lambda: app.state.status is not None
+        and len(app.state.latest) == 8
+        and bool(app.state.probes)
+        and bool(app.state.backup_list)
     )
     app.workers.cancel_group(app, "probes")
     app.flush()
