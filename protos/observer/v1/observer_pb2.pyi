@@ -482,7 +482,7 @@ class TickBatch(_message.Message):
     def __init__(self, ticks: _Optional[_Iterable[_Union[Tick, _Mapping]]] = ..., dropped_since_last: _Optional[int] = ..., dropped_total: _Optional[int] = ..., replay: _Optional[bool] = ..., sent_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class Tick(_message.Message):
-    __slots__ = ("seq", "track", "symbol", "trade_date", "ts", "price", "sign", "change", "change_pct", "volume", "cum_volume", "cum_value", "open", "high", "low", "ask1", "bid1", "strength", "vwap", "side", "halted", "received_at", "swing")
+    __slots__ = ("seq", "track", "symbol", "trade_date", "ts", "price", "sign", "change", "change_pct", "volume", "cum_volume", "cum_value", "open", "high", "low", "ask1", "bid1", "strength", "vwap", "side", "halted", "received_at", "swing", "market_op", "hour_code", "random_end", "vi_price", "market_class", "session")
     SEQ_FIELD_NUMBER: _ClassVar[int]
     TRACK_FIELD_NUMBER: _ClassVar[int]
     SYMBOL_FIELD_NUMBER: _ClassVar[int]
@@ -506,6 +506,12 @@ class Tick(_message.Message):
     HALTED_FIELD_NUMBER: _ClassVar[int]
     RECEIVED_AT_FIELD_NUMBER: _ClassVar[int]
     SWING_FIELD_NUMBER: _ClassVar[int]
+    MARKET_OP_FIELD_NUMBER: _ClassVar[int]
+    HOUR_CODE_FIELD_NUMBER: _ClassVar[int]
+    RANDOM_END_FIELD_NUMBER: _ClassVar[int]
+    VI_PRICE_FIELD_NUMBER: _ClassVar[int]
+    MARKET_CLASS_FIELD_NUMBER: _ClassVar[int]
+    SESSION_FIELD_NUMBER: _ClassVar[int]
     seq: int
     track: Track
     symbol: str
@@ -529,7 +535,13 @@ class Tick(_message.Message):
     halted: bool
     received_at: _timestamp_pb2.Timestamp
     swing: SwingFields
-    def __init__(self, seq: _Optional[int] = ..., track: _Optional[_Union[Track, str]] = ..., symbol: _Optional[str] = ..., trade_date: _Optional[str] = ..., ts: _Optional[str] = ..., price: _Optional[int] = ..., sign: _Optional[int] = ..., change: _Optional[int] = ..., change_pct: _Optional[float] = ..., volume: _Optional[int] = ..., cum_volume: _Optional[int] = ..., cum_value: _Optional[int] = ..., open: _Optional[int] = ..., high: _Optional[int] = ..., low: _Optional[int] = ..., ask1: _Optional[int] = ..., bid1: _Optional[int] = ..., strength: _Optional[float] = ..., vwap: _Optional[float] = ..., side: _Optional[int] = ..., halted: _Optional[bool] = ..., received_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., swing: _Optional[_Union[SwingFields, _Mapping]] = ...) -> None: ...
+    market_op: str
+    hour_code: str
+    random_end: str
+    vi_price: int
+    market_class: str
+    session: str
+    def __init__(self, seq: _Optional[int] = ..., track: _Optional[_Union[Track, str]] = ..., symbol: _Optional[str] = ..., trade_date: _Optional[str] = ..., ts: _Optional[str] = ..., price: _Optional[int] = ..., sign: _Optional[int] = ..., change: _Optional[int] = ..., change_pct: _Optional[float] = ..., volume: _Optional[int] = ..., cum_volume: _Optional[int] = ..., cum_value: _Optional[int] = ..., open: _Optional[int] = ..., high: _Optional[int] = ..., low: _Optional[int] = ..., ask1: _Optional[int] = ..., bid1: _Optional[int] = ..., strength: _Optional[float] = ..., vwap: _Optional[float] = ..., side: _Optional[int] = ..., halted: _Optional[bool] = ..., received_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., swing: _Optional[_Union[SwingFields, _Mapping]] = ..., market_op: _Optional[str] = ..., hour_code: _Optional[str] = ..., random_end: _Optional[str] = ..., vi_price: _Optional[int] = ..., market_class: _Optional[str] = ..., session: _Optional[str] = ...) -> None: ...
 
 class SwingFields(_message.Message):
     __slots__ = ("upper_limit", "lower_limit", "per", "pbr", "eps", "bps", "w52_high", "w52_low", "market_cap", "vi")
