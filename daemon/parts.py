@@ -20,6 +20,7 @@ from observer.daemon.api.metrics import MetricsServer
 from observer.daemon.api.ports import DaemonPort
 from observer.daemon.api.server import ApiServer
 from observer.daemon.backup.service import BackupService
+from observer.daemon.clock import MarketCalendar
 from observer.daemon.config import Loaded
 from observer.daemon.contract import Problem
 from observer.daemon.ingest.events import EventBus
@@ -113,6 +114,9 @@ def build_parts(
     for w in writers.values():
         health.watch_writer(w)
 
+    # The built-in simulator trades around the clock unless told to keep KRX hours.
+    always = cfg.uses_simulator and cfg.sim_market_hours == "always"
+    calendar = MarketCalendar(cfg.market, always=always)
     http = httpx.AsyncClient(timeout=httpx.Timeout(10.0))
     auth = KisAuth(source.rest_url, source.app_key, source.app_secret, cfg.token_cache_dir, http)
     parser = FrameParser(frozenset({source.tr_id}))
@@ -126,8 +130,9 @@ def build_parts(
         await hub.publish(Track.SWING, snapshots)
 
     session = RealtimeSession(
-        source.ws_url, auth, source.tr_id, cfg.symbols, on_frame, gaps=GapLog(cfg.system_log_dir)
-    )
+        source.ws_url, auth, source.tr_id, cfg.symbols, on_frame,
+        gaps=GapLog(cfg.system_log_dir, market_hours=calendar.in_hours),
+    )  # fmt: skip
     swing = None
     if cfg.swing_interval > 0:
         swing = SwingPoller(
@@ -139,6 +144,8 @@ def build_parts(
             min_price=cfg.min_price,
             publish=on_swing,
             client=http,
+            calendar=calendar,
+            market=cfg.market,
         )
     status = StatusBuilder(
         StatusSources(
@@ -159,6 +166,7 @@ def build_parts(
             auth=auth,
             source_url=source.shown_url,
             stopping=stopping,
+            calendar=calendar,
         )
     )
     return Parts(

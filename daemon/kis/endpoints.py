@@ -21,6 +21,8 @@ WS_URLS = {
 }
 #: Realtime trade TR per OBSERVER_MARKET value.
 REALTIME_TR = {"KRX": "H0STCNT0", "NXT": "H0NXCNT0", "UN": "H0UNCNT0"}
+#: inquire-price's FID_COND_MRKT_DIV_CODE per OBSERVER_MARKET.
+QUOTE_MARKET = {"KRX": "J", "NXT": "NX", "UN": "UN"}
 #: REST quote TR (inquire-price).
 QUOTE_TR = "FHKST01010100"
 QUOTE_PATH = "/uapi/domestic-stock/v1/quotations/inquire-price"

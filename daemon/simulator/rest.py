@@ -14,6 +14,7 @@ from observer.daemon.clock import to_kst
 from observer.daemon.kis import codes
 from observer.daemon.kis.endpoints import (
     APPROVAL_PATH,
+    QUOTE_MARKET,
     QUOTE_PATH,
     QUOTE_TR,
     REVOKE_PATH,
@@ -24,6 +25,8 @@ from observer.daemon.simulator.state import SimState
 from observer.daemon.symbols import is_symbol
 
 Reply = tuple[int, dict[str, Any]]
+#: inquire-price's market codes: KRX (J), NXT (NX), integrated (UN).
+QUOTE_MARKETS = frozenset(QUOTE_MARKET.values())
 
 
 def _oauth_error(code: str, text: str) -> Reply:
@@ -113,6 +116,10 @@ class RestApi:
             s.stats.rate_limited += 1
             return _quote_error(codes.RATE_LIMITED, "rate over: too many requests per second")
         window.append(now)
+        market = req.query.get("FID_COND_MRKT_DIV_CODE", "")
+        if market not in QUOTE_MARKETS:
+            return _quote_error("OPSQ2001", f"invalid FID_COND_MRKT_DIV_CODE {market[:4]!r}")
+        s.stats.quote_markets[market] = s.stats.quote_markets.get(market, 0) + 1
         symbol = req.query.get("FID_INPUT_ISCD", "")
         if not is_symbol(symbol):
             return _quote_error("OPSQ2001", f"invalid FID_INPUT_ISCD {symbol[:12]!r}")

@@ -70,6 +70,8 @@ class SimStats:
     frames_sent: int = 0
     ticks_sent: int = 0
     malformed_sent: int = 0
+    #: inquire-price requests per FID_COND_MRKT_DIV_CODE (J, NX, UN)
+    quote_markets: dict[str, int] = field(default_factory=dict)
 
 
 class SimState:

@@ -16,14 +16,14 @@ import socket
 import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from observer.daemon import __version__
 from observer.daemon import volumes as vol
 from observer.daemon.api.health import HealthState
 from observer.daemon.backup.service import BackupService
-from observer.daemon.clock import now_kst
+from observer.daemon.clock import MarketCalendar, now_kst
 from observer.daemon.config import Loaded, written_paths
 from observer.daemon.contract import Problem
 from observer.daemon.ingest.events import EventBus
@@ -77,6 +77,7 @@ class StatusSources:
     auth: KisAuth
     source_url: str  # the KIS (or simulator) websocket URL; never carries credentials
     stopping: Callable[[], bool]
+    calendar: MarketCalendar = field(default_factory=MarketCalendar)
 
 
 def _ts(dt: datetime | None) -> float | None:
@@ -256,7 +257,12 @@ class StatusBuilder:
 
     def _collector(self) -> st.CollectorStatus:
         d = self.d
-        c = st.CollectorStatus(market=self.cfg.market)
+        now = now_kst()
+        c = st.CollectorStatus(
+            market=self.cfg.market,
+            market_open=d.calendar.in_hours(now),
+            market_hours=d.calendar.describe(now),
+        )
         s = d.session.status()
         c.session = st.KisSessionStatus(
             state=_SESSION_STATE.get(s.state, st.SessionState.DISCONNECTED),

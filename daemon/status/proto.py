@@ -92,6 +92,8 @@ def status_to_proto(s: Status) -> pb.Status:
             ],
             malformed_frames=c.malformed_frames,
             market=c.market,
+            market_open=c.market_open,
+            market_hours=c.market_hours,
         ),
         volumes=[_volume(v) for v in s.volumes],
         streams=[_stream(st) for st in s.streams],

@@ -210,7 +210,7 @@ class Status(_message.Message):
     def __init__(self, generated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., daemon_version: _Optional[str] = ..., app_env: _Optional[str] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., uptime_seconds: _Optional[float] = ..., source: _Optional[_Union[Source, str]] = ..., source_detail: _Optional[str] = ..., host: _Optional[str] = ..., pid: _Optional[int] = ..., collector: _Optional[_Union[Collector, _Mapping]] = ..., volumes: _Optional[_Iterable[_Union[Volume, _Mapping]]] = ..., streams: _Optional[_Iterable[_Union[Stream, _Mapping]]] = ..., secrets: _Optional[_Iterable[_Union[SecretStatus, _Mapping]]] = ..., backups: _Optional[_Union[BackupStatus, _Mapping]] = ..., warnings: _Optional[_Iterable[_Union[ContractWarning, _Mapping]]] = ..., health: _Optional[_Iterable[_Union[ProbeHealth, _Mapping]]] = ..., tail: _Optional[_Union[TailStats, _Mapping]] = ..., recovery: _Optional[_Iterable[_Union[RecoveryReport, _Mapping]]] = ..., gaps_today: _Optional[_Iterable[_Union[Gap, _Mapping]]] = ..., degraded: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class Collector(_message.Message):
-    __slots__ = ("state", "last_error", "session", "subscriptions", "failed_subscriptions", "rates", "malformed_frames", "market")
+    __slots__ = ("state", "last_error", "session", "subscriptions", "failed_subscriptions", "rates", "malformed_frames", "market", "market_open", "market_hours")
     STATE_FIELD_NUMBER: _ClassVar[int]
     LAST_ERROR_FIELD_NUMBER: _ClassVar[int]
     SESSION_FIELD_NUMBER: _ClassVar[int]
@@ -219,6 +219,8 @@ class Collector(_message.Message):
     RATES_FIELD_NUMBER: _ClassVar[int]
     MALFORMED_FRAMES_FIELD_NUMBER: _ClassVar[int]
     MARKET_FIELD_NUMBER: _ClassVar[int]
+    MARKET_OPEN_FIELD_NUMBER: _ClassVar[int]
+    MARKET_HOURS_FIELD_NUMBER: _ClassVar[int]
     state: CollectorState
     last_error: str
     session: KisSession
@@ -227,7 +229,9 @@ class Collector(_message.Message):
     rates: _containers.RepeatedCompositeFieldContainer[TrackRate]
     malformed_frames: int
     market: str
-    def __init__(self, state: _Optional[_Union[CollectorState, str]] = ..., last_error: _Optional[str] = ..., session: _Optional[_Union[KisSession, _Mapping]] = ..., subscriptions: _Optional[_Iterable[str]] = ..., failed_subscriptions: _Optional[_Iterable[_Union[SubscriptionFailure, _Mapping]]] = ..., rates: _Optional[_Iterable[_Union[TrackRate, _Mapping]]] = ..., malformed_frames: _Optional[int] = ..., market: _Optional[str] = ...) -> None: ...
+    market_open: bool
+    market_hours: str
+    def __init__(self, state: _Optional[_Union[CollectorState, str]] = ..., last_error: _Optional[str] = ..., session: _Optional[_Union[KisSession, _Mapping]] = ..., subscriptions: _Optional[_Iterable[str]] = ..., failed_subscriptions: _Optional[_Iterable[_Union[SubscriptionFailure, _Mapping]]] = ..., rates: _Optional[_Iterable[_Union[TrackRate, _Mapping]]] = ..., malformed_frames: _Optional[int] = ..., market: _Optional[str] = ..., market_open: _Optional[bool] = ..., market_hours: _Optional[str] = ...) -> None: ...
 
 class KisSession(_message.Message):
     __slots__ = ("state", "url", "connected_since", "reconnects", "last_frame_at", "next_attempt_at", "last_error")
