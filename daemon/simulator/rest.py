@@ -25,6 +25,8 @@ from observer.daemon.simulator.state import SimState
 from observer.daemon.symbols import is_symbol
 
 Reply = tuple[int, dict[str, Any]]
+#: Length of the access tokens the simulator issues.
+TOKEN_CHARS = 40
 #: inquire-price's market codes: KRX (J), NXT (NX), integrated (UN).
 QUOTE_MARKETS = frozenset(QUOTE_MARKET.values())
 
@@ -65,7 +67,7 @@ class RestApi:
         if last is not None and now - last < s.cfg.reissue_limit:
             s.stats.token_refusals += 1
             return _oauth_error(codes.TOKEN_REISSUE_LIMIT, "token reissue limited: 1 per minute")
-        token = s.new_key(40)
+        token = s.new_key(TOKEN_CHARS)
         expires = now + s.cfg.token_ttl
         s.tokens[token] = (key, expires)
         s.last_issue[key] = now
@@ -100,7 +102,9 @@ class RestApi:
         token = auth[7:] if auth.lower().startswith("bearer ") else ""
         entry = s.tokens.get(token)
         if entry is None:
-            return _quote_error(codes.TOKEN_INVALID, "invalid access token")
+            if len(token) != TOKEN_CHARS:  # not one of the tokens this server issues
+                return _quote_error(codes.TOKEN_INVALID, "유효하지 않은 token 입니다")
+            return _quote_error(codes.TOKEN_NOT_FOUND, "token을 찾을 수 없습니다")
         appkey, expires = entry
         if expires <= s.cfg.clock():
             return _quote_error(codes.TOKEN_EXPIRED, "access token expired")

@@ -103,11 +103,21 @@ async def test_token_rejected_mid_session_is_reissued_once_and_the_quote_retried
 ) -> None:
     async with poller(tmp_path, SimConfig(seed=5, reissue_limit=0), ["005930"]) as (sim, p, sink):
         await p.sweep()
-        sim._state.tokens.clear()  # KIS forgets the token: EGW00121 on the next call
+        sim._state.tokens.clear()  # KIS forgets the token: EGW00122 on the next call
         await p.sweep()
     assert [len(b) for b in sink.batches] == [1, 1]
     assert sim.stats.token_issuances == 2
     assert p.status().failures == 0
+
+
+async def test_a_token_of_another_shape_is_invalid_and_reissued_once(tmp_path: Path) -> None:
+    async with poller(tmp_path, SimConfig(seed=5, reissue_limit=0), ["005930"]) as (sim, p, sink):
+        await p.sweep()
+        tokens = sim._state.tokens
+        token, entry = tokens.popitem()
+        tokens[token + "x"] = entry  # what the client holds is no token of this server: EGW00121
+        await p.sweep()
+    assert [len(b) for b in sink.batches] == [1, 1] and sim.stats.token_issuances == 2
 
 
 async def test_run_sweeps_until_stopped(tmp_path: Path) -> None:
