@@ -29,6 +29,8 @@ from observer.daemon.kis._http import error_code, error_text, host_of, request_j
 from observer.daemon.kis.endpoints import APPROVAL_PATH, TOKEN_PATH
 
 Sleep = Callable[[float], Awaitable[None]]
+#: Seconds an approval key is used: KIS's official samples reissue it after a day.
+APPROVAL_LIFETIME = 86_400.0
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,8 @@ class AuthStatus:
     app_key_fingerprint: str
     cache_file: str
     last_error: str
+    approval_issued_at: float | None = None
+    approval_expires_at: float | None = None  # when it is reissued
 
 
 @dataclass
@@ -83,6 +87,7 @@ class KisAuth:
         refresh_margin: float = 600.0,
         reissue_wait: float = 61.0,
         sleep: Sleep = asyncio.sleep,
+        approval_lifetime: float = APPROVAL_LIFETIME,
     ) -> None:
         self._rest = rest_url.rstrip("/")
         self._key = app_key
@@ -99,6 +104,8 @@ class KisAuth:
         self._source = "none"
         self._issues = 0
         self._approval: str | None = None
+        self._approval_at = 0.0
+        self._approval_lifetime = approval_lifetime
         self._last_error = ""
 
     # --- what other KIS components need ----------------------------------------------
@@ -202,9 +209,12 @@ class KisAuth:
 
     # --- approval key ------------------------------------------------------------------
     async def approval_key(self) -> str:
-        """The websocket approval key (kept in memory until :meth:`invalidate_approval`)."""
+        """The websocket approval key: kept in memory for a day (then reissued, as KIS's
+        samples do), or until :meth:`invalidate_approval` (KIS refused it)."""
         if self._approval is not None:
-            return self._approval
+            if self._clock() - self._approval_at < self._approval_lifetime - self._margin:
+                return self._approval
+            self._approval = None  # a day old: the next connection gets a new one
         body = {"grant_type": "client_credentials", "appkey": self._key, "secretkey": self._secret}
         status, data = await self._post(self._rest + APPROVAL_PATH, body)
         key = data.get("approval_key")
@@ -218,7 +228,7 @@ class KisAuth:
                     code,
                 )
             )
-        self._approval = key
+        self._approval, self._approval_at = key, self._clock()
         return key
 
     def invalidate_approval(self) -> None:
@@ -235,9 +245,14 @@ class KisAuth:
             expires_at=tok.expires_at if tok else None,
             issues_this_process=self._issues,
             approval_key_present=self._approval is not None,
+
             app_key_fingerprint=self._fp,
             cache_file=str(self._cache_file),
             last_error=self._last_error,
+            approval_issued_at=self._approval_at if self._approval is not None else None,
+            approval_expires_at=(
+                self._approval_at + self._approval_lifetime if self._approval is not None else None
+            ),
         )
 
     def note_error(self, message: str) -> None:

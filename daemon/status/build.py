@@ -312,6 +312,8 @@ class StatusBuilder:
                 name="KIS approval key",
                 present=a.approval_key_present,
                 source="issued" if a.approval_key_present else "none",
+                age_seconds=now - a.approval_issued_at if a.approval_issued_at else None,
+                expires_at=a.approval_expires_at,
             )
         )
         return out
