@@ -133,6 +133,7 @@ def build_parts(
         source.ws_url, auth, source.tr_id, cfg.symbols, on_frame,
         gaps=GapLog(cfg.system_log_dir, market_hours=calendar.in_hours),
     )  # fmt: skip
+    health.watch_session(lambda: session.status().refused)
     swing = None
     if cfg.swing_interval > 0:
         swing = SwingPoller(

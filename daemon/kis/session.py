@@ -4,6 +4,11 @@ Realtime frames (text starting with "0" or "1") are handed untouched to ``on_fra
 module never parses them. Control messages (acks, PINGPONG) are handled here. Reconnects use
 capped, jittered exponential backoff and re-subscribe the current set exactly once per
 connection, because KIS blocks clients that loop on connect or subscribe.
+
+KIS holds one websocket session per app key: a second one is answered OPSP8996 ALREADY IN
+USE appkey (two replicas with one key). That is no symbol's failure but the session's: it
+closes the connection, goes to :attr:`SessionPhase.APPKEY_IN_USE` with the reason, and
+retries on a slower capped backoff until the other session lets the key go.
 """
 
 from __future__ import annotations
@@ -34,13 +39,23 @@ OnFrame = Callable[[str], Awaitable[None]]
 
 
 class SessionPhase(StrEnum):
-    """Where the session is: connecting, subscribing, streaming, in backoff, or stopped."""
+    """Where the session is: connecting, subscribing, streaming, in backoff, refused because
+    another session holds the app key, or stopped."""
 
     CONNECTING = "connecting"
     SUBSCRIBING = "subscribing"
     STREAMING = "streaming"
     BACKOFF = "backoff"
+    APPKEY_IN_USE = "appkey_in_use"
     STOPPED = "stopped"
+
+
+#: What status, readiness and the log say while KIS refuses the session with OPSP8996.
+APPKEY_IN_USE = (
+    "another session uses this app key (KIS OPSP8996 ALREADY IN USE appkey): KIS allows one "
+    "websocket session per app key; stop the other collector or give this one its own "
+    "KIS_APP_KEY"
+)
 
 
 @dataclass(frozen=True)
@@ -58,9 +73,15 @@ class SessionStatus:
     backoff_until: float | None = None
     pingpongs: int = 0
     subscribe_rounds: int = 0
+    #: Why KIS refuses this session as a whole (OPSP8996), empty when it does not.
+    refused: str = ""
 
 
 class _Disconnected(Exception):
+    pass
+
+
+class _AppKeyInUse(Exception):
     pass
 
 
@@ -81,6 +102,7 @@ class RealtimeSession:
         ack_timeout: float = 10.0,
         idle_timeout: float = 120.0,
         stable_after: float = 30.0,
+        in_use_backoff: tuple[float, float] = (10.0, 300.0),
         max_registrations: int = MAX_REGISTRATIONS,
         max_size: int = 4 * 1024 * 1024,
         custtype: str = "P",
@@ -99,6 +121,7 @@ class RealtimeSession:
         self._ack_timeout = ack_timeout
         self._idle_timeout = idle_timeout
         self._stable_after = stable_after
+        self._in_use_backoff = in_use_backoff
         self._max_size = max_size
         self._custtype = custtype
 
@@ -112,6 +135,7 @@ class RealtimeSession:
         self._last_message = 0.0
         self._streamed = False
         self._close_reason = ""  # set when this side closes a connection on purpose
+        self._refused = ""  # APPKEY_IN_USE while KIS refuses the session (OPSP8996)
         #: open outage: (start, reason, symbols affected), closed when streaming again
         self._gap: tuple[float, str, tuple[str, ...]] | None = None
 
@@ -132,7 +156,7 @@ class RealtimeSession:
     # --- public API --------------------------------------------------------------------
     async def run(self) -> None:
         """Hold the session until :meth:`stop`; never raises for network or KIS failures."""
-        attempt = 0
+        attempt = in_use = 0
         while not self._stop.is_set():
             self._state = SessionPhase.CONNECTING
             began = time.monotonic()
@@ -169,9 +193,18 @@ class RealtimeSession:
                 self._gap = (self._clock(), reason, tuple(self._symbols))
             if self._streamed and time.monotonic() - began >= self._stable_after:
                 attempt = 0
-            delay = self._delay(attempt)
-            attempt += 1
-            self._state = SessionPhase.BACKOFF
+            if self._refused:
+                # Another session holds the key: asking again soon cannot help, and loops
+                # get an app key blocked. Slower, capped, and the state says why.
+                first, cap = self._in_use_backoff
+                delay = self._delay(in_use, first, cap)
+                in_use += 1
+                self._state = SessionPhase.APPKEY_IN_USE
+            else:
+                in_use = 0
+                delay = self._delay(attempt)
+                attempt += 1
+                self._state = SessionPhase.BACKOFF
             self._backoff_until = self._clock() + delay
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), delay)
@@ -224,6 +257,7 @@ class RealtimeSession:
             backoff_until=self._backoff_until,
             pingpongs=self._pingpongs,
             subscribe_rounds=self._rounds,
+            refused=self._refused,
         )
 
     # --- one connection ----------------------------------------------------------------
@@ -234,12 +268,16 @@ class RealtimeSession:
         stopper = asyncio.create_task(self._stop.wait())
         try:
             self._state = SessionPhase.SUBSCRIBING
-            async with self._sub_lock:
-                self._failed.clear()
-                for s in list(self._symbols):
-                    await self._subscribe_one(ws, s)
-                self._rounds += 1
-                self._state = SessionPhase.STREAMING
+            try:
+                async with self._sub_lock:
+                    self._failed.clear()
+                    for s in list(self._symbols):
+                        await self._subscribe_one(ws, s)
+                    self._rounds += 1
+            except _AppKeyInUse:
+                return await self._app_key_in_use(ws)
+            self._refused = ""
+            self._state = SessionPhase.STREAMING
             if self._reconnect_now:
                 self._reconnect_now = False
                 self._close_reason = "KIS refused the approval key (OPSP0011); reconnecting"
@@ -248,6 +286,8 @@ class RealtimeSession:
             done, _ = await asyncio.wait(
                 {reader, watchdog, stopper}, return_when=asyncio.FIRST_COMPLETED
             )
+            if self._refused:
+                return self._refused
             if self._close_reason:
                 return self._close_reason
             if reader in done:
@@ -259,6 +299,15 @@ class RealtimeSession:
             for t in (reader, watchdog, stopper):
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await t
+
+    async def _app_key_in_use(self, ws: ClientConnection) -> str:
+        """KIS refused the session (OPSP8996): close this connection; run() backs off."""
+        self._refused = APPKEY_IN_USE
+        self._failed.clear()  # no symbol failed: the session did
+        self._subscribed.clear()
+        log.error("%s", APPKEY_IN_USE)
+        await ws.close(1000, "app key in use by another session")
+        return APPKEY_IN_USE
 
     async def _read(self, ws: ClientConnection) -> str:
         on_frame = self._on_frame
@@ -324,12 +373,14 @@ class RealtimeSession:
             )
         fut = self._pending
         key = str(header.get("tr_key") or "")
+        msg_cd = str(body.get("msg_cd", ""))
         if fut is not None and not fut.done() and (not key or key == self._pending_symbol):
-            fut.set_result(
-                (str(body.get("rt_cd", "")), str(body.get("msg_cd", "")), str(body.get("msg1", "")))
-            )
+            fut.set_result((str(body.get("rt_cd", "")), msg_cd, str(body.get("msg1", ""))))
+        elif ack_outcome(msg_cd, str(body.get("rt_cd", "")), "1")[0] is AckOutcome.APPKEY_IN_USE:
+            if not self._refused:  # unsolicited: the session as a whole is refused
+                self._close_reason = await self._app_key_in_use(ws)
         else:
-            log.info("unsolicited KIS ack %s for %s", body.get("msg_cd"), key or "?")
+            log.info("unsolicited KIS ack %s for %s", msg_cd, key or "?")
 
     async def _request(self, ws: ClientConnection, tr_type: str, symbol: str) -> tuple[str, str]:
         """Send one (un)subscribe and wait for its ack: (msg_cd, rt_cd)."""
@@ -367,6 +418,8 @@ class RealtimeSession:
             log.warning("no subscribe ack for %s within %.0f s", symbol, self._ack_timeout)
             return
         outcome, meaning = ack_outcome(msg_cd, rt_cd, "1")
+        if outcome is AckOutcome.APPKEY_IN_USE:
+            raise _AppKeyInUse
         if outcome is AckOutcome.SUBSCRIBED:
             self._subscribed.add(symbol)
             self._failed.pop(symbol, None)
@@ -379,8 +432,11 @@ class RealtimeSession:
             self._reconnect_now = True
 
     # --- helpers -----------------------------------------------------------------------
-    def _delay(self, attempt: int) -> float:
-        base = min(self._max, self._initial * (2 ** min(attempt, 30)))
+    def _delay(self, attempt: int, first: float | None = None, cap: float | None = None) -> float:
+        """Jittered exponential backoff: ``first`` doubling per attempt up to ``cap``."""
+        first = self._initial if first is None else first
+        cap = self._max if cap is None else cap
+        base = min(cap, first * (2 ** min(attempt, 30)))
         return float(base / 2 + self._rng.uniform(0, base / 2))
 
     def _back_online(self) -> None:

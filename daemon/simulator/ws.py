@@ -153,10 +153,15 @@ class WsFeed:
         return self._ack(tr_id, tr_key, "OPSP0000")
 
     def _ack(self, tr_id: str, tr_key: str, code: str) -> str:
+        """An ack as the real servers write it: rt_cd "0" only for a (un)subscribe done now
+        (ALREADY IN SUBSCRIBE comes with "1"), and OPSP8996 as a session-level answer with
+        tr_id "(null)", an empty tr_key and rt_cd "9"."""
         s = self._s
         s.stats.ack_codes[code] = s.stats.ack_codes.get(code, 0) + 1
-        ok = code in ("OPSP0000", "OPSP0001", "OPSP0002")
-        body: dict[str, Any] = {"rt_cd": "0" if ok else "1", "msg_cd": code, "msg1": _MSG[code]}
+        rt_cd = "0" if code in ("OPSP0000", "OPSP0001") else "1"
+        if code == "OPSP8996":
+            tr_id, tr_key, rt_cd = "(null)", "", "9"
+        body: dict[str, Any] = {"rt_cd": rt_cd, "msg_cd": code, "msg1": _MSG[code]}
         if code == "OPSP0000":
             body["output"] = {"iv": s.new_key(16), "key": s.new_key(32)}
         header = {"tr_id": tr_id, "tr_key": tr_key, "encrypt": "N"}

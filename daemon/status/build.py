@@ -44,6 +44,7 @@ _SESSION_STATE = {
     SessionPhase.SUBSCRIBING: st.SessionState.CONNECTING,
     SessionPhase.STREAMING: st.SessionState.CONNECTED,
     SessionPhase.BACKOFF: st.SessionState.BACKOFF,
+    SessionPhase.APPKEY_IN_USE: st.SessionState.APPKEY_IN_USE,
     SessionPhase.STOPPED: st.SessionState.DISCONNECTED,
 }
 _POSTGRES_STATE = {
@@ -264,8 +265,11 @@ class StatusBuilder:
             market_hours=d.calendar.describe(now),
         )
         s = d.session.status()
+        # Refused (OPSP8996) stays the state while it retries, until a subscribe round is
+        # accepted again.
+        state = st.SessionState.APPKEY_IN_USE if s.refused else _SESSION_STATE[s.state]
         c.session = st.KisSessionStatus(
-            state=_SESSION_STATE.get(s.state, st.SessionState.DISCONNECTED),
+            state=state,
             url=d.source_url,
             connected_since=s.connected_since,
             reconnects=s.reconnects,
@@ -281,6 +285,8 @@ class StatusBuilder:
             c.state = st.CollectorState.STOPPING
         elif self._failures.get("kis-session"):
             c.state, c.last_error = st.CollectorState.FAILED, self._failures["kis-session"]
+        elif s.refused:
+            c.state, c.last_error = st.CollectorState.RECONNECTING, s.refused
         elif c.session.state is st.SessionState.CONNECTED:
             c.state = st.CollectorState.RUNNING
         elif c.session.reconnects:

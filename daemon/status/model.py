@@ -47,6 +47,7 @@ class SessionState(StrEnum):
     CONNECTING = "connecting"
     CONNECTED = "connected"
     BACKOFF = "backoff"
+    APPKEY_IN_USE = "appkey_in_use"  # KIS refuses the session: another one holds the app key
 
 
 class SinkState(StrEnum):

@@ -48,3 +48,14 @@ def test_a_writer_hung_without_an_error_fails_liveness(tmp_path: Path) -> None:
     w.stalled = 6.0
     ok, why = h.evaluate()[probes.LIVENESS]
     assert not ok and "without an error" in why
+
+
+def test_a_refused_kis_session_makes_the_pod_unready_with_the_reason(tmp_path: Path) -> None:
+    h = _health(tmp_path, _Writer())
+    refused = [""]
+    h.watch_session(lambda: refused[0])
+    assert h.evaluate()[probes.READINESS] == (True, "")
+    refused[0] = "another session uses this app key (KIS OPSP8996 ALREADY IN USE appkey)"
+    ok, why = h.evaluate()[probes.READINESS]
+    assert not ok and "another session uses this app key" in why
+    assert h.evaluate()[probes.LIVENESS][0]  # alive: it retries on its own

@@ -190,21 +190,57 @@ async def test_invalid_symbol_sets_are_rejected_before_changing_anything(tmp_pat
         assert s.status().symbols == ("005930",)
 
 
-async def test_second_session_on_the_same_app_key_is_marked_app_key_in_use(
+async def test_a_second_session_on_the_same_app_key_is_refused_as_a_whole_and_retries_slowly(
     tmp_path: Path,
 ) -> None:
-    async with session(tmp_path, SimConfig(seed=3, rate=10)) as (sim, s, _f):
-        await until(lambda: s.status().state == "streaming")
+    async with session(tmp_path, SimConfig(seed=3, rate=50)) as (sim, first, frames):
+        await until(lambda: first.status().state == "streaming")
         assert sim.endpoints is not None
         async with httpx.AsyncClient() as client:
             auth = KisAuth(sim.endpoints.rest_url, KEY, SECRET, tmp_path / "tok", client)
-            other = RealtimeSession(sim.endpoints.ws_url, auth, "H0STCNT0", ["005380"], Frames())
+            other = RealtimeSession(
+                sim.endpoints.ws_url, auth, "H0STCNT0", ["005380"], Frames(),
+                rng=random.Random(4), in_use_backoff=(0.2, 0.4),
+            )  # fmt: skip
             task = asyncio.create_task(other.run())
-            await until(lambda: other.status().state == "streaming")
-            assert other.status().failed["005380"].startswith("OPSP8996")
-            assert other.status().subscribed == ()
+            await until(lambda: other.status().state == "appkey_in_use")
+            st = other.status()
+            assert "another session uses this app key" in st.refused
+            assert "OPSP8996" in st.refused and st.last_error == st.refused
+            assert st.failed == {} and st.subscribed == ()  # the session is refused, no symbol
+            assert st.backoff_until is not None
+            # it retries, slowly and capped, while the first keeps streaming
+            seen = len(frames.texts)
+            await until(lambda: other.status().connections >= 3, within=10)
+            assert all(other._delay(n, 0.2, 0.4) <= 0.4 for n in range(10))
+            assert len(frames.texts) > seen and first.status().state == "streaming"
+            assert sim.stats.ack_codes["OPSP8996"] >= 3
+            # the first lets the key go: the second streams, no longer refused
+            await first.stop()
+            await until(lambda: other.status().state == "streaming", within=10)
+            assert other.status().refused == "" and other.status().subscribed == ("005380",)
             await other.stop()
             await task
+
+
+async def test_the_simulator_answers_a_second_session_as_kis_does(tmp_path: Path) -> None:
+    async with session(tmp_path, SimConfig(seed=3, rate=10)) as (sim, first, _frames):
+        await until(lambda: first.status().state == "streaming")
+        assert sim.endpoints is not None
+        async with httpx.AsyncClient() as client:
+            auth = KisAuth(sim.endpoints.rest_url, KEY, SECRET, tmp_path / "tok", client)
+            key = await auth.approval_key()
+        from websockets.asyncio.client import connect
+
+        async with connect(sim.endpoints.ws_url) as ws:
+            await ws.send(json.dumps({
+                "header": {"approval_key": key, "custtype": "P", "tr_type": "1",
+                           "content-type": "utf-8"},
+                "body": {"input": {"tr_id": "H0STCNT0", "tr_key": "005380"}},
+            }))  # fmt: skip
+            ack = json.loads(await ws.recv())
+    assert ack["header"] == {"tr_id": "(null)", "tr_key": "", "encrypt": "N"}
+    assert ack["body"] == {"rt_cd": "9", "msg_cd": "OPSP8996", "msg1": "ALREADY IN USE appkey"}
 
 
 async def test_stalled_feed_is_detected_and_the_session_reconnects(tmp_path: Path) -> None:

@@ -35,6 +35,7 @@ class SessionState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     SESSION_STATE_CONNECTING: _ClassVar[SessionState]
     SESSION_STATE_CONNECTED: _ClassVar[SessionState]
     SESSION_STATE_BACKOFF: _ClassVar[SessionState]
+    SESSION_STATE_APPKEY_IN_USE: _ClassVar[SessionState]
 
 class Track(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -114,6 +115,7 @@ SESSION_STATE_DISCONNECTED: SessionState
 SESSION_STATE_CONNECTING: SessionState
 SESSION_STATE_CONNECTED: SessionState
 SESSION_STATE_BACKOFF: SessionState
+SESSION_STATE_APPKEY_IN_USE: SessionState
 TRACK_UNSPECIFIED: Track
 TRACK_SCALP: Track
 TRACK_SWING: Track
