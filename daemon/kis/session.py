@@ -36,6 +36,9 @@ from observer.daemon.symbols import MAX_REGISTRATIONS, parse_symbols
 log = logging.getLogger(__name__)
 
 OnFrame = Callable[[str], Awaitable[None]]
+#: The watchdog's limit is at least this many times the longest gap between two PINGPONGs
+#: seen on the connection: KIS sends them about every 100+ s on a quiet connection.
+KEEPALIVE_MARGIN = 2.5
 
 
 class SessionPhase(StrEnum):
@@ -73,6 +76,11 @@ class SessionStatus:
     backoff_until: float | None = None
     pingpongs: int = 0
     subscribe_rounds: int = 0
+    #: Longest gap between two PINGPONGs on the current connection (s), 0 before two.
+    keepalive_gap: float = 0.0
+    #: Silence (s) after which the watchdog reconnects: idle_timeout, or more once the
+    #: connection's keep-alive cadence is known.
+    idle_limit: float = 0.0
     #: Why KIS refuses this session as a whole (OPSP8996), empty when it does not.
     refused: str = ""
 
@@ -100,7 +108,7 @@ class RealtimeSession:
         rng: random.Random | None = None,
         clock: Callable[[], float] = time.time,
         ack_timeout: float = 10.0,
-        idle_timeout: float = 120.0,
+        idle_timeout: float = 300.0,
         stable_after: float = 30.0,
         in_use_backoff: tuple[float, float] = (10.0, 300.0),
         max_registrations: int = MAX_REGISTRATIONS,
@@ -149,6 +157,8 @@ class RealtimeSession:
         self._last_frame_at: float | None = None
         self._backoff_until: float | None = None
         self._pingpongs = 0
+        self._last_ping = 0.0  # monotonic time of the connection's last PINGPONG
+        self._ping_gap = 0.0  # the longest gap between two of them on this connection
         self._rounds = 0
         #: tr_id -> (key, iv) from encrypted-TR acks, for whoever decrypts "1" frames.
         self.cipher_keys: dict[str, tuple[str, str]] = {}
@@ -257,12 +267,15 @@ class RealtimeSession:
             backoff_until=self._backoff_until,
             pingpongs=self._pingpongs,
             subscribe_rounds=self._rounds,
+            keepalive_gap=self._ping_gap,
+            idle_limit=self._idle_limit(),
             refused=self._refused,
         )
 
     # --- one connection ----------------------------------------------------------------
     async def _hold(self, ws: ClientConnection) -> str:
         self._close_reason = ""
+        self._last_ping, self._ping_gap = time.monotonic(), 0.0  # learnt per connection
         reader = asyncio.create_task(self._read(ws))
         watchdog = asyncio.create_task(self._watch(ws))
         stopper = asyncio.create_task(self._stop.wait())
@@ -336,14 +349,21 @@ class RealtimeSession:
                 fut.set_exception(_Disconnected(reason.strip()))
         return reason.strip()
 
+    def _idle_limit(self) -> float:
+        """The watchdog's limit: ``idle_timeout``, raised to a margin over the longest
+        keep-alive gap this connection has shown (a quiet connection is not a stall)."""
+        return max(self._idle_timeout, KEEPALIVE_MARGIN * self._ping_gap)
+
     async def _watch(self, ws: ClientConnection) -> str:
         if self._idle_timeout <= 0:
             await asyncio.Event().wait()
         while True:
             await asyncio.sleep(min(1.0, self._idle_timeout / 4))
-            if time.monotonic() - self._last_message > self._idle_timeout:
+            limit = self._idle_limit()
+            if time.monotonic() - self._last_message > limit:
                 self._close_reason = (
-                    f"no message from KIS for {self._idle_timeout:g} s (stalled feed); reconnecting"
+                    f"no message from KIS for {limit:g} s (stalled feed; keep-alive gap seen "
+                    f"{self._ping_gap:.0f} s); reconnecting"
                 )
                 await ws.close(1000, "idle")
                 return self._close_reason
@@ -360,6 +380,10 @@ class RealtimeSession:
             return
         if header.get("tr_id") == "PINGPONG":
             self._pingpongs += 1
+            now = time.monotonic()
+            if self._last_ping:
+                self._ping_gap = max(self._ping_gap, now - self._last_ping)
+            self._last_ping = now
             await ws.send(text)  # echo, as the official samples do
             return
         body = obj.get("body")

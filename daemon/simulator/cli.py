@@ -28,7 +28,20 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--stall-every", type=float, default=0.0, metavar="S")
     p.add_argument("--stall-for", type=float, default=0.0, metavar="S")
     p.add_argument("--refuse-tokens", action="store_true")
-    p.add_argument("--pingpong-every", type=float, default=10.0, metavar="S")
+    p.add_argument(
+        "--pingpong-every",
+        type=float,
+        default=100.0,
+        metavar="S",
+        help="seconds between PINGPONGs on a connection (KIS: about 100 s)",
+    )
+    p.add_argument(
+        "--pingpong-jitter",
+        type=float,
+        default=0.3,
+        metavar="F",
+        help="each gap is up to this fraction longer",
+    )
     p.add_argument("--market-hours", choices=("always", "krx"), default="always")
     return p
 
@@ -52,6 +65,7 @@ def config_from_args(argv: list[str]) -> tuple[SimConfig, tuple[str, int, int]]:
         stall_for=a.stall_for,
         refuse_tokens=a.refuse_tokens,
         pingpong_every=a.pingpong_every,
+        pingpong_jitter=a.pingpong_jitter,
         market_hours=a.market_hours,
     ), (a.host, a.rest_port, a.ws_port)
 

@@ -21,7 +21,10 @@ class SimConfig:
     seed: int = 0  # 0 = random
     max_records: int = 8  # records per frame at most
     batch_interval: float = 0.01  # seconds between two frame batches
-    pingpong_every: float = 10.0
+    #: PINGPONG on a quiet connection about every 100 s (as KIS's servers do), each gap
+    #: drawn from [every, every x (1 + jitter)].
+    pingpong_every: float = 100.0
+    pingpong_jitter: float = 0.3
     max_registrations: int = 41
     token_ttl: float = 86_400.0
     reissue_limit: float = 60.0  # EGW00133 when the same app key asks again within this

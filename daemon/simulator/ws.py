@@ -181,6 +181,7 @@ class WsFeed:
     async def _keep(self, conn: _Conn) -> None:
         s = self._s
         last_ping = time.monotonic()
+        gap = s.cfg.pingpong_every
         while True:
             await asyncio.sleep(0.05)
             now = time.monotonic()
@@ -188,8 +189,9 @@ class WsFeed:
                 s.stats.drops += 1
                 conn.ws.transport.abort()
                 return
-            if s.cfg.pingpong_every > 0 and now - last_ping >= s.cfg.pingpong_every:
+            if s.cfg.pingpong_every > 0 and now - last_ping >= gap:
                 last_ping = now
+                gap = s.cfg.pingpong_every * (1 + s.rng.uniform(0, s.cfg.pingpong_jitter))
                 if self._stalled(conn):
                     continue
                 stamp = f"{to_kst(s.cfg.clock()):%Y%m%d%H%M%S}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import json
 import random
 from collections.abc import AsyncIterator, Callable
@@ -272,3 +273,24 @@ async def test_unreachable_server_backs_off_with_growing_capped_delays(tmp_path:
     assert all(0.005 <= d <= 0.04 for d in delays)
     assert max(delays[4:]) > max(delays[:1])
     assert len(set(delays)) == len(delays)  # jittered
+
+
+async def test_a_quiet_connection_with_a_slow_keepalive_is_not_taken_for_a_stall(
+    tmp_path: Path,
+) -> None:
+    # No frames: only PINGPONG keeps the connection alive, every 0.3-0.6 s, and the
+    # configured watchdog (0.45 s) is below the slowest gap: the session learns the cadence.
+    cfg = SimConfig(seed=3, rate=0, pingpong_every=0.3, pingpong_jitter=1.0)
+    async with session(tmp_path, cfg, idle_timeout=0.45) as (_sim, s, _f):
+        await until(lambda: s.status().pingpongs >= 10, within=20)
+        st = s.status()
+        assert st.connections <= 2, st.last_error  # at most one before the cadence was known
+        assert st.keepalive_gap >= 0.3 and st.idle_limit >= 2.5 * 0.3
+
+
+def test_the_default_watchdog_is_well_above_the_simulator_s_realistic_keepalive() -> None:
+    cfg = SimConfig()
+    assert cfg.pingpong_every == 100.0  # KIS: about every 100+ s on a quiet connection
+    slowest = cfg.pingpong_every * (1 + cfg.pingpong_jitter)
+    idle = inspect.signature(RealtimeSession).parameters["idle_timeout"].default
+    assert idle >= 2 * slowest
