@@ -324,6 +324,11 @@ class Config:
         "OBSERVER_SIM_MALFORMED", Kind.FLOAT, "0",
         "Simulator fault: fraction of realtime frames sent malformed (0..1).",
     )  # fmt: skip
+    sim_wide_share: float = setting(
+        "OBSERVER_SIM_WIDE_SHARE", Kind.FLOAT, "0.2",
+        "Simulator: fraction of realtime frames whose records carry the 47th column "
+        "(MARKET_CLS_CODE), as newer KIS servers send (0..1).",
+    )  # fmt: skip
     sim_market_hours: str = setting(
         "OBSERVER_SIM_MARKET_HOURS", Kind.CHOICE, "always",
         "Simulator: trade around the clock (always) or only 09:00-15:30 KST (krx).",

@@ -245,7 +245,6 @@ class KisAuth:
             expires_at=tok.expires_at if tok else None,
             issues_this_process=self._issues,
             approval_key_present=self._approval is not None,
-
             app_key_fingerprint=self._fp,
             cache_file=str(self._cache_file),
             last_error=self._last_error,

@@ -43,6 +43,13 @@ def _parser() -> argparse.ArgumentParser:
         help="each gap is up to this fraction longer",
     )
     p.add_argument("--market-hours", choices=("always", "krx"), default="always")
+    p.add_argument(
+        "--wide-share",
+        type=float,
+        default=0.2,
+        metavar="F",
+        help="fraction of frames with the 47th column (MARKET_CLS_CODE)",
+    )
     return p
 
 
@@ -53,8 +60,11 @@ def config_from_args(argv: list[str]) -> tuple[SimConfig, tuple[str, int, int]]:
         symbols = parse_symbols(a.symbols, limit=None, allow_empty=True)
     except SymbolError as e:
         raise SystemExit(f"--symbols: {e}") from None
-    if not 0.0 <= a.malformed <= 1.0:
-        raise SystemExit(f"--malformed must be a fraction between 0 and 1; got {a.malformed}")
+    for name in ("malformed", "wide_share"):
+        value = getattr(a, name)
+        if not 0.0 <= value <= 1.0:
+            flag = "--" + name.replace("_", "-")
+            raise SystemExit(f"{flag} must be a fraction between 0 and 1; got {value}")
     return SimConfig(
         symbols=tuple(symbols),
         rate=a.rate,
@@ -67,6 +77,7 @@ def config_from_args(argv: list[str]) -> tuple[SimConfig, tuple[str, int, int]]:
         pingpong_every=a.pingpong_every,
         pingpong_jitter=a.pingpong_jitter,
         market_hours=a.market_hours,
+        wide_share=a.wide_share,
     ), (a.host, a.rest_port, a.ws_port)
 
 

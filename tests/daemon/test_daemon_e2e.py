@@ -257,8 +257,9 @@ def test_a_second_daemon_on_the_same_app_key_reports_it_while_the_first_keeps_st
         assert wait_for(lambda: _count_lines(first.data_dir) > 0, timeout=20)
         with daemon_process(tmp_path / "b", **creds) as second:
             assert wait_for(
-                lambda: _status(second.target).collector.session.state
-                == pb.SESSION_STATE_APPKEY_IN_USE,
+                lambda: (
+                    _status(second.target).collector.session.state == pb.SESSION_STATE_APPKEY_IN_USE
+                ),
                 timeout=20,
             )
             st = _status(second.target)
@@ -270,9 +271,13 @@ def test_a_second_daemon_on_the_same_app_key_reports_it_while_the_first_keeps_st
             st = _status(second.target)
             ready = next(h for h in st.health if h.service == probes.READINESS)
             assert "another session uses this app key" in ready.reason
-            metrics = urllib.request.urlopen(
-                f"http://127.0.0.1:{second.env['OBSERVER_METRICS_PORT']}/metrics", timeout=5
-            ).read().decode()
+            metrics = (
+                urllib.request.urlopen(
+                    f"http://127.0.0.1:{second.env['OBSERVER_METRICS_PORT']}/metrics", timeout=5
+                )
+                .read()
+                .decode()
+            )
             assert 'observer_kis_session_state{state="appkey_in_use"} 1.0' in metrics
             n = _count_lines(first.data_dir)
             assert wait_for(lambda: _count_lines(first.data_dir) > n + 50, timeout=20)
