@@ -23,6 +23,7 @@ back to hypothesis, which is not coverage-guided but explores the same inputs.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import math
@@ -193,42 +194,61 @@ _SYMBOL = re.compile(r"[0-9A-Z]{6}|Q[0-9A-Z]{6}")
 def _domain_problem(ticks: list[Any], lines: str, dates: frozenset[str]) -> str:
     """What breaks the schema table's domains in accepted records (checked from the table,
     not with the parser's code), or ""."""
-    from observer.daemon.schema.fields import INT64_MAX, SCALP, Kind
-
     rows = [json.loads(x) for x in lines.splitlines()]
     if len(rows) != len(ticks):
         return f"{len(ticks)} ticks but {len(rows)} lines"
     for t, row in zip(ticks, rows, strict=True):
-        if list(row) != list(SCALP.names):
-            return f"a line with keys {list(row)}"
-        if not _SYMBOL.fullmatch(t.symbol) or not _TIME.fullmatch(t.time):
-            return f"symbol {t.symbol!r} / time {t.time!r}"
-        if t.trade_date not in dates:
-            return f"trade date {t.trade_date!r}"
-        for f in SCALP:
-            v = getattr(t, "time" if f.name == "ts" else f.name, None)
-            if f.name in ("seq", "ts", "trade_date", "received_at", "symbol"):
-                continue
-            if v is None:
-                if not f.nullable:
-                    return f"{f.name} null"
-                continue
-            if f.choices and v not in f.choices:
-                return f"{f.name}={v!r} outside {f.choices}"
-            if f.kind in (Kind.INT, Kind.FLOAT):
-                if isinstance(v, bool) or not isinstance(v, int | float):
-                    return f"{f.name}={v!r} not a number"
-                if isinstance(v, float) and not math.isfinite(v):
-                    return f"{f.name}={v!r} not finite"
-                lo = -INT64_MAX - 1 if f.lo is None else f.lo
-                hi = INT64_MAX if f.hi is None else f.hi
-                if not lo <= v <= hi:
-                    return f"{f.name}={v!r} outside {lo}..{hi}"
-            if f.length and not re.fullmatch(f"[0-9A-Z]{{0,{f.length}}}", str(v)):
-                return f"{f.name}={v!r} not a code"
-            expected = v if f.kind is not Kind.FLOAT else float(v)
-            if row[f.name] != expected:
-                return f"{f.name}: line {row[f.name]!r} but record {v!r}"
+        problem = line_problem(row, dates)
+        if problem:
+            return problem
+        for f in dataclasses.fields(t):
+            if (
+                f.name in row
+                and f.name not in ("trade_date", "received_at")
+                and row[f.name] != getattr(t, f.name)
+            ):
+                return f"{f.name}: line {row[f.name]!r} but record {getattr(t, f.name)!r}"
+        if t.time != row["ts"][11:19].replace(":", "") or t.trade_date != row["trade_date"].replace(
+            "-", ""
+        ):
+            return f"record {t.trade_date} {t.time} but line {row['ts']}"
+    return ""
+
+
+def line_problem(row: dict[str, Any], dates: frozenset[str]) -> str:
+    """What in one written scalp line breaks the schema table (keys, symbol, time, trade
+    date within ``dates``, and each field's domain), or ""."""
+    from observer.daemon.schema.fields import INT64_MAX, SCALP, Kind
+
+    if list(row) != list(SCALP.names):
+        return f"a line with keys {list(row)}"
+    day, ts = row["trade_date"].replace("-", ""), row["ts"]
+    hms = ts[11:19].replace(":", "")
+    if not _SYMBOL.fullmatch(row["symbol"]) or not _TIME.fullmatch(hms):
+        return f"symbol {row['symbol']!r} / time {ts!r}"
+    if day not in dates or ts[:10] != row["trade_date"] or not ts.endswith("+09:00"):
+        return f"trade date {row['trade_date']!r} / ts {ts!r}"
+    for f in SCALP:
+        v = row[f.name]
+        if f.name in ("seq", "ts", "trade_date", "received_at", "symbol"):
+            continue
+        if v is None:
+            if not f.nullable:
+                return f"{f.name} null"
+            continue
+        if f.choices and v not in f.choices:
+            return f"{f.name}={v!r} outside {f.choices}"
+        if f.kind in (Kind.INT, Kind.FLOAT):
+            if isinstance(v, bool) or not isinstance(v, int | float):
+                return f"{f.name}={v!r} not a number"
+            if isinstance(v, float) and not math.isfinite(v):
+                return f"{f.name}={v!r} not finite"
+            lo = -INT64_MAX - 1 if f.lo is None else f.lo
+            hi = INT64_MAX if f.hi is None else f.hi
+            if not lo <= v <= hi:
+                return f"{f.name}={v!r} outside {lo}..{hi}"
+        if f.length and not re.fullmatch(f"[0-9A-Z]{{0,{f.length}}}", str(v)):
+            return f"{f.name}={v!r} not a code"
     return ""
 
 
