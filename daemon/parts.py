@@ -29,6 +29,7 @@ from observer.daemon.ingest.overflow import OverflowLog
 from observer.daemon.ingest.recovery import RecoveryReport
 from observer.daemon.ingest.writer import SegmentWriter
 from observer.daemon.kis.auth import KisAuth
+from observer.daemon.kis.endpoints import AFTER_HOURS_TR
 from observer.daemon.kis.gaps import GapLog
 from observer.daemon.kis.parser import FrameParser
 from observer.daemon.kis.session import RealtimeSession
@@ -116,10 +117,11 @@ def build_parts(
 
     # The built-in simulator trades around the clock unless told to keep KRX hours.
     always = cfg.uses_simulator and cfg.sim_market_hours == "always"
-    calendar = MarketCalendar(cfg.market, always=always)
+    calendar = MarketCalendar(cfg.market, after_hours=cfg.after_hours, always=always)
+    tr_ids = (source.tr_id, AFTER_HOURS_TR) if cfg.after_hours else (source.tr_id,)
     http = httpx.AsyncClient(timeout=httpx.Timeout(10.0))
     auth = KisAuth(source.rest_url, source.app_key, source.app_secret, cfg.token_cache_dir, http)
-    parser = FrameParser(frozenset({source.tr_id}))
+    parser = FrameParser(frozenset(tr_ids))
 
     async def on_frame(frame: str) -> None:
         ticks = parser.parse(frame)
@@ -130,7 +132,7 @@ def build_parts(
         await hub.publish(Track.SWING, snapshots)
 
     session = RealtimeSession(
-        source.ws_url, auth, source.tr_id, cfg.symbols, on_frame,
+        source.ws_url, auth, tr_ids, cfg.symbols, on_frame,
         gaps=GapLog(cfg.system_log_dir, market_hours=calendar.in_hours),
     )  # fmt: skip
     health.watch_session(lambda: session.status().refused)

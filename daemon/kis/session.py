@@ -98,7 +98,7 @@ class RealtimeSession:
         self,
         ws_url: str,
         auth: KisAuth,
-        tr_id: str,
+        tr_id: str | tuple[str, ...],
         symbols: Sequence[str],
         on_frame: OnFrame,
         *,
@@ -117,9 +117,10 @@ class RealtimeSession:
     ) -> None:
         self._url = ws_url
         self._auth = auth
-        self._tr_id = tr_id
+        #: the realtime TRs every symbol is subscribed to (the trade TR, maybe H0STOUP0)
+        self._tr_ids = (tr_id,) if isinstance(tr_id, str) else tuple(tr_id)
         self._limit = max_registrations
-        self._symbols = parse_symbols(symbols, limit=max_registrations)
+        self._symbols = parse_symbols(symbols, limit=max_registrations, tr_ids=self._multi)
         self._on_frame = on_frame
         self._gaps = gaps
         self._initial = backoff_initial
@@ -150,7 +151,7 @@ class RealtimeSession:
         self._state = SessionPhase.CONNECTING
         self._connected_since: float | None = None
         self._connections = 0
-        self._subscribed: set[str] = set()
+        self._subscribed: set[tuple[str, str]] = set()  # (tr_id, symbol) acknowledged
         self._failed: dict[str, str] = {}
         self._last_error = ""
         self._frames = 0
@@ -162,6 +163,11 @@ class RealtimeSession:
         self._rounds = 0
         #: tr_id -> (key, iv) from encrypted-TR acks, for whoever decrypts "1" frames.
         self.cipher_keys: dict[str, tuple[str, str]] = {}
+
+    @property
+    def _multi(self) -> tuple[str, ...]:
+        """The TRs, for the registration count (empty when there is one)."""
+        return self._tr_ids if len(self._tr_ids) > 1 else ()
 
     # --- public API --------------------------------------------------------------------
     async def run(self) -> None:
@@ -233,7 +239,7 @@ class RealtimeSession:
 
     async def set_subscriptions(self, symbols: Sequence[str]) -> None:
         """Replace the subscription set; validated before anything changes (InvalidRequest)."""
-        new = parse_symbols(symbols, limit=self._limit)
+        new = parse_symbols(symbols, limit=self._limit, tr_ids=self._multi)
         async with self._sub_lock:
             old = self._symbols
             self._symbols = new
@@ -244,11 +250,11 @@ class RealtimeSession:
                 return  # the next connection subscribes the new set
             try:
                 for s in [s for s in old if s not in new]:
-                    await self._request(ws, "2", s)
-                    self._subscribed.discard(s)
+                    for tr in self._tr_ids:
+                        await self._request(ws, "2", tr, s)
+                        self._subscribed.discard((tr, s))
                 for s in new:
-                    if s not in self._subscribed:
-                        await self._subscribe_one(ws, s)
+                    await self._subscribe_one(ws, s)
             except _Disconnected:
                 pass  # the reconnect subscribes the new set
 
@@ -259,7 +265,9 @@ class RealtimeSession:
             reconnects=max(0, self._connections - 1),
             connections=self._connections,
             symbols=tuple(self._symbols),
-            subscribed=tuple(s for s in self._symbols if s in self._subscribed),
+            subscribed=tuple(
+                s for s in self._symbols if all((tr, s) in self._subscribed for tr in self._tr_ids)
+            ),
             failed=dict(self._failed),
             last_error=self._last_error,
             frames_received=self._frames,
@@ -406,7 +414,9 @@ class RealtimeSession:
         else:
             log.info("unsolicited KIS ack %s for %s", msg_cd, key or "?")
 
-    async def _request(self, ws: ClientConnection, tr_type: str, symbol: str) -> tuple[str, str]:
+    async def _request(
+        self, ws: ClientConnection, tr_type: str, tr_id: str, symbol: str
+    ) -> tuple[str, str]:
         """Send one (un)subscribe and wait for its ack: (msg_cd, rt_cd)."""
         fut: asyncio.Future[tuple[str, str, str]] = asyncio.get_running_loop().create_future()
         self._pending, self._pending_symbol = fut, symbol
@@ -417,7 +427,7 @@ class RealtimeSession:
                 "tr_type": tr_type,
                 "content-type": "utf-8",
             },
-            "body": {"input": {"tr_id": self._tr_id, "tr_key": symbol}},
+            "body": {"input": {"tr_id": tr_id, "tr_key": symbol}},
         }
         try:
             await ws.send(json.dumps(msg))
@@ -431,26 +441,34 @@ class RealtimeSession:
         return msg_cd, rt_cd
 
     async def _subscribe_one(self, ws: ClientConnection, symbol: str) -> None:
+        """Subscribe ``symbol`` on every TR it is not subscribed on yet."""
+        for tr in self._tr_ids:
+            if (tr, symbol) not in self._subscribed:
+                await self._subscribe_tr(ws, tr, symbol)
+
+    async def _subscribe_tr(self, ws: ClientConnection, tr: str, symbol: str) -> None:
+        on = f" on {tr}" if len(self._tr_ids) > 1 else ""
         if len(self._subscribed) >= self._limit:
             self._failed[symbol] = (
-                f"LIMIT not sent: {self._limit} registrations already in use on this app key"
+                f"LIMIT not sent{on}: {self._limit} registrations already in use on this app key"
             )
             return
-        msg_cd, rt_cd = await self._request(ws, "1", symbol)
+        msg_cd, rt_cd = await self._request(ws, "1", tr, symbol)
         if msg_cd == "TIMEOUT":
-            self._failed[symbol] = f"TIMEOUT no ack within {self._ack_timeout:.0f} s"
-            log.warning("no subscribe ack for %s within %.0f s", symbol, self._ack_timeout)
+            self._failed[symbol] = f"TIMEOUT no ack{on} within {self._ack_timeout:.0f} s"
+            log.warning("no subscribe ack for %s%s within %.0f s", symbol, on, self._ack_timeout)
             return
         outcome, meaning = ack_outcome(msg_cd, rt_cd, "1")
         if outcome is AckOutcome.APPKEY_IN_USE:
             raise _AppKeyInUse
         if outcome is AckOutcome.SUBSCRIBED:
-            self._subscribed.add(symbol)
-            self._failed.pop(symbol, None)
+            self._subscribed.add((tr, symbol))
+            if all((t, symbol) in self._subscribed for t in self._tr_ids):
+                self._failed.pop(symbol, None)
             return
-        self._failed[symbol] = f"{msg_cd} {meaning}"
-        self._last_error = f"subscribe {symbol} refused: {msg_cd} {meaning}"
-        log.warning("KIS refused subscription of %s: %s %s", symbol, msg_cd, meaning)
+        self._failed[symbol] = f"{msg_cd} {meaning}{on}"
+        self._last_error = f"subscribe {symbol}{on} refused: {msg_cd} {meaning}"
+        log.warning("KIS refused subscription of %s%s: %s %s", symbol, on, msg_cd, meaning)
         if outcome is AckOutcome.BAD_APPROVAL_KEY:
             self._auth.invalidate_approval()
             self._reconnect_now = True

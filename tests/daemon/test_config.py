@@ -136,3 +136,16 @@ def test_every_secret_is_marked_secret_and_has_no_default() -> None:
     for v in c.ENV_TABLE:
         if v.secret:
             assert v.default == "", v.name
+
+
+def test_after_hours_trading_needs_krx_and_room_for_two_registrations_per_symbol() -> None:
+    from observer.daemon.simulator.market import load_universe
+
+    syms = ",".join(list(load_universe())[:21])
+    with pytest.raises(ConfigError, match=r"42 registrations.*OBSERVER_AFTER_HOURS off"):
+        c.load_config(environ={"OBSERVER_AFTER_HOURS": "true", "OBSERVER_SYMBOLS": syms})
+    with pytest.raises(ConfigError, match="OBSERVER_MARKET=KRX"):
+        c.load_config(environ={"OBSERVER_AFTER_HOURS": "true", "OBSERVER_MARKET": "NXT"})
+    twenty = ",".join(list(load_universe())[:20])
+    cfg = c.load_config(environ={"OBSERVER_AFTER_HOURS": "true", "OBSERVER_SYMBOLS": twenty}).config
+    assert cfg.after_hours and len(cfg.symbols) == 20

@@ -294,3 +294,46 @@ def test_the_default_watchdog_is_well_above_the_simulator_s_realistic_keepalive(
     slowest = cfg.pingpong_every * (1 + cfg.pingpong_jitter)
     idle = inspect.signature(RealtimeSession).parameters["idle_timeout"].default
     assert idle >= 2 * slowest
+
+
+async def test_after_hours_trading_takes_a_second_registration_per_symbol_and_is_marked(
+    tmp_path: Path,
+) -> None:
+    from datetime import datetime
+
+    from observer.daemon.clock import KST
+    from observer.daemon.kis.parser import FrameParser
+
+    at = datetime(2026, 12, 24, 16, 30, tzinfo=KST).timestamp()  # after-hours single price
+    sim = Simulator(SimConfig(seed=3, rate=200, clock=lambda: at))
+    ep = await sim.start()
+    frames = Frames()
+    try:
+        async with httpx.AsyncClient() as client:
+            auth = KisAuth(ep.rest_url, KEY, SECRET, tmp_path / "tok", client)
+            s = RealtimeSession(
+                ep.ws_url, auth, ("H0STCNT0", "H0STOUP0"), ["005930", "000660"], frames,
+                rng=random.Random(1),
+            )  # fmt: skip
+            task = asyncio.create_task(s.run())
+            await until(lambda: s.status().subscribed == ("005930", "000660"))
+            await until(lambda: any(f.startswith("0|H0STOUP0|") for f in frames.texts))
+            await s.stop()
+            await task
+    finally:
+        await sim.stop()
+    regs = next(iter(sim._state.registrations.values()), set())
+    assert sim.stats.ack_codes["OPSP0000"] == 4 and sim.stats.subscribe_requests == 4
+    assert not regs  # released when the connection closed
+    p = FrameParser(frozenset({"H0STCNT0", "H0STOUP0"}), clock=lambda: at)
+    late = [t for f in frames.texts if f.startswith("0|H0STOUP0|") for t in p.parse(f)]
+    assert late and {t.session for t in late} == {"after_hours"}
+    assert {t.market_op for t in late} == {"40"} and p.malformed == 0
+
+
+def test_the_registration_limit_counts_every_tr_of_a_symbol() -> None:
+    syms = list(load_universe())[:21]
+    with pytest.raises(InvalidRequest, match="42 registrations"):
+        RealtimeSession("ws://x", None, ("H0STCNT0", "H0STOUP0"), syms, Frames())  # type: ignore[arg-type]
+    ok = RealtimeSession("ws://x", None, ("H0STCNT0", "H0STOUP0"), syms[:20], Frames())  # type: ignore[arg-type]
+    assert len(ok.status().symbols) == 20
