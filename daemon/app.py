@@ -16,21 +16,22 @@ import logging
 import os
 import signal
 import sys
+import threading
 import time
-from collections.abc import Awaitable, Coroutine
+from collections.abc import Awaitable
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
 from observer.daemon import __version__, contract, logs
 from observer.daemon.api.health import HealthState
-from observer.daemon.api.replay import replay
 from observer.daemon.api.server import listen_host
 from observer.daemon.backup.service import BackupService
+from observer.daemon.clock import iso, to_kst
 from observer.daemon.config import Config, Loaded, secrets_of
 from observer.daemon.errors import Precondition
 from observer.daemon.ingest.events import EventBus
 from observer.daemon.ingest.hub import Hub
-from observer.daemon.ingest.recovery import recover
+from observer.daemon.ingest.recovery import check_deep, recover_start
 from observer.daemon.ingest.writer import rotate_writers
 from observer.daemon.kis.codes import split_code
 from observer.daemon.kis.endpoints import endpoints_for, realtime_tr, rest_rate
@@ -46,6 +47,7 @@ from observer.daemon.status.model import (
     SubscriptionChange,
     SubscriptionFailure,
 )
+from observer.daemon.supervisor import Factory, Supervisor
 from observer.daemon.symbols import parse_symbols
 
 log = logging.getLogger(__name__)
@@ -77,7 +79,7 @@ class Daemon:
         self._simulator: Simulator | None = None
         #: Every part of the collector, once built (None before start, or when it failed early).
         self.parts: Parts | None = None
-        self._tasks: list[asyncio.Task[Any]] = []
+        self._supervisor = Supervisor(on_failure=self._task_failed, on_restart=self._task_restarted)
         self._stopping = False
         self.port = 0
 
@@ -110,7 +112,7 @@ class Daemon:
     async def replay_last(
         self, n: int, symbols: frozenset[str] | None, tracks: frozenset[Track] | None
     ) -> list[Tick | Snapshot]:
-        return await replay(self._p.writers.values(), self._cfg.data_dir, n, symbols, tracks)
+        return await self._p.replayer.replay(n, symbols, tracks)
 
     async def rotate_now(self, track: Track | None) -> list[ClosedSegment]:
         return await rotate_writers(self._p.writers, track)
@@ -148,7 +150,9 @@ class Daemon:
             stream=self._log_stream,
         )
         events = EventBus(cfg.data_dir / "observer.jsonl")
-        recovery = await asyncio.to_thread(recover, cfg.data_dir, events)
+        recovery = await asyncio.to_thread(recover_start, cfg.data_dir, events)
+        if self._lock.previous_ended_uncleanly:
+            recovery.note_unclean_stop()
         self.parts = p = build_parts(
             self.loaded,
             port=self,
@@ -159,25 +163,24 @@ class Daemon:
             started_at=self.started_at,
             container=self.container,
             stopping=lambda: self._stopping,
+            supervisor=self._supervisor,
         )
         for w in p.writers.values():
             await w.start()
         p.health.contract_passed()
-        self._spawn(p.session.run(), "kis-session")
+        self._spawn(p.session.run, "kis-session")
         if p.swing is not None:
-            self._spawn(p.swing.run(), "swing-poller")
+            self._spawn(p.swing.run, "swing-poller")
         self.port = await p.api.start()
         p.health.collector_running(True)
-        self._spawn(p.health.run(), "health")
+        self._spawn(p.health.run, "health")
         if p.metrics is not None:
             p.metrics.start()
-            self._spawn(p.metrics.run(), "metrics")
-        if p.postgres is not None:
-            self._spawn(p.postgres.run(), "postgres-sink")
-        self._spawn(p.parquet.backfill(), "parquet-backfill")
-        self._spawn(p.backups.schedule_loop(), "backup-schedule")
-        self._spawn(p.retention.schedule_loop(), "retention-schedule")
-        self._spawn(p.status.sample_loop(), "status-sampler")
+            self._spawn(p.metrics.run, "metrics")
+        self._spawn(lambda: self._after_recovery(p), "recovery-check", restart=False)
+        self._spawn(p.backups.schedule_loop, "backup-schedule")
+        self._spawn(p.retention.schedule_loop, "retention-schedule")
+        self._spawn(p.status.sample_loop, "status-sampler")
         tune_gc()
         events.emit(
             "start",
@@ -188,6 +191,8 @@ class Daemon:
             symbols=list(cfg.symbols),
             recovered_files=recovery.files,
         )
+        if recovery.unclean_stop:
+            self._record_unclean_stop(p, recovery.last_durable_at)
         for line in recovery.warnings():
             log.warning("recovery: %s", line)
         for problem in self.warnings:
@@ -199,6 +204,38 @@ class Daemon:
             listen_host(cfg),
             self.port,
             cfg.data_dir,
+        )
+
+    async def _after_recovery(self, p: Parts) -> None:
+        """Background, once serving: the full check of the files the previous run may have
+        had open, then the derived stores, which read those files."""
+        await asyncio.to_thread(check_deep, self._cfg.data_dir, p.events, p.recovery)
+        if p.postgres is not None:
+            self._spawn(p.postgres.run, "postgres-sink")
+        self._spawn(p.parquet.backfill, "parquet-backfill")
+
+    def _record_unclean_stop(self, p: Parts, last_durable_at: float | None) -> None:
+        """The hole a crash leaves: from the last durable tick to this start."""
+        previous = self._lock.previous if self._lock is not None else None
+        symbols = list(self._cfg.symbols)
+        for e in reversed(p.events.read(200)):
+            if e.get("event") in ("subscriptions", "start") and isinstance(e.get("symbols"), list):
+                symbols = [str(x) for x in e["symbols"]]
+                break
+        start = last_durable_at or (previous.started_at if previous else self.started_at)
+        p.events.emit(
+            "unclean_stop",
+            previous_pid=previous.pid if previous else None,
+            previous_started_at=iso(to_kst(previous.started_at)) if previous else None,
+            last_durable_tick_at=iso(to_kst(last_durable_at)) if last_durable_at else None,
+        )
+        p.gaps.record(
+            start,
+            self.started_at,
+            symbols,
+            "unclean stop: the previous run ended without a clean stop; ticks it had "
+            "received after its last durable one are lost",
+            always=True,
         )
 
     async def _open_source(self) -> Source:
@@ -219,20 +256,17 @@ class Daemon:
             rest_rate(cfg), eps.ws_url,
         )  # fmt: skip
 
-    def _spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> None:
-        task = asyncio.get_running_loop().create_task(coro, name=name)
-        task.add_done_callback(self._task_done)
-        self._tasks.append(task)
+    def _spawn(self, factory: Factory, name: str, *, restart: bool = True) -> None:
+        """A background task, restarted after a failure (see daemon/supervisor.py)."""
+        self._supervisor.spawn(factory, name, restart=restart)
 
-    def _task_done(self, task: asyncio.Task[Any]) -> None:
-        if task.cancelled() or self._stopping or self.parts is None:
-            return
-        exc = task.exception()
-        if exc is not None:
-            log.error("%s stopped: %s", task.get_name(), exc, exc_info=exc)
-            self.parts.status.note_failure(task.get_name(), str(exc))
-            if task.get_name() == "kis-session":
-                self.parts.health.collector_running(False, f"KIS session stopped: {exc}")
+    def _task_failed(self, name: str, exc: BaseException) -> None:
+        if name == "kis-session" and self.parts is not None:
+            self.parts.health.collector_running(False, f"KIS session stopped: {exc}")
+
+    def _task_restarted(self, name: str) -> None:
+        if name == "kis-session" and self.parts is not None:
+            self.parts.health.collector_running(True)
 
     async def stop(self) -> None:
         """Graceful stop: health first, then the API, then intake, then flush everything."""
@@ -242,13 +276,12 @@ class Daemon:
         t0 = time.monotonic()
         p = self.parts
         if p is not None:
+            p.replayer.close()  # no reader holds the stop up
             await p.api.shutdown(API_GRACE, drain=API_DRAIN)  # health NOT_SERVING first
             await _quietly(p.session.stop())
             if p.swing is not None:
                 p.swing.stop()
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._supervisor.stop()
         if p is not None:
             await asyncio.gather(
                 *(w.close(timeout=WRITER_FLUSH) for w in p.writers.values()),
@@ -258,6 +291,7 @@ class Daemon:
             p.overflow.flush()
             if p.postgres is not None:
                 await _quietly(p.postgres.stop())
+            await _quietly(p.backups.stop())  # a running restic is stopped, its lock removed
             await _quietly(p.parquet.stop())
             if p.metrics is not None:
                 p.metrics.stop()
@@ -327,6 +361,21 @@ async def _main(loaded: Loaded, status_every: float | None) -> int:
     return 0
 
 
+#: Seconds the process waits, after a stop, for threads that are still busy (a write hung
+#: in the kernel, a reader) before it exits anyway: SIGTERM always ends the process.
+EXIT_WAIT = 1.0
+
+
 def run_daemon(loaded: Loaded, *, status_every: float | None = None) -> int:
     """Run until SIGTERM/SIGINT; the exit code for the CLI."""
-    return asyncio.run(_main(loaded, status_every))
+    code = asyncio.run(_main(loaded, status_every))
+    deadline = time.monotonic() + EXIT_WAIT
+    busy = [t for t in threading.enumerate() if t is not threading.main_thread() and not t.daemon]
+    for t in busy:
+        t.join(max(0.0, deadline - time.monotonic()))
+    stuck = [t.name for t in busy if t.is_alive()]
+    if stuck:
+        log.error("exiting with threads still busy (%s): not waiting for them", ", ".join(stuck))
+        logging.shutdown()
+        os._exit(code)
+    return code

@@ -4,9 +4,9 @@
     observer-daemon demo           run in the foreground with a one-line status every few seconds
     observer-daemon config         print the effective settings and where each came from
     observer-daemon simulate       serve the KIS protocol on loopback (the simulator alone)
-    observer-daemon backup         take a verified backup of the data volume now
-    observer-daemon verify ARCHIVE re-hash a backup archive against its manifest
-    observer-daemon restore ARCHIVE --into DIR
+    observer-daemon backup         take a snapshot of the data volume now (restic, verified)
+    observer-daemon verify [SNAPSHOT]  restic check + restore to scratch + sha256 of every file
+    observer-daemon restore SNAPSHOT --into DIR
     observer-daemon doctor [--manifests PATH|-] [--json]
 
 A foreseeable failure prints one paragraph (what failed, the value, what to do) and exits
@@ -22,7 +22,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from observer.daemon import __version__
+from observer.daemon import __version__, fingerprints
 from observer.daemon.config import ENV_TABLE, Loaded, display_value, load_config
 from observer.daemon.errors import ObserverError
 
@@ -59,14 +59,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("simulate", help="serve the KIS protocol on loopback", add_help=False)
 
-    b = sub.add_parser("backup", help="take a verified backup now")
+    b = sub.add_parser("backup", help="take a snapshot now")
     _add_setting_flags(b)
-    ver = sub.add_parser("verify", help="verify a backup archive")
+    ver = sub.add_parser("verify", help="verify a snapshot (default: the newest) or archive")
     _add_setting_flags(ver)
-    ver.add_argument("archive")
-    res = sub.add_parser("restore", help="verify, then restore a backup archive")
+    ver.add_argument("archive", nargs="?", default="latest", metavar="SNAPSHOT")
+    res = sub.add_parser("restore", help="restore a snapshot (or legacy archive), re-hashed")
     _add_setting_flags(res)
-    res.add_argument("archive")
+    res.add_argument("archive", metavar="SNAPSHOT")
     res.add_argument("--into", required=True, type=Path)
 
     sub.add_parser("doctor", help="check manifests or this environment", add_help=False)
@@ -75,8 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def print_config(loaded: Loaded, as_json: bool) -> None:
     rows = []
+    fps = fingerprints.existing(loaded.config.data_dir)  # shown once the daemon made its key
     for v in ENV_TABLE:
-        value = display_value(v, loaded.raw[v.name])
+        value = display_value(v, loaded.raw[v.name], fps)
         if v.is_path and value:
             value = str(getattr(loaded.config, v.attr))
         rows.append((v.name, value, str(loaded.origins[v.name])))

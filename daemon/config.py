@@ -13,10 +13,9 @@ by ``OBSERVER_ENV_FILE``, then the defaults below. With nothing set, every path 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -260,14 +259,90 @@ class Config:
         "Files only: the PostgreSQL sink stays off even when DB_HOST is set.",
     )  # fmt: skip
 
-    # --- backups and retention ---------------------------------------------------------
+    # --- backups (restic snapshots off the data volume) and retention ------------------
+    backup_repository: str = setting(
+        "OBSERVER_BACKUP_REPOSITORY", Kind.STR, f"{LOCAL_RUNTIME}/backup-repo",
+        "restic repository for snapshots: s3:https://HOST/BUCKET/PREFIX (OCI Object Storage's S3 "
+        "endpoint, MinIO, SeaweedFS) or a local directory. The default is a local repository "
+        "outside the data directory with a generated password beside it (laptop, make demo); "
+        "in the cluster it must be off the data volume.",
+        cluster="s3:http://objectstore.observer-storage.svc:8333/observer-backups/observer",
+    )  # fmt: skip
+    backup_password: str = setting(
+        "OBSERVER_REPO_PASSWORD", Kind.SECRET, "",
+        "restic repository password. Unset with a local repository: generated once into "
+        "<repository>.password (0600) beside it. Losing it loses the backups.",
+    )  # fmt: skip
+    backup_s3_access_key: str = setting(
+        "OBSERVER_S3_ACCESS_KEY", Kind.SECRET, "",
+        "Object-store access key (OCI: customer secret key id) for an s3: repository.",
+    )  # fmt: skip
+    backup_s3_secret_key: str = setting(
+        "OBSERVER_S3_SECRET_KEY", Kind.SECRET, "",
+        "Object-store secret key for an s3: repository.",
+    )  # fmt: skip
+    backup_s3_region: str = setting(
+        "OBSERVER_S3_REGION", Kind.STR, "",
+        "Object-store region (OCI needs it set, e.g. ap-seoul-1); empty = the client's default.",
+    )  # fmt: skip
+    backup_after_rotation_minutes: int = setting(
+        "OBSERVER_BACKUP_AFTER_ROTATION_MINUTES", Kind.INT, "10",
+        "A snapshot within this many minutes after each segment rotation (0: only the daily one).",
+    )  # fmt: skip
     backup_time: str = setting(
         "OBSERVER_BACKUP_TIME", Kind.TIME, "16:00",
-        "Daily scheduled backup, HH:MM KST (empty disables the schedule).",
+        "Daily scheduled snapshot, HH:MM KST, followed by the repository policy (forget + prune); "
+        "empty disables it.",
+    )  # fmt: skip
+    backup_rpo_minutes: int = setting(
+        "OBSERVER_BACKUP_RPO_MINUTES", Kind.INT, "90",
+        "Bound on the age of the newest data off the volume during market hours; status turns "
+        "red above it.",
+    )  # fmt: skip
+    backup_keep_hourly: int = setting(
+        "OBSERVER_BACKUP_KEEP_HOURLY", Kind.INT, "24", "Repository policy: hourly snapshots kept."
+    )
+    backup_keep_daily: int = setting(
+        "OBSERVER_BACKUP_KEEP_DAILY", Kind.INT, "14", "Repository policy: daily snapshots kept."
+    )
+    backup_keep_weekly: int = setting(
+        "OBSERVER_BACKUP_KEEP_WEEKLY", Kind.INT, "8", "Repository policy: weekly snapshots kept."
+    )
+    backup_keep_monthly: int = setting(
+        "OBSERVER_BACKUP_KEEP_MONTHLY", Kind.INT, "36",
+        "Repository policy: monthly snapshots kept (these carry the Parquet long-term tier).",
+    )  # fmt: skip
+    backup_verify_read_percent: float = setting(
+        "OBSERVER_BACKUP_VERIFY_READ_PERCENT", Kind.FLOAT, "5",
+        "Share (%) of the repository's pack data that verify reads back (restic check "
+        "--read-data-subset); 100 reads everything.",
+    )  # fmt: skip
+    backup_drill_day: str = setting(
+        "OBSERVER_BACKUP_DRILL_DAY", Kind.CHOICE, "sat",
+        "Weekly restore drill after that day's scheduled snapshot: the newest snapshot is "
+        "restored to scratch space and every sha256 compared (empty disables).",
+        choices=("", "mon", "tue", "wed", "thu", "fri", "sat", "sun"),
+    )  # fmt: skip
+    backup_scratch_dir: Path = setting(
+        "OBSERVER_BACKUP_SCRATCH_DIR", Kind.PATH, "{OBSERVER_LOG_DIR}/restore-scratch",
+        "Scratch space for verify and drill restores (emptied after each); on the logs volume "
+        "unless set, so a deployment that mounts its logs has it.",
+        written=True, cluster=f"{_C}/logs/restore-scratch",
+    )  # fmt: skip
+    backup_scratch_mb: int = setting(
+        "OBSERVER_BACKUP_SCRATCH_MB", Kind.INT, "1024",
+        "Verify restores in batches of at most this many MiB of file data into the scratch space.",
+    )  # fmt: skip
+    backup_stall_seconds: int = setting(
+        "OBSERVER_BACKUP_STALL_SECONDS", Kind.INT, "120",
+        "A restic command that makes no progress for this long (object store hung) is stopped "
+        "and retried with backoff.",
     )  # fmt: skip
     retain_backup_days: int = setting(
-        "OBSERVER_RETAIN_BACKUP_DAYS", Kind.INT, "30", "Days backups are kept."
-    )
+        "OBSERVER_RETAIN_BACKUP_DAYS", Kind.INT, "30",
+        "Legacy .tar.gz archives (backups/archives/) older than this are deleted once a verified "
+        "snapshot holds every file in them; 0 keeps them.",
+    )  # fmt: skip
     retention_time: str = setting(
         "OBSERVER_RETENTION_TIME", Kind.TIME, "17:00",
         "Daily retention run, HH:MM KST (empty disables the schedule).",
@@ -285,14 +360,17 @@ class Config:
         "Days system and maintenance logs are kept.",
     )
     retain_raw_days: int = setting(
-        "OBSERVER_RETAIN_RAW_DAYS", Kind.INT, "0",
-        "Days raw tick files (assets/) are kept once derived and backed up; 0 keeps them forever.",
+        "OBSERVER_RETAIN_RAW_DAYS", Kind.INT, "7",
+        "Days raw tick files (assets/) are kept; older ones are deleted only once their Parquet "
+        "file exists, PostgreSQL (when on) has loaded them and a verified snapshot off the data "
+        "volume holds the same sha256. 0 keeps them forever.",
     )  # fmt: skip
     retain_dataset_days: int = setting(
         "OBSERVER_RETAIN_DATASET_DAYS",
         Kind.INT,
-        "0",
-        "Days Parquet datasets are kept; 0 = forever.",
+        "180",
+        "Days Parquet datasets are kept on the volume (older ones only once a verified snapshot "
+        "off the volume holds them; the repository's monthly snapshots keep them longer); 0 = forever.",
     )
 
     # --- logging and deployment labels -------------------------------------------------
@@ -519,10 +597,22 @@ def load_config(
         text = raw[v.name]
         if v.is_path and text and not Path(text).expanduser().is_absolute():
             text = str(base / text)
+        if v.name == "OBSERVER_BACKUP_REPOSITORY" and is_local_repository(text):
+            text = str((base / Path(text.removeprefix("local:")).expanduser()).absolute())
         values[v.attr] = _convert(v, text, origins[v.name])
     cfg = Config(**values)
     _cross_checks(cfg)
     return Loaded(cfg, origins, raw)
+
+
+#: restic backends that are not a local directory (the scheme before the first colon).
+_REMOTE_BACKENDS = ("s3", "b2", "azure", "gs", "swift", "rest", "sftp", "rclone")
+
+
+def is_local_repository(location: str) -> bool:
+    """True when a restic repository location names a local directory."""
+    scheme, sep, _ = location.partition(":")
+    return not (sep and scheme in _REMOTE_BACKENDS)
 
 
 def _cross_checks(cfg: Config) -> None:
@@ -562,15 +652,13 @@ def _cross_checks(cfg: Config) -> None:
         )
 
 
-def fingerprint(secret: str) -> str:
-    """First 8 hex digits of the secret's sha256: enough to compare, useless to attack."""
-    return hashlib.sha256(secret.encode()).hexdigest()[:8]
-
-
-def display_value(v: Var, value: str) -> str:
-    """A value fit to print: secrets become presence and fingerprint, never the value."""
+def display_value(v: Var, value: str, fingerprint: Callable[[str], str] | None = None) -> str:
+    """A value fit to print: a secret becomes its presence and (given the installation's
+    keyed ``fingerprint``, daemon/fingerprints.py) its fingerprint, never the value."""
     if v.secret:
-        return f"set (sha256:{fingerprint(value)})" if value else "unset"
+        if not value:
+            return "unset"
+        return f"set (fingerprint {fingerprint(value)})" if fingerprint else "set"
     return value
 
 

@@ -13,6 +13,7 @@ WARNINGs are reported in status and by ``doctor``.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import errno
 import fcntl
 import json
@@ -205,14 +206,21 @@ class Holder:
     pid: int
     host: str
     started_at: float
+    stopped_at: float | None = None  # set by a clean stop
 
 
 class DataDirLock:
-    """An exclusive flock on ``<data dir>/.observer.lock`` that names its holder."""
+    """An exclusive flock on ``<data dir>/.observer.lock`` that names its holder.
+
+    A clean stop writes its time into the file before unlocking; a run that finds the
+    previous holder without one knows that run ended without a clean stop (``previous``).
+    """
 
     def __init__(self, data_dir: Path) -> None:
         self.path = data_dir / ".observer.lock"
         self._fd: int | None = None
+        #: The previous holder as it left the file (None: first run on this directory).
+        self.previous: Holder | None = None
 
     def acquire(self) -> None:
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -233,22 +241,42 @@ class DataDirLock:
                 "interleave and corrupt the tick files. Stop the other daemon first, or give "
                 "this one its own OBSERVER_DATA_DIR (one volume per replica)."
             ) from None
-        info = Holder(os.getpid(), socket.gethostname(), time.time())
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, (json.dumps(asdict(info)) + "\n").encode(), 0)
-        os.fsync(fd)
+        self.previous = self._read(fd)
+        self._holder = Holder(os.getpid(), socket.gethostname(), time.time())
+        self._write(fd, self._holder)
         self._fd = fd
+
+    @staticmethod
+    def _write(fd: int, holder: Holder) -> None:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, (json.dumps(asdict(holder)) + "\n").encode(), 0)
+        os.fsync(fd)
+
+    @property
+    def previous_ended_uncleanly(self) -> bool:
+        """The previous run on this directory stopped without a clean stop (a crash, kill -9,
+        a lost node)."""
+        return self.previous is not None and self.previous.stopped_at is None
 
     @staticmethod
     def _read(fd: int) -> Holder | None:
         try:
             data = json.loads(os.pread(fd, 4096, 0) or b"null")
-            return Holder(int(data["pid"]), str(data["host"]), float(data["started_at"]))
-        except (ValueError, KeyError, TypeError, OSError):
+            stopped = data.get("stopped_at")
+            return Holder(
+                int(data["pid"]),
+                str(data["host"]),
+                float(data["started_at"]),
+                None if stopped is None else float(stopped),
+            )
+        except (ValueError, KeyError, TypeError, AttributeError, OSError):
             return None
 
     def release(self) -> None:
+        """Record the clean stop and unlock."""
         if self._fd is not None:
+            with contextlib.suppress(OSError):  # a full disk must not keep the lock
+                self._write(self._fd, dataclasses.replace(self._holder, stopped_at=time.time()))
             fcntl.flock(self._fd, fcntl.LOCK_UN)
             os.close(self._fd)
             self._fd = None

@@ -1,6 +1,6 @@
 """Deterministic tick and snapshot segments for the store tests and bench/stores.py.
 
-Lines are built with ``observer.daemon.model.reference_line`` (the schema's definition).
+Lines are built with ``observer.daemon.schema.lines.reference_line`` (the schema's definition).
 """
 
 from __future__ import annotations

@@ -102,6 +102,7 @@ class HealthState:
         self._collector_reason = "collector not started yet"
         self._writers: list[WriterLike] = []
         self._session_refused: Callable[[], str] = lambda: ""
+        self._crash_looping: Callable[[], list[str]] = list
         self._volume = VolumeCheck(True, 0)
         self._heartbeat = clock()
         self._loop_stall = ""  # latched: a loop that stalled this long is broken
@@ -129,6 +130,10 @@ class HealthState:
         not), e.g. another session uses the app key: the pod is then not ready."""
         self._session_refused = refused
 
+    def watch_tasks(self, crash_looping: Callable[[], list[str]]) -> None:
+        """Liveness also fails while a background task keeps failing (daemon/supervisor.py)."""
+        self._crash_looping = crash_looping
+
     def beat(self) -> None:
         """Called from the event loop: proves it is running."""
         self._heartbeat = self._clock()
@@ -145,6 +150,7 @@ class HealthState:
         live_reasons = []
         if self._loop_stall:
             live_reasons.append(self._loop_stall)
+        live_reasons += self._crash_looping()
         ready_reasons = []
         for w in self._writers:
             if w.last_error:

@@ -75,6 +75,8 @@ class StatusServicer(pb_grpc.StatusServiceServicer):
 
 #: Ticks per Tail message at most, unless the client asks for fewer (see TailRequest).
 DEFAULT_MAX_BATCH = 5000
+#: Symbols one Tail may filter on (the watchlist is at most 41; the swing universe larger).
+MAX_TAIL_SYMBOLS = 200
 
 
 def parse_tail_request(
@@ -82,6 +84,11 @@ def parse_tail_request(
 ) -> tuple[frozenset[str] | None, frozenset[Track] | None, int, int]:
     """Validated (symbols, tracks, replay_last, max_batch); InvalidRequest names the bad value."""
     symbols = parse_symbols(req.symbols, limit=None, allow_empty=True)
+    if len(symbols) > MAX_TAIL_SYMBOLS:
+        raise InvalidRequest(
+            f"{len(symbols)} symbols in one Tail; at most {MAX_TAIL_SYMBOLS}: split them over "
+            "several Tail calls, or leave symbols empty for every symbol."
+        )
     tracks: set[Track] = set()
     for t in req.tracks:
         if t == pb.TRACK_UNSPECIFIED:
@@ -122,7 +129,13 @@ class TailServicer:
             symbols=symbols, tracks=tracks, maxlen=self.daemon.config.tail_buffer
         )
         try:
-            replayed = await self.daemon.replay_last(replay_n, symbols, tracks) if replay_n else []
+            try:
+                replayed = (
+                    await self.daemon.replay_last(replay_n, symbols, tracks) if replay_n else []
+                )
+            except ObserverError as e:
+                await abort_with(context, e)
+                return
             stream = (symbols, tracks)  # subscribers with one filter share encoded runs
             live = live_batches(sub, max_batch)
             async for chunk in replay_then_live(replayed, live, max_batch):

@@ -1,4 +1,10 @@
-"""Writing a backup archive: scan, snapshot each file up to its last complete line, tar+gzip.
+"""Progress of a backup, and the legacy archive writer (full ``.tar.gz`` of the volume).
+
+Backups are restic snapshots now (daemon/backup/engine.py). The writer below is the design
+they replace; it is kept so that tests can make archives like the ones already on volumes
+(which ``verify`` and ``restore`` still read) and ``bench/backup.py`` can measure it as the
+baseline. Nothing in the daemon writes archives any more.
+
 
 Files being appended to (the open hourly segment, the event bus) are cut at their last
 newline as measured when the file is reached, so an archive never holds a torn line.
@@ -36,12 +42,16 @@ _LINE_SUFFIXES = (".jsonl",)
 
 @dataclass
 class Progress:
-    phase: str  # scanning | archiving | finalizing | done
+    """Progress of a backup (a snapshot, or a legacy archive)."""
+
+    phase: str  # scanning | archiving | finalizing | verifying | done
     files_done: int = 0
     files_total: int = 0
     bytes_done: int = 0
     bytes_total: int = 0
     current_file: str = ""
+    #: restic's own estimate while it uploads (0..100); 0 in the other phases.
+    percent: float = 0.0
 
 
 ProgressFn = Callable[[Progress], None]

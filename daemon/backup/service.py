@@ -1,8 +1,18 @@
-"""BackupService: one backup at a time, listing, verification, restore, retention, schedule.
+"""BackupService: snapshots on a schedule, retries, verification drills, policy, status.
+
+When snapshots are taken:
+
+* within OBSERVER_BACKUP_AFTER_ROTATION_MINUTES of each segment rotation (closed segments
+  go off the volume soon after they close; the wait lets Parquet convert the segment first);
+* daily at OBSERVER_BACKUP_TIME KST, followed by the repository policy (forget + prune)
+  and, on OBSERVER_BACKUP_DRILL_DAY, the restore drill of the newest snapshot;
+* now, on request (TriggerBackup, ``observer-daemon backup``).
+
+A failed snapshot (object store down, a full disk, a kill) is retried with exponential
+backoff until one succeeds; meanwhile status shows the error and the RPO (age of the newest
+data off the volume) grows. Only a snapshot restic reported, recorded and verified counts.
 
 The heavy work runs in a worker thread so the event loop (ingest, API) keeps running.
-"One at a time" holds across processes too: a non-blocking flock on ``backups/.lock``
-stops ``observer-daemon backup`` from racing the daemon's own scheduled backup.
 """
 
 from __future__ import annotations
@@ -10,34 +20,24 @@ from __future__ import annotations
 import asyncio
 import builtins
 import contextlib
-import fcntl
+import json
 import logging
-import os
-import secrets
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from observer.daemon import __version__
-from observer.daemon.backup.archive import Progress, ProgressFn, collect_sources, write_archive
-from observer.daemon.backup.manifest import (
-    Manifest,
-    backups_dir,
-    load_manifest,
-    load_manifests,
-    manifests_dir,
-    save_manifest,
-)
-from observer.daemon.backup.verify import (
-    VerifyResult,
-    read_embedded,
-    restore_archive,
-    verify_archive,
-)
-from observer.daemon.clock import KST, to_kst
+from observer.daemon.backup.archive import Progress, ProgressFn
+from observer.daemon.backup.engine import Engine
+from observer.daemon.backup.legacy import LegacyArchives
+from observer.daemon.backup.manifest import Manifest, load_snapshots
+from observer.daemon.backup.repository import on_same_volume, resolve
+from observer.daemon.backup.stage import state_dir
+from observer.daemon.backup.verify import VerifyResult
+from observer.daemon.clock import KST, in_market_hours, iso, to_kst
 from observer.daemon.config import Config
-from observer.daemon.errors import Busy, IntegrityError, InvalidRequest, ObserverError
+from observer.daemon.errors import Busy, ObserverError
 from observer.daemon.status.model import BackupResult, BackupStatus, Verification
 
 log = logging.getLogger(__name__)
@@ -45,119 +45,149 @@ log = logging.getLogger(__name__)
 #: Receives one event for the event bus (observer.jsonl): kind and fields.
 EventFn = Callable[[str, Mapping[str, object]], object]
 
+#: The repository's size is measured after a snapshot at most this often (seconds).
+_MEASURE_EVERY = 900.0
+_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
 
 def _no_events(kind: str, fields: Mapping[str, object]) -> None:
     return None
 
 
-def new_id(now: float) -> str:
-    return to_kst(now).strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(2)
+@dataclass(frozen=True)
+class OffVolume:
+    """What is off the data volume, and how old it is (status, metrics, the console)."""
+
+    repository: str  # display form, no credentials
+    off_volume: bool  # False: a local repository on the data volume's filesystem
+    newest_snapshot: str
+    newest_at: float | None  # when the data of the newest snapshot was read
+    rpo_seconds: float | None  # age of the newest data off the volume (None: nothing yet)
+    rpo_bound_seconds: float
+    over_bound: bool  # during market hours, rpo above the bound (or nothing off the volume)
+    repository_bytes: int
+    snapshots: int
+    last_verified_snapshot: str
+    last_verified_at: float | None
+    last_drill_at: float | None
+    last_drill_ok: bool | None
+    last_error: str
+    next_retry_at: float | None
+    next_due_at: float | None
 
 
-@contextlib.contextmanager
-def _exclusive(lock_path: Path) -> Iterator[None]:
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise Busy(
-                "a backup is already running (backups/.lock is held); wait for it to finish "
-                "and check ListBackups."
-            ) from None
-        yield
-    finally:
-        os.close(fd)
+def _backoff(failures: int, base: float, cap: float) -> float:
+    return float(min(cap, base * float(2 ** max(0, failures - 1))))
 
 
 class BackupService:
-    def __init__(self, cfg: Config, events: EventFn | None = None) -> None:
+    def __init__(
+        self,
+        cfg: Config,
+        events: EventFn | None = None,
+        *,
+        clock: Callable[[], float] = time.time,
+        retry_base: float = 30.0,
+        retry_cap: float = 900.0,
+        settle_seconds: float = 60.0,
+    ) -> None:
         self.cfg = cfg
         self.data_dir = cfg.data_dir
+        self.state = state_dir(cfg.data_dir)
         self._events = events or _no_events
+        self._clock = clock
+        self._retry_base, self._retry_cap = retry_base, retry_cap
+        self._settle = settle_seconds
+        self._engine: Engine | None = None
+        self.legacy = LegacyArchives(cfg.data_dir)
         self._running = False
         self._last_result = BackupResult.NONE
         self._last_id = ""
         self._last_error = ""
         self._last_duration = 0.0
+        self._failures = 0
+        self._retry_at: float | None = None
+        self._rotation_due: float | None = None
+        self._repo_bytes = 0
+        self._repo_measured = -_MEASURE_EVERY
+        self._wake: asyncio.Event | None = None
 
-    # --- taking a backup ---------------------------------------------------------------
+    # --- the engine ----------------------------------------------------------------------
+    @property
+    def engine(self) -> Engine:
+        """The restic engine (resolving the settings; ConfigError names the one to fix)."""
+        if self._engine is None:
+            self._engine = Engine(self.cfg)
+        return self._engine
+
     @property
     def running(self) -> bool:
         return self._running
 
+    # --- taking a snapshot ---------------------------------------------------------------
     def run_sync(self, progress: ProgressFn | None = None, *, now: float | None = None) -> Manifest:
-        """Take a backup in the calling thread (CLI); Busy when one is already running."""
+        """Take a snapshot in the calling thread (CLI); Busy when one is already running."""
         report = progress or (lambda p: None)
-        created = time.time() if now is None else now
-        with _exclusive(backups_dir(self.data_dir) / ".lock"):
-            m = Manifest(
-                id=new_id(created), created_at=created, daemon_version=__version__, archive=""
+        started = time.monotonic()
+        try:
+            engine = self.engine
+            with engine.lock():
+                self._events("backup_started", {"repository": engine.repository.display})
+                m = engine.snapshot(report, now=now)
+                if time.monotonic() - self._repo_measured > _MEASURE_EVERY:
+                    self._repo_bytes = engine.repository_bytes()
+                    self._repo_measured = time.monotonic()
+        except Busy:
+            raise
+        except ObserverError as e:
+            self._failed(str(e))
+            raise
+        except OSError as e:
+            msg = (
+                f"snapshot failed: {e.strerror or e} ({getattr(e, 'filename', '') or ''}); "
+                f"check free space and permissions under {self.state} (OBSERVER_DATA_DIR)."
             )
-            self._last_id = m.id
-            self._events("backup_started", {"id": m.id})
-            try:
-                sources = collect_sources(self.data_dir, self.cfg.config_dir)
-                write_archive(self.data_dir, sources, m, report)
-                save_manifest(self.data_dir, m)
-                self._verify_new(m, report)
-            except Exception as e:
-                self._last_result = BackupResult.FAILED
-                self._last_error = f"backup {m.id} failed: {e}"
-                self._events("backup_failed", {"id": m.id, "error": str(e)})
-                log.error("backup %s failed: %s", m.id, e)
-                if isinstance(e, ObserverError):
-                    raise
-                raise ObserverError(
-                    f"backup {m.id} failed: {e}. Check free space and permissions under "
-                    f"{backups_dir(self.data_dir)} (OBSERVER_DATA_DIR)."
-                ) from e
-            self._last_result, self._last_error = BackupResult.OK, ""
-            self._last_duration = m.duration_seconds
-            report(
-                Progress("done", len(m.files), len(m.files), m.total_file_bytes, m.total_file_bytes)
-            )
-            self._events(
-                "backup_done",
-                {
-                    "id": m.id,
-                    "files": len(m.files),
-                    "archive_bytes": m.archive_bytes,
-                    "sha256": m.archive_sha256,
-                },
-            )
-            log.info(
-                "backup %s: %d files, %d bytes, sha256 %s",
-                m.id,
+            self._failed(msg)
+            raise ObserverError(msg) from e
+        self._last_result, self._last_error = BackupResult.OK, ""
+        self._last_id, self._last_duration = m.short_id, time.monotonic() - started
+        self._failures, self._retry_at = 0, None
+        report(
+            Progress(
+                "done",
                 len(m.files),
-                m.archive_bytes,
-                m.archive_sha256,
+                len(m.files),
+                m.total_file_bytes,
+                m.total_file_bytes,
+                percent=100.0,
             )
-            return m
-
-    def _verify_new(self, m: Manifest, report: ProgressFn) -> None:
-        """Re-read the archive just written and re-hash it: a backup is verified at birth."""
-        report(Progress("verifying", 0, len(m.files), 0, m.total_file_bytes))
-        result = verify_archive(m.archive_path(self.data_dir), m, m.files)
-        m.verified_at, m.verified_ok, m.mismatches = (
-            result.verified_at,
-            result.ok,
-            len(result.mismatches),
         )
-        save_manifest(self.data_dir, m)
-        if not result.ok:
-            raise IntegrityError(
-                f"backup {m.id} does not match what was just written "
-                f"({len(result.mismatches)} mismatch(es)); the disk under "
-                f"{backups_dir(self.data_dir)} may be failing. Check the volume and try again."
-            )
+        self._events(
+            "backup_done",
+            {
+                "snapshot": m.short_id,
+                "files": len(m.files),
+                "bytes": m.total_file_bytes,
+                "data_added": m.data_added,
+                "manifest_sha256": m.manifest_sha256,
+                "repository": m.repository,
+            },
+        )
+        log.info(
+            "snapshot %s: %d files, %d bytes added to %s, manifest sha256 %s",
+            m.short_id, len(m.files), m.data_added, m.repository, m.manifest_sha256,
+        )  # fmt: skip
+        return m
+
+    def _failed(self, message: str) -> None:
+        self._last_result, self._last_error = BackupResult.FAILED, message
+        self._failures += 1
+        self._retry_at = self._clock() + _backoff(self._failures, self._retry_base, self._retry_cap)
+        self._events("backup_failed", {"error": message, "attempt": self._failures})
+        log.error("snapshot failed (attempt %d): %s", self._failures, message)
 
     async def run(self, progress_cb: Callable[[Progress], None] | None = None) -> Manifest:
-        """Take a backup in a worker thread; ``progress_cb`` is called on the event loop.
-
-        A second call while one runs (here or in another process) raises errors.Busy.
-        """
+        """Take a snapshot in a worker thread; ``progress_cb`` is called on the event loop."""
         if self._running:
             raise Busy("a backup is already running; wait for it to finish and check ListBackups.")
         loop = asyncio.get_running_loop()
@@ -167,13 +197,9 @@ class BackupService:
         def report(p: Progress) -> None:
             if cb is not None:
                 snap = Progress(
-                    p.phase,
-                    p.files_done,
-                    p.files_total,
-                    p.bytes_done,
-                    p.bytes_total,
-                    p.current_file,
-                )
+                    p.phase, p.files_done, p.files_total, p.bytes_done, p.bytes_total,
+                    p.current_file, p.percent,
+                )  # fmt: skip
                 loop.call_soon_threadsafe(cb, snap)
 
         try:
@@ -181,123 +207,259 @@ class BackupService:
         finally:
             self._running = False
 
-    # --- reading --------------------------------------------------------------------------
+    # --- reading -------------------------------------------------------------------------
+    def snapshots(self) -> builtins.list[Manifest]:
+        """Snapshots recorded for the configured repository, newest first."""
+        try:
+            shown = self.engine.repository.display
+        except ObserverError:
+            return []
+        return [m for m in load_snapshots(self.state) if m.repository == shown]
+
     def list(self) -> builtins.list[Manifest]:
-        """Every backup, newest first."""
-        return load_manifests(self.data_dir)
+        """Every snapshot, then the legacy archives, each newest first."""
+        return self.snapshots() + self.legacy.list()
 
     def get(self, backup_id: str) -> Manifest:
-        return load_manifest(self.data_dir, backup_id)
+        if self.legacy.is_legacy(backup_id):
+            return self.legacy.get(backup_id)
+        return self.engine.record(backup_id)
 
     def verify_sync(self, backup_id: str) -> VerifyResult:
-        """Re-hash backup ``backup_id``; the outcome is stored in its manifest."""
-        m = load_manifest(self.data_dir, backup_id)
-        result = verify_archive(m.archive_path(self.data_dir), m, m.files)
-        m.verified_at, m.verified_ok, m.mismatches = (
-            result.verified_at,
-            result.ok,
-            len(result.mismatches),
-        )
-        save_manifest(self.data_dir, m)
+        """Verify a snapshot (restic check + restore to scratch + sha256 of every file) or a
+        legacy archive; the outcome is recorded."""
+        if self.legacy.is_legacy(backup_id):
+            result = self.legacy.verify(backup_id)
+        else:
+            engine = self.engine
+            with engine.lock():
+                m, result = engine.verify(backup_id, self.cfg.backup_verify_read_percent)
+            result.id = m.short_id
         self._events(
-            "backup_verified", {"id": m.id, "ok": result.ok, "mismatches": len(result.mismatches)}
+            "backup_verified",
+            {"id": result.id, "ok": result.ok, "mismatches": len(result.mismatches)},
         )
+        self._maintenance("verify", {"id": result.id, "ok": result.ok,
+                                     "mismatches": [f"{x.path}: {x.reason}" for x in result.mismatches[:20]]})  # fmt: skip
         return result
 
     async def verify(self, backup_id: str) -> VerifyResult:
         return await asyncio.to_thread(self.verify_sync, backup_id)
 
-    def resolve_archive(self, archive: str) -> tuple[Path, Manifest | None]:
-        """An archive named by id or by path, with its manifest when one is on this volume."""
-        p = Path(archive)
-        if not archive.endswith(".tar.gz") and "/" not in archive:
-            m = load_manifest(self.data_dir, archive)
-            return m.archive_path(self.data_dir), m
-        if not p.is_file():
-            raise InvalidRequest(
-                f"archive {archive} does not exist; give an existing .tar.gz file or a backup id."
-            )
-        backup_id = p.name.removesuffix(".tar.gz")
-        for cand in (p.parent.parent / "manifests", manifests_dir(self.data_dir)):
-            mp = cand / f"{backup_id}.json"
-            if mp.is_file():
-                with contextlib.suppress(ObserverError):
-                    return p, load_manifest(cand.parent.parent, backup_id)
-        return p, None
-
     def verify_path_sync(self, archive: str) -> VerifyResult:
-        """Verify an archive by id or path (manifest if found, else its embedded member list)."""
-        path, m = self.resolve_archive(archive)
-        if m is not None:
-            return (
-                self.verify_sync(m.id)
-                if path == m.archive_path(self.data_dir)
-                else verify_archive(path, m, m.files)
-            )
-        files = read_embedded(path)
-        if files is None:
-            return verify_archive(path, None, [])
-        return verify_archive(path, None, files)
+        """CLI verify: a snapshot id (or "latest"), a legacy backup id or a .tar.gz path."""
+        return self.verify_sync(archive)
 
     def restore_sync(self, archive: str, into: Path) -> int:
-        """Verify then restore ``archive`` (id or path) into the empty directory ``into``."""
-        path, m = self.resolve_archive(archive)
-        files = m.files if m is not None else (read_embedded(path) or [])
-        n = restore_archive(path, files, m, into)
-        self._events("backup_restored", {"archive": str(path), "into": str(into), "files": n})
+        """Restore a snapshot (or a legacy archive) into the empty directory ``into``,
+        re-hashing every file before it returns; the number of files."""
+        if self.legacy.is_legacy(archive):
+            n = self.legacy.restore(archive, into)
+        else:
+            engine = self.engine
+            with engine.lock():
+                _, n, _ = engine.restore_into(archive, into)
+        self._events("backup_restored", {"source": archive, "into": str(into), "files": n})
         return n
 
-    # --- schedule -----------------------------------------------------------
+    # --- drills and policy ---------------------------------------------------------------
+    def drill_sync(self) -> VerifyResult:
+        """The restore drill: verify the newest snapshot fully; recorded in drills.jsonl."""
+        newest = self.snapshots()
+        if not newest:
+            raise ObserverError("no snapshot to drill yet; take one with `observer-daemon backup`.")
+        result = self.verify_sync(newest[0].snapshot_id)
+        rec = {"at": self._clock(), "snapshot": result.id, "ok": result.ok,
+               "files": result.files_checked, "bytes": result.bytes_checked,
+               "mismatches": [f"{x.path}: {x.reason}" for x in result.mismatches[:20]]}  # fmt: skip
+        self.state.mkdir(parents=True, exist_ok=True)
+        with open(self.state / "drills.jsonl", "a", encoding="utf-8") as f:
+            f.write(json.dumps(rec) + "\n")
+        self._events("backup_drill", {k: rec[k] for k in ("snapshot", "ok", "files")})
+        return result
+
+    def last_drill(self) -> dict[str, object] | None:
+        try:
+            lines = (self.state / "drills.jsonl").read_text(encoding="utf-8").splitlines()
+            return dict(json.loads(lines[-1])) if lines else None
+        except (OSError, ValueError):
+            return None
+
+    def policy_sync(self) -> builtins.list[str]:
+        engine = self.engine
+        with engine.lock():
+            removed = engine.apply_policy()
+            self._repo_bytes = engine.repository_bytes()
+        if removed:
+            self._events("backup_policy", {"forgotten": removed})
+        return removed
+
+    def _maintenance(self, kind: str, fields: Mapping[str, object]) -> None:
+        folder = self.cfg.maintenance_log_dir
+        entry = {"ts": iso(to_kst(self._clock())), "event": f"backup_{kind}", **fields}
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            name = f"backup_{to_kst(self._clock()).strftime('%Y%m%d')}.jsonl"
+            with open(folder / name, "a", encoding="utf-8") as f:
+                f.write(json.dumps(entry, ensure_ascii=False) + "\n")
+        except OSError as e:
+            log.error("cannot write the maintenance log in %s: %s", folder, e)
+
+    # --- schedule ------------------------------------------------------------------------
     def next_scheduled(self, now: float | None = None) -> float | None:
-        """Next daily backup time (POSIX seconds), None when OBSERVER_BACKUP_TIME is empty."""
+        """Next daily snapshot (POSIX seconds), None when OBSERVER_BACKUP_TIME is empty."""
         if not self.cfg.backup_time:
             return None
         hh, mm = (int(x) for x in self.cfg.backup_time.split(":"))
-        t = datetime.fromtimestamp(time.time() if now is None else now, KST)
+        t = datetime.fromtimestamp(self._clock() if now is None else now, KST)
         at = t.replace(hour=hh, minute=mm, second=0, microsecond=0)
         if at <= t:
             at += timedelta(days=1)
         return at.timestamp()
 
-    async def schedule_loop(self) -> None:
-        """Run forever: back up daily at OBSERVER_BACKUP_TIME KST.
+    def on_segment_closed(self, path: Path) -> None:
+        """Close listener: a snapshot is due within OBSERVER_BACKUP_AFTER_ROTATION_MINUTES."""
+        minutes = self.cfg.backup_after_rotation_minutes
+        if minutes <= 0:
+            return
+        due = self._clock() + min(self._settle, minutes * 60.0)
+        if self._rotation_due is None or due < self._rotation_due:
+            self._rotation_due = due
+        if self._wake is not None:
+            self._wake.set()
 
-        Old backups are deleted by retention (daemon/stores/retention.py), which also keeps
-        any raw file whose only verified copy is in a backup about to go.
-        """
+    def _next_due(self, daily: float | None) -> float | None:
+        cands = [t for t in (daily, self._rotation_due) if t is not None]
+        due = min(cands) if cands else None
+        if self._retry_at is not None and due is not None and due <= self._clock():
+            due = max(due, self._retry_at)  # after a failure, wait for the backoff
+        return due
+
+    async def schedule_loop(self) -> None:
+        """Run until cancelled: rotation-triggered and daily snapshots, retries, policy, drill."""
+        self._wake = asyncio.Event()
+        daily = self.next_scheduled()
         while True:
-            due = self.next_scheduled()
-            if due is None:
+            due = self._next_due(daily)
+            if due is None and daily is None and self.cfg.backup_after_rotation_minutes <= 0:
                 return
-            await asyncio.sleep(max(0.0, due - time.time()))
+            while due is None or self._clock() < due:
+                self._wake.clear()
+                wait = 60.0 if due is None else max(0.0, min(60.0, due - self._clock()))
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=wait)
+                due = self._next_due(daily)
+            is_daily = daily is not None and self._clock() >= daily
             try:
                 await self.run()
-            except ObserverError as e:
-                log.error("scheduled backup failed: %s", e)
+            except Busy:
+                self._retry_at = self._clock() + self._retry_base
+                continue
+            except ObserverError:
+                continue  # _failed recorded it and set the retry time
+            self._rotation_due = None
+            if is_daily:
+                daily = self.next_scheduled()
+                await self._after_daily()
 
-    # --- status -------------------------------------------------------------------------------
+    async def _after_daily(self) -> None:
+        try:
+            await asyncio.to_thread(self.policy_sync)
+        except ObserverError as e:
+            log.error("repository policy failed: %s", e)
+            self._last_error = f"repository policy failed: {e}"
+        day = _DAYS[to_kst(self._clock()).weekday()]
+        if self.cfg.backup_drill_day and day == self.cfg.backup_drill_day:
+            try:
+                r = await asyncio.to_thread(self.drill_sync)
+                if not r.ok:
+                    log.error("restore drill of %s FAILED: %d problem(s)", r.id, len(r.mismatches))
+            except ObserverError as e:
+                log.error("restore drill failed: %s", e)
+
+    # --- status --------------------------------------------------------------------------
+    def off_volume_status(self, now: float | None = None) -> OffVolume:
+        now = self._clock() if now is None else now
+        try:
+            engine = self.engine
+            shown, off = engine.repository.display, engine.off_volume
+        except ObserverError as e:
+            shown, off = "", False
+            error = str(e)
+        else:
+            error = self._last_error
+        snaps = self.snapshots()
+        newest = snaps[0] if snaps else None
+        verified = next((m for m in snaps if m.verified_ok), None)
+        rpo = None if newest is None else max(0.0, now - newest.created_at)
+        bound = self.cfg.backup_rpo_minutes * 60.0
+        over = in_market_hours(to_kst(now)) and (rpo is None or rpo > bound)
+        drill = self.last_drill()
+        return OffVolume(
+            repository=shown,
+            off_volume=off,
+            newest_snapshot=newest.short_id if newest else "",
+            newest_at=newest.created_at if newest else None,
+            rpo_seconds=rpo,
+            rpo_bound_seconds=bound,
+            over_bound=over,
+            repository_bytes=self._repo_bytes,
+            snapshots=len(snaps),
+            last_verified_snapshot=verified.short_id if verified else "",
+            last_verified_at=verified.verified_at if verified else None,
+            last_drill_at=float(drill["at"]) if drill else None,  # type: ignore[arg-type]
+            last_drill_ok=bool(drill["ok"]) if drill else None,
+            last_error=error,
+            next_retry_at=self._retry_at if self._last_result is BackupResult.FAILED else None,
+            next_due_at=self._next_due(self.next_scheduled(now)),
+        )
+
     def status(self, now: float | None = None) -> BackupStatus:
-        manifests = self.list()
-        newest = manifests[0] if manifests else None
+        snaps = self.snapshots()
+        legacy = self.legacy.list()
+        newest = snaps[0] if snaps else None
         last_result = BackupResult.RUNNING if self._running else self._last_result
         if last_result is BackupResult.NONE and newest is not None:
             last_result = BackupResult.OK
-        ok = [m for m in manifests if m.archive_sha256]
         if newest is None or newest.verified_ok is None:
             verification = Verification.UNVERIFIED
         else:
             verification = Verification.VERIFIED if newest.verified_ok else Verification.FAILED
         return BackupStatus(
             last_result=last_result,
-            last_id=self._last_id or (newest.id if newest else ""),
+            last_id=self._last_id or (newest.short_id if newest else ""),
             last_error=self._last_error,
-            last_success_at=ok[0].created_at if ok else None,
+            last_success_at=newest.created_at if newest else None,
             last_duration_seconds=self._last_duration
             or (newest.duration_seconds if newest else 0.0),
             next_scheduled_at=self.next_scheduled(now),
-            count=len(manifests),
-            total_bytes=sum(m.archive_bytes for m in manifests),
+            count=len(snaps) + len(legacy),
+            total_bytes=self._repo_bytes + sum(m.archive_bytes for m in legacy),
             verification=verification,
             last_verified_at=newest.verified_at if newest else None,
-            retain_days=self.cfg.retain_backup_days,
+            retain_days=self.cfg.backup_keep_daily,
         )
+
+    def verified_copies(self) -> builtins.list[Manifest]:
+        """Verified snapshots off the data volume (what retention may rely on)."""
+        return verified_copies(self.cfg)
+
+    async def stop(self) -> None:
+        """Daemon shutdown: stop a running restic (its snapshot is simply not taken)."""
+        if self._engine is not None:
+            self._engine.restic.stop_all()
+
+
+def verified_copies(cfg: Config) -> list[Manifest]:
+    """Verified snapshots of the configured repository, when it is off the data volume."""
+    try:
+        repository = resolve(cfg)
+    except ObserverError:
+        return []
+    if on_same_volume(repository, cfg.data_dir):
+        return []
+    return [
+        m
+        for m in load_snapshots(state_dir(cfg.data_dir))
+        if m.repository == repository.display and m.verified_ok
+    ]

@@ -22,6 +22,9 @@ SECRET_OWNERS: dict[str, str] = {
     "KIS_APP_SECRET": "observer-kis",
     "KIS_HTS_ID": "observer-kis",
     "OBSERVER_CONTROL_TOKEN": "observer-console",
+    "OBSERVER_REPO_PASSWORD": "observer-backup",
+    "OBSERVER_S3_ACCESS_KEY": "observer-backup",
+    "OBSERVER_S3_SECRET_KEY": "observer-backup",
 }
 
 #: Variables an image may set that the daemon does not read (the runtime's own).

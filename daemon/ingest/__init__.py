@@ -1,1 +1,1 @@
-"""Ingest path: hub fan-out, durable JSONL segment writers, crash recovery."""
+"""Ingest path: the hub (seq, fan-out), the durable JSONL writers, crash recovery, the event bus."""

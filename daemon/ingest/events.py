@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from observer.daemon.clock import iso, to_kst
-from observer.daemon.segments import count_lines
+from observer.daemon.segments import complete_length, count_lines
 
 EventListener = Callable[[dict[str, Any]], object]
 
@@ -40,6 +40,23 @@ def emit_safely(emit: Emit | None, event: str, **fields: Any) -> None:
         logging.getLogger(__name__).exception("event %s could not be emitted", event)
 
 
+def _repair_tail(path: Path) -> int:
+    """Cut a last record that has no newline (torn by a crash) so that the next event does
+    not glue onto it; returns the bytes removed."""
+    with path.open("r+b") as fh:
+        size = fh.seek(0, os.SEEK_END)
+        if size == 0:
+            return 0
+        fh.seek(size - 1)
+        if fh.read(1) == b"\n":
+            return 0
+        keep = complete_length(fh, size)
+        fh.truncate(keep)
+        fh.flush()
+        os.fsync(fh.fileno())
+        return size - keep
+
+
 class EventBus:
     """Appends events to one JSONL file and tells listeners about them."""
 
@@ -58,11 +75,20 @@ class EventBus:
         self._lock = threading.Lock()
         self.emitted = 0
         self.last_error: str | None = None
+        #: Bytes of a torn last record removed at start (a crash mid-append), or 0.
+        self.repaired = 0
+        with contextlib.suppress(OSError):
+            self.repaired = _repair_tail(path)
         # The file as it stands (for status): events are few, so counting once is cheap.
         self.lines, self.bytes = 0, 0
         with contextlib.suppress(OSError):
             self.bytes = path.stat().st_size
             self.lines = count_lines(path)
+        if self.repaired:
+            self._log.warning(
+                "%s: removed a torn last event (%d bytes) left by a crash", path, self.repaired
+            )
+            self.emit("repair", file=str(path), removed_bytes=self.repaired)
 
     def emit(self, event: str, /, **fields: Any) -> dict[str, Any]:
         """Write one event (fsynced) and notify listeners; returns the record.

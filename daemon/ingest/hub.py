@@ -2,10 +2,13 @@
 
 ``publish(track, items)`` assigns ``seq`` (per track, per trade date, continuing from the
 files after a restart), then awaits each persistence sink's ``put`` (the JSONL writer;
-its bounded queue is the only thing allowed to slow ingest), then copies the items into
-every matching tail subscriber's bounded deque without awaiting anything. A subscriber
-that falls behind loses its OLDEST items; the loss is counted on the subscription, in
-the hub totals, and in the overflow log.
+its bounded queue is the only thing allowed to slow ingest). Tail subscribers see a
+record only once the writer has it on disk (its group commit fsynced): a seq someone has
+seen is then always in the files, so a restart after a crash, which numbers on from the
+files, never gives a seen seq to another record. Records are then copied into every
+matching subscriber's bounded deque without awaiting anything. A subscriber that falls
+behind loses its OLDEST items; the loss is counted on the subscription, in the hub
+totals, and in the overflow log.
 """
 
 from __future__ import annotations
@@ -30,10 +33,20 @@ class BatchSink(Protocol):
     """A persistence sink: ``put`` applies backpressure and never drops.
 
     A sink may also have ``offer(items, n) -> bool``: accept a batch of ``n`` items
-    without waiting, or return False (nothing taken) when the caller must await ``put``.
+    without waiting, or return False (nothing taken) when the caller must await ``put``;
+    and ``accepted`` (records taken so far) with ``add_durable_listener(cb)`` (``cb(n)``
+    once the first ``n`` are on disk): the hub then holds records back from the tails
+    until they are durable.
     """
 
     async def put(self, items: Sequence[Item], /) -> None: ...
+
+
+class DurableSink(BatchSink, Protocol):
+    accepted: int
+    durable: int
+
+    def add_durable_listener(self, cb: Callable[[int], object], /) -> None: ...
 
 
 _Put = Callable[[Sequence[Item]], Awaitable[None]]
@@ -175,11 +188,21 @@ class Hub:
         *,
         seq: SeqState,
         overflow: OverflowLog | None = None,
+        durable_tails: bool = True,
     ) -> None:
+        """``durable_tails=False``: tails see records as soon as they are published, before
+        they are on disk (the way it was before; for the benchmark's comparison only)."""
         self.seq = seq
+        self._durable_tails = durable_tails
         self._overflow = overflow
         # Per track: each sink's put and, when it has one, its non-waiting offer.
         self._sinks: dict[Track, list[tuple[_Put, _Offer | None]]] = {t: [] for t in Track}
+        # Per track: the sink whose durability the tails wait for, and the batches published
+        # but not yet on disk, as (the sink's accepted count once it took them, items, n).
+        self._durable: dict[Track, DurableSink] = {}
+        self._held: dict[Track, deque[tuple[int, Sequence[Item], int]]] = {
+            t: deque() for t in Track
+        }
         self._subs: list[Subscription] = []  # every subscription
         self._filtered: list[Subscription] = []  # those with a symbol or track filter
         self._shared: list[Subscription] = []  # those reading the shared log
@@ -197,6 +220,26 @@ class Hub:
 
     def attach_sink(self, track: Track, sink: BatchSink) -> None:
         self._sinks[track].append((sink.put, getattr(sink, "offer", None)))
+        if (
+            self._durable_tails
+            and track not in self._durable
+            and hasattr(sink, "add_durable_listener")
+        ):
+            durable: DurableSink = sink  # type: ignore[assignment]
+            self._durable[track] = durable
+            durable.add_durable_listener(lambda n: self._release(track, n))
+
+    def _release(self, track: Track, durable: int) -> None:
+        """The sink has its first ``durable`` records on disk: the tails may see them."""
+        held = self._held[track]
+        while held and held[0][0] <= durable:
+            _, items, n = held.popleft()
+            self._deliver(track, items, n)
+
+    @property
+    def held(self) -> int:
+        """Records published but not yet durable (not yet shown to the tails)."""
+        return sum(n for held in self._held.values() for _, _, n in held)
 
     def subscribe(
         self,
@@ -263,6 +306,16 @@ class Hub:
             if offer is None or not offer(items, n):
                 await put(items)
         self.published[track] += n
+        durable = self._durable.get(track)
+        if durable is None:
+            self._deliver(track, items, n)
+        else:
+            self._held[track].append((durable.accepted, items, n))
+            if durable.durable >= durable.accepted:  # committed while put was awaited
+                self._release(track, durable.durable)
+
+    def _deliver(self, track: Track, items: Sequence[Item], n: int) -> None:
+        """Fan one batch out to the tail subscribers (never awaits)."""
         if self._shared:
             self._append(items, n)
         if self._filtered:

@@ -1,15 +1,23 @@
-"""Crash recovery of the segment files at start, and the ``seq`` numbering state.
+"""Crash recovery of the segment files, and the ``seq`` numbering state.
 
-For each track, the newest segment (the one that may have been open at a crash) is read
-in full and every line is checked; older segments were fsynced and closed, so only their
-tail is read to learn the last ``seq`` (seeking from the end keeps start fast).
+Two parts, so that a large open segment never delays the start:
 
-* A torn final line (no trailing newline, or one unparsable last line) is truncated
-  away, fsynced, and recorded as a ``repair`` event with the byte counts.
-* Corruption in the middle (an unparsable line followed by good lines) is never skipped
-  silently: the file is moved to ``assets/quarantine/<track>/`` with a ``.report.json`` beside it
-  naming the bad line numbers, the good lines are written back under the original name so
-  collection can go on, a ``quarantine`` event is emitted and the report lists it.
+* :func:`recover_start` (before collecting) reads only the end of each segment: the last
+  complete line gives the last ``seq`` per track and trade date (and the time of the last
+  durable tick); a torn final line (no trailing newline, or one unparsable last line) is
+  truncated away, fsynced and recorded as a ``repair`` event. Quarantined files are read
+  too, so no seq they hold is ever given again. A quarantine that a crash interrupted is
+  completed first (its steps are ordered so that every intermediate state is recoverable).
+* :func:`check_deep` (in the background, once the daemon serves) reads in full the files
+  the previous run may have had open; corruption in the middle (an unparsable line followed
+  by good lines) is never skipped silently: the file is moved to
+  ``assets/quarantine/<track>/`` with a ``.report.json`` beside it naming the bad line
+  numbers, the good lines are written back under the original name, a ``quarantine`` event
+  is emitted and the report lists it. The writer never appends to a file of a previous run
+  (it starts a new part), so the check never races it; the derived stores start reading
+  once it is done.
+
+:func:`recover` does both at once (tests, tools).
 """
 
 from __future__ import annotations
@@ -17,20 +25,28 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 from observer.daemon.clock import iso, to_kst
 from observer.daemon.ingest.events import EventBus
 from observer.daemon.model import Track
-from observer.daemon.segments import fsync_dir, quarantine_dir, segment_files, track_dir
+from observer.daemon.segments import (
+    fsync_dir,
+    quarantine_dir,
+    segment_files,
+    track_dir,
+)
 
-#: Bytes read from the end of a closed segment to find its last seq.
+#: Bytes read from the end of a segment (in steps, up to TAIL_LIMIT) to find its last line.
 TAIL_BYTES = 64 * 1024
+#: How far back the start path looks for a good line before it reads the whole file.
+TAIL_LIMIT = 16 << 20
 SAMPLE_CHARS = 120
+_RECOVERING = ".recovering"
 
 
 class SeqState:
@@ -85,6 +101,19 @@ class RecoveryReport:
     quarantined: list[Quarantine] = field(default_factory=list)
     files: int = 0
     seconds: float = 0.0
+    #: Per track, ``received_at`` of the newest durable line (POSIX seconds).
+    last_received_at: dict[Track, float] = field(default_factory=dict)
+    #: Files the full check reads (those a previous run may have had open).
+    to_check: list[Path] = field(default_factory=list)
+    #: Quarantines a crash had interrupted, completed at start.
+    completed: list[str] = field(default_factory=list)
+    #: The previous run ended without a clean stop; then, when its last durable tick was.
+    unclean_stop: bool = False
+    last_durable_at: float | None = None
+
+    def note_unclean_stop(self) -> None:
+        self.unclean_stop = True
+        self.last_durable_at = max(self.last_received_at.values(), default=None)
 
     def warnings(self) -> list[str]:
         """Operator-facing lines for status (the contract warnings)."""
@@ -98,6 +127,14 @@ class RecoveryReport:
             f"{r.path}: torn last line removed at start ({r.removed_bytes} bytes, {r.kept_bytes} kept)."
             for r in self.repairs
         ]
+        if self.unclean_stop:
+            at = iso(to_kst(self.last_durable_at)) if self.last_durable_at else "unknown"
+            out.append(
+                "the previous run ended without a clean stop (killed, crashed or its node "
+                f"lost); its last durable tick was received at {at}: ticks it had received "
+                "after that and not yet written are lost, and a gap record (reason "
+                '"unclean stop") covers the hole.'
+            )
         return out
 
 
@@ -111,8 +148,15 @@ class _Scan:
     samples: dict[int, str] = field(default_factory=dict)
 
 
-def _seq_of(raw: bytes) -> tuple[str, int] | None:
-    """(trade date YYYYMMDD, seq) of a well-formed line, else None."""
+@dataclass(frozen=True)
+class _Line:
+    trade_date: str  # YYYYMMDD
+    seq: int
+    received_at: float | None
+
+
+def _parse(raw: bytes) -> _Line | None:
+    """The seq fields of a well-formed line, else None."""
     try:
         obj = json.loads(raw)
     except ValueError:
@@ -122,7 +166,14 @@ def _seq_of(raw: bytes) -> tuple[str, int] | None:
     seq, date = obj.get("seq"), obj.get("trade_date")
     if type(seq) is not int or not isinstance(date, str) or len(date) != 10:
         return None
-    return date.replace("-", ""), seq
+    received: float | None = None
+    text = obj.get("received_at")
+    if isinstance(text, str):
+        try:
+            received = datetime.fromisoformat(text).timestamp()
+        except ValueError:
+            received = None
+    return _Line(date.replace("-", ""), seq, received)
 
 
 def _scan(data: bytes, track: Track, seq: SeqState) -> _Scan:
@@ -134,7 +185,7 @@ def _scan(data: bytes, track: Track, seq: SeqState) -> _Scan:
         nl = data.find(b"\n", pos)
         end = size if nl < 0 else nl + 1
         n += 1
-        got = _seq_of(data[pos:end]) if nl >= 0 else None
+        got = _parse(data[pos:end]) if nl >= 0 else None
         if got is None:
             s.bad.append(n)
             s.trailing += 1
@@ -146,85 +197,196 @@ def _scan(data: bytes, track: Track, seq: SeqState) -> _Scan:
             s.trailing = 0
             s.good += 1
             s.good_end = end
-            seq.raise_to(track, got[0], got[1])
+            seq.raise_to(track, got.trade_date, got.seq)
         pos = end
     return s
 
 
-def _tail_seq(path: Path, track: Track, seq: SeqState) -> bool:
-    """Learn the last seq from the end of a closed segment; False when none was found."""
+@dataclass
+class _Tail:
+    """The end of a file as the start path reads it."""
+
+    last: _Line | None = None  # the last good line
+    good_end: int = 0  # just past it
+    bad: int = 0  # pieces after it (a torn line, unparsable lines)
+    sample: str = ""
+    size: int = 0
+
+
+def _read_tail(path: Path, track: Track, seq: SeqState, limit: int = TAIL_LIMIT) -> _Tail:
+    """The last good line of ``path`` and what follows it, reading backwards in steps.
+
+    Every good line read raises the seq state (seqs only grow through a file; the largest
+    is near the end). Stops at the first good line found from the end.
+    """
+    out = _Tail()
     with path.open("rb") as fh:
-        fh.seek(0, os.SEEK_END)
-        size = fh.tell()
-        start = max(0, size - TAIL_BYTES)
-        fh.seek(start)
-        block = fh.read()
-    lines = block.split(b"\n")
-    if start > 0:
-        lines = lines[1:]  # cut in the middle
-    found = False
-    for raw in reversed(lines):
-        got = _seq_of(raw)
-        if got is not None:
-            seq.raise_to(track, got[0], got[1])
-            found = True
-    return found
+        size = out.size = os.fstat(fh.fileno()).st_size
+        want = TAIL_BYTES
+        while True:
+            start = max(0, size - want)
+            fh.seek(start)
+            block = fh.read(size - start)
+            pieces = block.split(b"\n")
+            # pieces[-1] is what follows the last newline: empty, or a torn line
+            ends: list[int] = []
+            pos = start
+            for piece in pieces[:-1]:
+                pos += len(piece) + 1
+                ends.append(pos)
+            bad = 1 if pieces[-1] else 0
+            complete = pieces[:-1]
+            first = 1 if start > 0 else 0  # a block's first piece may be cut: skip it
+            for i in range(len(complete) - 1, first - 1, -1):
+                got = _parse(complete[i])
+                if got is not None:
+                    out.last, out.good_end, out.bad = got, ends[i], bad
+                    seq.raise_to(track, got.trade_date, got.seq)
+                    return out
+                bad += 1
+                out.sample = complete[i][:SAMPLE_CHARS].decode("utf-8", "replace")
+            if pieces[-1] and not out.sample:
+                out.sample = pieces[-1][:SAMPLE_CHARS].decode("utf-8", "replace")
+            if start == 0 or want >= limit:
+                out.bad = bad
+                return out
+            want *= 4
+
+
+def _seq_of_quarantined(data_dir: Path, track: Track, seq: SeqState) -> None:
+    """Quarantined originals keep their seqs: none of them is ever given again."""
+    qdir = quarantine_dir(data_dir, track)
+    if not qdir.is_dir():
+        return
+    for q in qdir.iterdir():
+        if q.is_file() and ".jsonl." in q.name and not q.name.endswith(".report.json"):
+            _read_tail(q, track, seq)
+
+
+def _complete_interrupted(
+    data_dir: Path, track: Track, events: EventBus | None, log: logging.Logger
+) -> list[str]:
+    """Finish the quarantines a crash interrupted (see :func:`_quarantine` for the steps)."""
+    done: list[str] = []
+    for leftover in track_dir(data_dir, track).glob(f"*.jsonl{_RECOVERING}"):
+        original = leftover.with_name(leftover.name.removesuffix(_RECOVERING))
+        if original.exists():
+            # Stopped before the original moved: it is intact; the check will redo it.
+            leftover.unlink()
+            continue
+        # The original is in quarantine already: put the good lines in its place.
+        os.replace(leftover, original)
+        fsync_dir(original.parent)
+        log.warning("completed the quarantine of %s that a crash had interrupted", original)
+        if events is not None:
+            events.emit("quarantine_completed", file=str(original))
+        done.append(str(original))
+    return done
+
+
+#: Test hook: called with each step's name as the quarantine takes it (a test raises there).
+StepHook = Callable[[str], None]
+
+
+def recover_start(
+    data_dir: Path,
+    events: EventBus | None,
+    *,
+    clock: Callable[[], float] = time.time,
+    log: logging.Logger | None = None,
+) -> RecoveryReport:
+    """The start path: last seqs from the files' ends, torn tails repaired (reads only ends)."""
+    log = log or logging.getLogger(__name__)
+    started = time.monotonic()
+    report = RecoveryReport(seq=SeqState())
+    for track in Track:
+        report.completed += _complete_interrupted(data_dir, track, events, log)
+        _seq_of_quarantined(data_dir, track, report.seq)
+        files = segment_files(data_dir, track)
+        for i, path in enumerate(files):
+            report.files += 1
+            newest = i == len(files) - 1
+            tail = _read_tail(path, track, report.seq)
+            if newest:
+                report.to_check.append(path)
+                if tail.last is not None and tail.last.received_at is not None:
+                    report.last_received_at[track] = tail.last.received_at
+            if tail.last is None and tail.size:
+                # No good line near the end: the whole file decides the seq (rare).
+                _scan(path.read_bytes(), track, report.seq)
+                if path not in report.to_check:
+                    report.to_check.append(path)
+            elif tail.bad == 1 and newest:
+                report.repairs.append(_truncate(path, tail, events, log))
+            elif tail.bad and path not in report.to_check:
+                report.to_check.append(path)  # more than a torn line: the full check decides
+    report.seconds = time.monotonic() - started
+    return report
+
+
+def check_deep(
+    data_dir: Path,
+    events: EventBus | None,
+    report: RecoveryReport,
+    *,
+    clock: Callable[[], float] = time.time,
+    log: logging.Logger | None = None,
+    step: StepHook | None = None,
+) -> RecoveryReport:
+    """The background part: read ``report.to_check`` in full and quarantine corruption."""
+    log = log or logging.getLogger(__name__)
+    for path in report.to_check:
+        track = Track(path.parent.name)
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            continue
+        scan = _scan(data, track, report.seq)
+        if not scan.bad:
+            continue
+        if not scan.bad_after_good and scan.trailing <= 1:
+            tail = _Tail(None, scan.good_end, 1, next(iter(scan.samples.values()), ""), len(data))
+            report.repairs.append(_truncate(path, tail, events, log, line=scan.bad[-1]))
+            continue
+        report.quarantined.append(
+            _quarantine(path, data, scan, quarantine_dir(data_dir, track), events, clock, log, step)
+        )
+    return report
 
 
 def recover(
     data_dir: Path,
     events: EventBus | None,
     *,
-    full_scan: bool = False,
     clock: Callable[[], float] = time.time,
     log: logging.Logger | None = None,
 ) -> RecoveryReport:
-    """Repair torn tails, quarantine corrupt files and learn the last seq of every file."""
-    log = log or logging.getLogger(__name__)
-    started = time.monotonic()
-    report = RecoveryReport(seq=SeqState())
-    for track in Track:
-        # A crash during a quarantine leaves the original in place and this behind.
-        for leftover in track_dir(data_dir, track).glob("*.jsonl.recovering"):
-            leftover.unlink()
-        files = segment_files(data_dir, track)
-        for i, path in enumerate(files):
-            report.files += 1
-            newest = i == len(files) - 1
-            if not (newest or full_scan) and _tail_seq(path, track, report.seq):
-                continue
-            data = path.read_bytes()
-            scan = _scan(data, track, report.seq)
-            if not scan.bad:
-                continue
-            if not scan.bad_after_good and scan.trailing <= 1:
-                report.repairs.append(_truncate(path, data, scan, events, log))
-            else:
-                report.quarantined.append(
-                    _quarantine(
-                        path, data, scan, quarantine_dir(data_dir, track), events, clock, log
-                    )
-                )
-    report.seconds = time.monotonic() - started
-    return report
+    """Both parts at once: the start path, then the full check."""
+    report = recover_start(data_dir, events, clock=clock, log=log)
+    return check_deep(data_dir, events, report, clock=clock, log=log)
 
 
 def _truncate(
-    path: Path, data: bytes, scan: _Scan, events: EventBus | None, log: logging.Logger
+    path: Path,
+    tail: _Tail,
+    events: EventBus | None,
+    log: logging.Logger,
+    *,
+    line: int | None = None,
 ) -> Repair:
-    removed = len(data) - scan.good_end
-    sample = next(iter(scan.samples.values()), "")
+    removed = tail.size - tail.good_end
     with path.open("r+b") as fh:
-        fh.truncate(scan.good_end)
+        fh.truncate(tail.good_end)
         fh.flush()
         os.fsync(fh.fileno())
     log.warning("repaired %s: removed a torn last line (%d bytes)", path, removed)
     if events is not None:
+        fields: dict[str, object] = {"line": line} if line is not None else {}
         events.emit(
-            "repair", file=str(path), kept_bytes=scan.good_end, removed_bytes=removed,
-            line=scan.bad[-1], sample=sample,
+            "repair", file=str(path), kept_bytes=tail.good_end, removed_bytes=removed,
+            sample=tail.sample, **fields,
         )  # fmt: skip
-    return Repair(str(path), scan.good_end, removed, sample)
+    return Repair(str(path), tail.good_end, removed, tail.sample)
 
 
 def _quarantine(
@@ -235,7 +397,18 @@ def _quarantine(
     events: EventBus | None,
     clock: Callable[[], float],
     log: logging.Logger,
+    step: StepHook | None = None,
 ) -> Quarantine:
+    """Move a corrupt file aside and put its good lines in its place, crash-safely.
+
+    Steps: (1) the good lines to ``<name>.recovering``, fsynced; (2) a hard link of the
+    original into quarantine, then the folder fsynced; (3) the report; (4) the good lines
+    renamed over the original (atomic), the folder fsynced. After a crash at any point the
+    next start finds either the original in place (and redoes the check) or, once it was
+    replaced, the good lines and the quarantined copy; the quarantined copy's seqs are read
+    at every start, so none is given again.
+    """
+    hook = step or (lambda _name: None)
     now = clock()
     stamp = to_kst(now).strftime("%Y%m%dT%H%M%S")
     qdir.mkdir(parents=True, exist_ok=True)
@@ -250,19 +423,22 @@ def _quarantine(
     good = b"".join(
         line + b"\n" for no, line in enumerate(data.split(b"\n"), 1) if line and no not in bad
     )
-    # Good lines first to a temporary file, so a crash here leaves the original in place.
-    tmp = path.with_name(path.name + ".recovering")
+    tmp = path.with_name(path.name + _RECOVERING)
     with tmp.open("wb") as fh:
         fh.write(good)
         fh.flush()
         os.fsync(fh.fileno())
-    try:
-        os.replace(path, moved)
-    except OSError:  # another filesystem
-        shutil.copy2(path, moved)
-        path.unlink()
-    os.replace(tmp, path)
     fsync_dir(path.parent)
+    hook("recovering written")
+    try:
+        os.link(path, moved)  # the original stays where it is until step 4
+    except OSError:  # another filesystem: a full copy, fsynced
+        with moved.open("wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+    fsync_dir(qdir)
+    hook("original quarantined")
     rep = {
         "file": str(path),
         "moved_to": str(moved),
@@ -275,6 +451,10 @@ def _quarantine(
     }
     report_path.write_text(json.dumps(rep, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     fsync_dir(qdir)
+    hook("report written")
+    os.replace(tmp, path)
+    fsync_dir(path.parent)
+    hook("good lines in place")
     log.error(
         "%s has %d corrupt line(s) in the middle (lines %s); moved to %s, report %s, "
         "%d good lines kept",

@@ -9,7 +9,11 @@ and fsyncs the lines in a worker thread (one commit at a time, so order is kept)
 A record whose segment key (trade date + hour for scalp, trade date for swing) moves
 past the open segment rotates it: fsync, close, fsync the directory, a ``rotate`` event,
 then the close listeners (Parquet conversion). Records older than the open segment
-(late trades) are appended to the open segment: closed files are never reopened.
+(late trades) are appended to the open segment: closed files are never reopened, and
+neither is a file of a previous run: after a restart the writer continues in a new part
+(``<key>_pN.jsonl``) of the newest segment on disk, or in a newer segment. Each commit
+moves ``durable`` (records on disk, in order) and tells the durable listeners (the hub
+shows records to the tails only once they are durable).
 
 Write errors (ENOSPC, EROFS, EACCES, ...) never lose accepted data: the unwritten bytes
 are kept and retried, ``healthy`` goes False and ``state().last_error`` names the path
@@ -25,6 +29,7 @@ import inspect
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -114,7 +119,14 @@ class SegmentWriter:
         self._log = log or logging.getLogger(f"{__name__}.{track.value}")
         self._fmt = LineFormatter()
         self._listeners: list[CloseListener] = []
+        self._durable_listeners: list[Callable[[int], object]] = []
+        #: Records accepted so far, and how many of them are on disk (fsynced), in order.
+        self.accepted = 0
+        self.durable = 0
         self._bg: set[asyncio.Future[Any]] = set()
+        # Commits run on this writer's own thread: no reader, conversion or replay that
+        # occupies the shared pool can make a commit wait.
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix=f"writer-{track.value}")
         # queue (loop thread only)
         # Accepted records, already formatted: (segment key, lines as UTF-8, count) per run.
         self._pending: list[tuple[str, bytes, int]] = []
@@ -143,6 +155,8 @@ class SegmentWriter:
         self._last_closed_size = (0, 0)  # lines, bytes
         self._last_fsync_at: float | None = None
         self.last_error: str | None = None
+        #: The most recent write error and when it happened (kept after writes resume).
+        self.last_failure: tuple[str, float] | None = None
         self._error_key: tuple[str, int | None] = ("", None)
         self.written = 0
         self.commits = 0
@@ -164,6 +178,11 @@ class SegmentWriter:
         if not self.pending and not self._needs_sync:
             return 0.0
         return max(0.0, time.monotonic() - self.last_progress)
+
+    def add_durable_listener(self, cb: Callable[[int], object]) -> None:
+        """Call ``cb(durable)`` on the event loop after each commit: the first ``durable``
+        records ever accepted are now on disk."""
+        self._durable_listeners.append(cb)
 
     def add_close_listener(self, cb: CloseListener) -> None:
         """Call ``cb(path)`` after a segment is closed by rotation (may return an awaitable)."""
@@ -229,6 +248,7 @@ class SegmentWriter:
         else:
             self._pending += [(k, text.encode(), c) for k, text, c in self._runs(items)]
         self._pending_count += n
+        self.accepted += n
 
     async def committed(self) -> None:
         """Return once every record accepted before the call is on disk (fsynced).
@@ -271,10 +291,11 @@ class SegmentWriter:
             )  # fmt: skip
         if self._file is not None:
             with contextlib.suppress(OSError):
-                await asyncio.to_thread(self._file.sync)
+                await asyncio.get_running_loop().run_in_executor(self._pool, self._file.sync)
             self._file.close()
             self._file = None
         self._task = None
+        self._pool.shutdown(wait=False)
         closed = Precondition(f"the {self.track.value} writer closed first.")
         for waiters in (self._commit_waiters, self._rotate_waiters):
             for fut in waiters:
@@ -307,6 +328,7 @@ class SegmentWriter:
 
     # --- committer (event loop side) ---------------------------------------------------
     async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
         while True:
             idle = not (
                 self._pending
@@ -331,6 +353,7 @@ class SegmentWriter:
                         await asyncio.wait_for(self._full.wait(), delay)
             batch, self._pending = self._pending, []
             self._pending_count = 0
+            taken = self.accepted  # everything accepted so far is in this commit or the retry
             chunks = self._retry + self._format(batch)
             self._retry = []
             self._held = sum(c.lines for c in chunks)
@@ -338,7 +361,7 @@ class SegmentWriter:
             waiters, self._rotate_waiters = self._rotate_waiters, []
             committed, self._commit_waiters = self._commit_waiters, []
             try:
-                closed = await asyncio.to_thread(self._commit, chunks, bool(waiters))
+                closed = await loop.run_in_executor(self._pool, self._commit, chunks, bool(waiters))
             except OSError as e:
                 self._on_error(e)
                 # asked again after the retry succeeds
@@ -351,6 +374,13 @@ class SegmentWriter:
                     c.set_result(None)
             self._held = 0
             self._space.set()
+            if taken > self.durable:
+                self.durable = taken
+                for cb in self._durable_listeners:
+                    try:
+                        cb(taken)
+                    except Exception:
+                        self._log.exception("durable listener %r failed", cb)
             if self.last_error is not None:
                 self._log.warning("%s writes again after: %s", self.directory, self.last_error)
                 self.last_error = None
@@ -420,6 +450,7 @@ class SegmentWriter:
             self._log.error("%s", msg)
         self._error_key = (str(where), e.errno)
         self.last_error = msg
+        self.last_failure = (msg, self._clock())
 
     def _after_close(self, path: Path, lines: int, size: int, reason: str) -> None:
         if self._events is not None:
@@ -472,11 +503,19 @@ class SegmentWriter:
     def _open(self, key: str) -> None:
         part = self._next_part if self._next_part is not None and key == self._key else None
         self._next_part = None
-        if part is None:  # after a restart, append to the newest part of this key
-            names = [parse_name(p.name) for p in segment_files(self._data_dir, self.track)]
-            part = max((n.part for n in names if n is not None and n.key == key), default=0)
-        f = self._open_file(self.directory / segment_name(key, part))
-        self._file, self._key, self._part = f, key, part
+        if part is None and self._key is None:
+            # The first file of this run. A file of a previous run is never appended to
+            # (crash recovery may still be checking it): continue in a new part of the
+            # newest key on disk when the records are not newer than it, so segments
+            # stay in time order for the stores that follow them.
+            names = [
+                n for p in segment_files(self._data_dir, self.track) if (n := parse_name(p.name))
+            ]
+            newest = max(names, key=lambda n: n.order, default=None)
+            if newest is not None and newest.key >= key:
+                key, part = newest.key, newest.part + 1
+        f = self._open_file(self.directory / segment_name(key, part or 0))
+        self._file, self._key, self._part = f, key, part or 0
         self._bytes = f.size()
         self._lines = count_lines(f.path) if self._bytes else 0
         self._opened_at = self._clock()

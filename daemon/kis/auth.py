@@ -22,11 +22,16 @@ from typing import Any
 import httpx
 
 from observer.daemon.clock import KST
-from observer.daemon.config import fingerprint
 from observer.daemon.errors import KisAuthError, KisError, KisRateLimited
+from observer.daemon.fingerprints import Fingerprints
 from observer.daemon.kis import codes
 from observer.daemon.kis._http import error_code, error_text, host_of, request_json
 from observer.daemon.kis.endpoints import APPROVAL_PATH, TOKEN_PATH
+
+#: The token cache's file name in KIS_TOKEN_CACHE_DIR.
+CACHE_NAME = "access-token.json"
+#: Fingerprints when none are given: stable within this process only.
+_THIS_PROCESS = Fingerprints.ephemeral()
 
 Sleep = Callable[[float], Awaitable[None]]
 #: Seconds an approval key is used: KIS's official samples reissue it after a day.
@@ -88,12 +93,16 @@ class KisAuth:
         reissue_wait: float = 61.0,
         sleep: Sleep = asyncio.sleep,
         approval_lifetime: float = APPROVAL_LIFETIME,
+        fingerprint: Callable[[str], str] | None = None,
     ) -> None:
+        """``fingerprint``: the installation's keyed fingerprints (daemon/fingerprints.py);
+        without it, a key of this process only (nothing in the cache then matches later)."""
         self._rest = rest_url.rstrip("/")
         self._key = app_key
         self._secret = app_secret
-        self._fp = fingerprint(app_key)
-        self._cache_file = cache_dir / f"token-{self._fp}.json"
+        self._fp = (fingerprint or _THIS_PROCESS)(app_key)
+        # One fixed name: a name derived from the app key would be a hash of a secret.
+        self._cache_file = cache_dir / CACHE_NAME
         self._client = client
         self._clock = clock
         self._margin = refresh_margin
@@ -196,7 +205,7 @@ class KisAuth:
             code = error_code(data) or f"HTTP {status}"
             raise self._fail(
                 KisAuthError(
-                    f"KIS refused an access token for app key sha256:{self._fp} at "
+                    f"KIS refused an access token for app key {self._fp} (fingerprint) at "
                     f"{host_of(self._rest)} ({code}: {error_text(data) or 'no description'}). "
                     "Check KIS_APP_KEY/KIS_APP_SECRET and KIS_ENV (real and paper keys differ).",
                     code,
@@ -222,7 +231,7 @@ class KisAuth:
             code = error_code(data) or f"HTTP {status}"
             raise self._fail(
                 KisAuthError(
-                    f"KIS refused a websocket approval key for app key sha256:{self._fp} "
+                    f"KIS refused a websocket approval key for app key {self._fp} (fingerprint) "
                     f"({code}: {error_text(data) or 'no description'}). Check "
                     "KIS_APP_KEY/KIS_APP_SECRET and KIS_ENV.",
                     code,
@@ -276,6 +285,8 @@ class KisAuth:
             return None
         if not isinstance(data, dict) or data.get("rest_host") != host_of(self._rest):
             return None
+        if data.get("app_key_fingerprint") != self._fp:
+            return None  # another app key's token (or an older cache): not ours
         try:
             return _Token(
                 str(data["access_token"]), float(data["issued_at"]), float(data["expires_at"])
@@ -288,7 +299,7 @@ class KisAuth:
         d = self._cache_file.parent
         payload = json.dumps(
             {
-                "app_key_sha256": self._fp,
+                "app_key_fingerprint": self._fp,
                 "rest_host": host_of(self._rest),
                 "access_token": tok.value,
                 "issued_at": tok.issued_at,

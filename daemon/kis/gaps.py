@@ -31,9 +31,20 @@ class GapLog:
     def path_for(self, start: float) -> Path:
         return self._dir / f"gap_{to_kst(start):%Y%m%d}.jsonl"
 
-    def record(self, start: float, end: float, symbols: Sequence[str], reason: str) -> bool:
-        """Append one gap record when [start, end] touches market hours; True if written."""
-        if not (self._market_hours(to_kst(start)) or self._market_hours(to_kst(end))):
+    def record(
+        self,
+        start: float,
+        end: float,
+        symbols: Sequence[str],
+        reason: str,
+        *,
+        always: bool = False,
+    ) -> bool:
+        """Append one gap record when [start, end] touches market hours (or ``always``: the
+        hole is known to hold ticks, e.g. a crash while they flowed); True if written."""
+        if not always and not (
+            self._market_hours(to_kst(start)) or self._market_hours(to_kst(end))
+        ):
             return False
         line = json.dumps(
             {

@@ -241,8 +241,7 @@ class WsFeed:
             n = int(owed) if by_tr else 0
             owed -= n
             groups = list(by_tr.items())
-            frames: list[str] = list(closing)
-            sent_ticks = len(closing)
+            frames: list[tuple[str, int]] = [(f, 1) for f in closing]  # (frame, its ticks)
             # A busy feed packs more records per frame; per-frame cost dominates at high rates.
             most = max(1, cfg.max_records, int(cfg.rate // 1000))
             while n > 0:
@@ -252,18 +251,19 @@ class WsFeed:
                 kind = "after_hours" if tr_id == AFTER_HOURS_TR else "regular"
                 recs = s.market.records(keys, k, kind=kind, wide=self._wide())
                 if cfg.malformed > 0 and rng.random() < cfg.malformed:
-                    frames.append(malformed(tr_id, recs, rng))
-                    st.malformed_sent += 1
+                    frames.append((malformed(tr_id, recs, rng), 0))
                 else:
-                    frames.append(frame(tr_id, recs))
-                    sent_ticks += k
-            try:
-                for f in frames:
+                    frames.append((frame(tr_id, recs), k))
+            # Counted as they go out: a connection dropped mid-batch sent only the first ones.
+            for f, ticks in frames:
+                try:
                     await conn.ws.send(f)
-            except ConnectionClosed:
-                return
-            st.frames_sent += len(frames)
-            st.ticks_sent += sent_ticks
+                except ConnectionClosed:
+                    return
+                st.frames_sent += 1
+                st.ticks_sent += ticks
+                if not ticks:
+                    st.malformed_sent += 1
 
     def _wide(self) -> bool:
         """Whether a frame's records carry the 47th column (MARKET_CLS_CODE)."""

@@ -23,11 +23,12 @@ from observer.daemon import __version__
 from observer.daemon import volumes as vol
 from observer.daemon.api.health import HealthState
 from observer.daemon.backup.service import BackupService
-from observer.daemon.clock import MarketCalendar, now_kst
+from observer.daemon.clock import MarketCalendar, iso, now_kst, to_kst
 from observer.daemon.config import Loaded, written_paths
 from observer.daemon.contract import Problem
 from observer.daemon.ingest.events import EventBus
 from observer.daemon.ingest.hub import Hub
+from observer.daemon.ingest.intake import Intake
 from observer.daemon.ingest.recovery import RecoveryReport
 from observer.daemon.ingest.writer import SegmentWriter
 from observer.daemon.kis.auth import KisAuth
@@ -78,6 +79,9 @@ class StatusSources:
     auth: KisAuth
     source_url: str  # the KIS (or simulator) websocket URL; never carries credentials
     stopping: Callable[[], bool]
+    intake: Intake
+    fingerprints: Callable[[str], str]  # the installation's keyed fingerprints
+    tasks: Callable[[], dict[str, str]]  # background tasks that failed lately (supervisor)
     calendar: MarketCalendar = field(default_factory=MarketCalendar)
 
 
@@ -99,8 +103,9 @@ class StatusBuilder:
         self._failures: dict[str, str] = {}
         self._gaps_cache: tuple[str, float, list[st.GapRecord]] = ("", 0.0, [])
 
-    def note_failure(self, component: str, message: str) -> None:
-        self._failures[component] = message
+    def _problems(self) -> dict[str, str]:
+        """Background tasks that failed lately, and the status's own failures."""
+        return {**self.d.tasks(), **self._failures}
 
     # --- sampling --------------------------------------------------------------------
     def sample(self, now: float) -> None:
@@ -216,7 +221,8 @@ class StatusBuilder:
 
     def _degraded(self) -> list[str]:
         """Degraded-but-collecting conditions: a failed background part, PostgreSQL away."""
-        out = [f"{k}: {v}" for k, v in self._failures.items()]
+        out = [f"{k}: {v}" for k, v in self._problems().items()]
+        out += self.d.intake.paused()
         pg = self.d.postgres
         if pg is not None:
             s = pg.status()
@@ -283,8 +289,8 @@ class StatusBuilder:
         ]
         if d.stopping():
             c.state = st.CollectorState.STOPPING
-        elif self._failures.get("kis-session"):
-            c.state, c.last_error = st.CollectorState.FAILED, self._failures["kis-session"]
+        elif "kis-session" in (problems := self._problems()):
+            c.state, c.last_error = st.CollectorState.FAILED, problems["kis-session"]
         elif s.refused:
             c.state, c.last_error = st.CollectorState.RECONNECTING, s.refused
         elif c.session.state is st.SessionState.CONNECTED:
@@ -301,7 +307,7 @@ class StatusBuilder:
 
     def _secrets(self) -> list[st.SecretStatus]:
         d = self.d
-        out = st.secret_statuses(self.cfg, d.loaded.origins, loaded_at=d.started_at)
+        out = st.secret_statuses(self.cfg, d.loaded.origins, d.fingerprints, loaded_at=d.started_at)
         a = d.auth.status()
         now = time.time()
         out.append(
@@ -351,7 +357,7 @@ class StatusBuilder:
                         "free space or fix the volume; accepted ticks are held and retried.",
                     )
                 )
-        for component, message in self._failures.items():
+        for component, message in self._problems().items():
             out.append(st.ContractWarning(st.Severity.ERROR, "", "", f"{component}: {message}", ""))
         return out
 
@@ -365,6 +371,16 @@ class StatusBuilder:
             st.RecoveryReport(q.path, "quarantined", f"moved to {q.moved_to}; report {q.report}")
             for q in r.quarantined
         ]
+        if r.unclean_stop:
+            out.append(
+                st.RecoveryReport(
+                    str(self.cfg.data_dir),
+                    "unclean_stop",
+                    "the previous run ended without a clean stop; last durable tick received "
+                    + (iso(to_kst(r.last_durable_at)) if r.last_durable_at else "unknown"),
+                    at=r.last_durable_at,
+                )
+            )
         return out
 
     def _gaps_today(self) -> list[st.GapRecord]:

@@ -1,13 +1,13 @@
-"""The daemon's status: plain dataclasses, their protobuf form and their JSON form.
+"""The daemon's status model: plain dataclasses and their JSON form (status.json).
 
 The composition root fills a :class:`Status` from the live components; the API sends it
-in its protobuf form (daemon/api/status_proto.py), and the periodic ``status.json`` snapshot
+in its protobuf form (daemon/status/proto.py), and the periodic ``status.json`` snapshot
 uses :func:`to_json`.
 Times are POSIX seconds (``None`` = never / unknown), converted to
 ``google.protobuf.Timestamp`` on the wire and to ISO-8601 KST in JSON.
 
 Nothing here ever holds a secret value: :func:`secret_statuses` reduces each secret
-setting to presence, source and fingerprint.
+setting to presence, source and its keyed fingerprint (daemon/fingerprints.py).
 """
 
 from __future__ import annotations
@@ -15,13 +15,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
 from observer.daemon.clock import iso, to_kst
-from observer.daemon.config import Config, Origin, fingerprint, secrets_of
+from observer.daemon.config import Config, Origin, secrets_of
 from observer.daemon.model import Track
 from observer.daemon.volumes import VolumeKind
 
@@ -325,7 +325,12 @@ def source_of(cfg: Config) -> Source:
 
 
 def secret_statuses(
-    cfg: Config, origins: Mapping[str, Origin], *, loaded_at: float, now: float | None = None
+    cfg: Config,
+    origins: Mapping[str, Origin],
+    fingerprint: Callable[[str], str],
+    *,
+    loaded_at: float,
+    now: float | None = None,
 ) -> list[SecretStatus]:
     """Presence, source and fingerprint of every secret setting; never a value."""
     now = time.time() if now is None else now

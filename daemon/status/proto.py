@@ -7,9 +7,12 @@ Times are POSIX seconds in the domain model (``None`` = never / unknown) and
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
+from google.protobuf.descriptor import EnumDescriptor
+from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from observer.daemon.backup.archive import Progress
@@ -23,13 +26,11 @@ from observer.daemon.status.model import (
     ClosedSegment,
     RetentionReport,
     Status,
-    StreamStatus,
     SubscriptionChange,
-    SubscriptionFailure,
-    VolumeStatus,
 )
-from observer.daemon.volumes import VolumeKind
 from observer.v1 import observer_pb2 as pb
+
+_M = TypeVar("_M", bound=Message)
 
 
 def timestamp(t: float | None) -> Timestamp | None:
@@ -48,197 +49,63 @@ def track_to_proto(track: Track | None) -> pb.Track:
     return pb.TRACK_UNSPECIFIED
 
 
-def _enum(enum_type: Any, prefix: str, value: StrEnum) -> Any:
-    return enum_type.Value(f"{prefix}_{value.value.upper()}")
+def _enum_prefix(enum: EnumDescriptor) -> str:
+    """VolumeKind -> VOLUME_KIND: the prefix of the enum's value names."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", enum.name).upper()
+
+
+def _enum_number(enum: EnumDescriptor, value: StrEnum) -> int:
+    """The wire number of a model enum value (its name, upper-cased, under the enum's
+    prefix); 0 (UNSPECIFIED) for a value the wire does not name."""
+    known = enum.values_by_name.get(f"{_enum_prefix(enum)}_{value.value.upper()}")
+    return known.number if known is not None else 0
+
+
+def _wire(fd: Any, value: Any) -> Any:  # a FieldDescriptor (pure-Python or upb)
+    if fd.message_type is not None:
+        if fd.message_type.full_name == "google.protobuf.Timestamp":
+            return timestamp(value)
+        return to_message(getattr(pb, fd.message_type.name), value)
+    if fd.enum_type is not None and isinstance(value, StrEnum):
+        return _enum_number(fd.enum_type, value)
+    return value
+
+
+def to_message(cls: type[_M], obj: object, **given: Any) -> _M:
+    """A ``cls`` message from the model object ``obj``: every message field takes the
+    attribute of the same name (times to Timestamps, model enums to wire enums, nested
+    dataclasses to nested messages, lists to repeated fields); ``None`` stays unset.
+    ``given`` fields are taken as they are. A test holds every wire field of the status
+    and of the control results to an attribute of the model."""
+    values: dict[str, Any] = dict(given)
+    for fd in cls.DESCRIPTOR.fields:
+        if fd.name in values or not hasattr(obj, fd.name):
+            continue
+        value = getattr(obj, fd.name)
+        if value is None:
+            continue
+        if fd.is_repeated:
+            values[fd.name] = [_wire(fd, v) for v in value]
+        else:
+            values[fd.name] = _wire(fd, value)
+    return cls(**values)
 
 
 def status_to_proto(s: Status) -> pb.Status:
     """The wire form of ``s``."""
-    c = s.collector
-    return pb.Status(
-        generated_at=timestamp(s.generated_at),
-        daemon_version=s.daemon_version,
-        app_env=s.app_env,
-        started_at=timestamp(s.started_at),
-        uptime_seconds=s.uptime_seconds,
-        source=_enum(pb.Source, "SOURCE", s.source),
-        source_detail=s.source_detail,
-        host=s.host,
-        pid=s.pid,
-        collector=pb.Collector(
-            state=_enum(pb.CollectorState, "COLLECTOR_STATE", c.state),
-            last_error=c.last_error,
-            session=pb.KisSession(
-                state=_enum(pb.SessionState, "SESSION_STATE", c.session.state),
-                url=c.session.url,
-                connected_since=timestamp(c.session.connected_since),
-                reconnects=c.session.reconnects,
-                last_frame_at=timestamp(c.session.last_frame_at),
-                next_attempt_at=timestamp(c.session.next_attempt_at),
-                last_error=c.session.last_error,
-            ),
-            subscriptions=c.subscriptions,
-            failed_subscriptions=[_failure(f) for f in c.failed_subscriptions],
-            rates=[
-                pb.TrackRate(
-                    track=track_to_proto(r.track),
-                    rate_1s=r.rate_1s,
-                    rate_1m=r.rate_1m,
-                    total=r.total,
-                    today=r.today,
-                    last_at=timestamp(r.last_at),
-                )
-                for r in c.rates
-            ],
-            malformed_frames=c.malformed_frames,
-            market=c.market,
-            market_open=c.market_open,
-            market_hours=c.market_hours,
-        ),
-        volumes=[_volume(v) for v in s.volumes],
-        streams=[_stream(st) for st in s.streams],
-        secrets=[
-            pb.SecretStatus(
-                name=x.name,
-                present=x.present,
-                source=x.source,
-                fingerprint=x.fingerprint,
-                age_seconds=x.age_seconds,
-                expires_at=timestamp(x.expires_at),
-            )
-            for x in s.secrets
-        ],
-        backups=backup_status_to_proto(s.backups),
-        warnings=[
-            pb.ContractWarning(
-                severity=_enum(pb.Severity, "SEVERITY", w.severity),
-                variable=w.variable,
-                path=w.path,
-                message=w.message,
-                fix=w.fix,
-            )
-            for w in s.warnings
-        ],
-        health=[
-            pb.ProbeHealth(service=h.service, serving=h.serving, reason=h.reason) for h in s.health
-        ],
-        tail=pb.TailStats(subscribers=s.tail.subscribers, dropped_total=s.tail.dropped_total),
-        recovery=[
-            pb.RecoveryReport(
-                path=r.path, action=r.action, detail=r.detail, bytes=r.bytes, at=timestamp(r.at)
-            )
-            for r in s.recovery
-        ],
-        gaps_today=[
-            pb.Gap(
-                start=timestamp(g.start),
-                end=timestamp(g.end),
-                duration_seconds=g.duration_seconds,
-                symbols=g.symbols,
-                reason=g.reason,
-            )
-            for g in s.gaps_today
-        ],
-        degraded=s.degraded,
-    )
-
-
-def _failure(f: SubscriptionFailure) -> pb.SubscriptionFailure:
-    return pb.SubscriptionFailure(symbol=f.symbol, code=f.code, message=f.message)
-
-
-def _volume(v: VolumeStatus) -> pb.Volume:
-    return pb.Volume(
-        mount_point=v.mount_point,
-        paths=v.paths,
-        variables=v.variables,
-        kind=pb.VOLUME_KIND_UNSPECIFIED
-        if v.kind is VolumeKind.UNKNOWN
-        else _enum(pb.VolumeKind, "VOLUME_KIND", v.kind),
-        kind_reason=v.kind_reason,
-        fs_type=v.fs_type,
-        capacity_bytes=v.capacity_bytes,
-        used_bytes=v.used_bytes,
-        free_bytes=v.free_bytes,
-        inodes_total=v.inodes_total,
-        inodes_free=v.inodes_free,
-        growth_bytes_per_second=v.growth_bytes_per_second,
-        seconds_until_full=v.seconds_until_full,
-        writable=v.writable,
-        nearly_full=v.nearly_full,
-    )
-
-
-def _stream(st: StreamStatus) -> pb.Stream:
-    return pb.Stream(
-        name=st.name,
-        track=track_to_proto(st.track),
-        current_file=st.current_file,
-        lines=st.lines,
-        bytes=st.bytes,
-        opened_at=timestamp(st.opened_at),
-        next_rotation_at=timestamp(st.next_rotation_at),
-        last_closed_file=st.last_closed_file,
-        pending=st.pending,
-        last_fsync_at=timestamp(st.last_fsync_at),
-        last_error=st.last_error,
-        sinks=[
-            pb.SinkLag(
-                name=k.name,
-                state=_enum(pb.SinkState, "SINK_STATE", k.state),
-                lag_rows=k.lag_rows,
-                lag_seconds=k.lag_seconds,
-                checkpoint_file=k.checkpoint_file,
-                checkpoint_offset=k.checkpoint_offset,
-                last_error=k.last_error,
-            )
-            for k in st.sinks
-        ],
-    )
+    return to_message(pb.Status, s)
 
 
 def backup_status_to_proto(b: BackupStatus) -> pb.BackupStatus:
-    return pb.BackupStatus(
-        last_result=_enum(pb.BackupResult, "BACKUP_RESULT", b.last_result),
-        last_id=b.last_id,
-        last_error=b.last_error,
-        last_success_at=timestamp(b.last_success_at),
-        last_duration_seconds=b.last_duration_seconds,
-        next_scheduled_at=timestamp(b.next_scheduled_at),
-        count=b.count,
-        total_bytes=b.total_bytes,
-        verification=_enum(pb.VerificationState, "VERIFICATION_STATE", b.verification),
-        last_verified_at=timestamp(b.last_verified_at),
-        retain_days=b.retain_days,
-    )
+    return to_message(pb.BackupStatus, b)
 
 
 def subscription_change_to_proto(c: SubscriptionChange) -> pb.SetSubscriptionsResponse:
-    return pb.SetSubscriptionsResponse(
-        subscribed=c.subscribed,
-        added=c.added,
-        removed=c.removed,
-        failed=[_failure(f) for f in c.failed],
-    )
+    return to_message(pb.SetSubscriptionsResponse, c)
 
 
 def retention_to_proto(r: RetentionReport) -> pb.RetentionReport:
-    return pb.RetentionReport(
-        dry_run=r.dry_run,
-        items=[
-            pb.RetentionItem(
-                path=i.path,
-                category=i.category,
-                action=_enum(pb.RetentionAction, "RETENTION_ACTION", i.action),
-                reason=i.reason,
-                bytes=i.bytes,
-                age_days=i.age_days,
-            )
-            for i in r.items
-        ],
-        bytes_freed=r.bytes_freed,
-        ran_at=timestamp(r.ran_at),
-    )
+    return to_message(pb.RetentionReport, r)
 
 
 # --- control results -------------------------------------------------------------------
@@ -257,66 +124,19 @@ def manifest_to_proto(m: Manifest) -> pb.BackupManifest:
         state = pb.VERIFICATION_STATE_UNVERIFIED
     else:
         state = pb.VERIFICATION_STATE_VERIFIED if m.verified_ok else pb.VERIFICATION_STATE_FAILED
-    return pb.BackupManifest(
-        id=m.id,
-        created_at=timestamp(m.created_at),
-        daemon_version=m.daemon_version,
-        archive=m.archive,
-        archive_bytes=m.archive_bytes,
-        archive_sha256=m.archive_sha256,
-        files=[
-            pb.BackupFile(
-                path=f.path,
-                bytes=f.bytes,
-                sha256=f.sha256,
-                records=f.records,
-                first_ts=f.first_ts,
-                last_ts=f.last_ts,
-            )
-            for f in m.files
-        ],
-        duration_seconds=m.duration_seconds,
-        verification=state,
-        verified_at=timestamp(m.verified_at),
-    )
+    return to_message(pb.BackupManifest, m, verification=state)
 
 
 def verify_to_proto(r: VerifyResult) -> pb.VerifyBackupResponse:
-    return pb.VerifyBackupResponse(
-        id=r.id,
-        ok=r.ok,
-        mismatches=[
-            pb.Mismatch(
-                path=x.path,
-                reason=x.reason,
-                expected_sha256=x.expected_sha256,
-                actual_sha256=x.actual_sha256,
-                expected_bytes=x.expected_bytes,
-                actual_bytes=x.actual_bytes,
-            )
-            for x in r.mismatches
-        ],
-        verified_at=timestamp(r.verified_at),
-        files_checked=r.files_checked,
-        bytes_checked=r.bytes_checked,
-    )
+    return to_message(pb.VerifyBackupResponse, r)
 
 
 def progress_to_proto(p: Progress) -> pb.BackupProgress:
-    return pb.BackupProgress(
-        phase=_PHASES.get(p.phase, pb.BACKUP_PHASE_UNSPECIFIED),
-        files_done=p.files_done,
-        files_total=p.files_total,
-        bytes_done=p.bytes_done,
-        bytes_total=p.bytes_total,
-        current_file=p.current_file,
-    )
+    return to_message(pb.BackupProgress, p, phase=_PHASES.get(p.phase, pb.BACKUP_PHASE_UNSPECIFIED))
 
 
 def closed_segment_to_proto(c: ClosedSegment) -> pb.ClosedSegment:
-    return pb.ClosedSegment(
-        track=track_to_proto(c.track), path=c.path, lines=c.lines, bytes=c.bytes
-    )
+    return to_message(pb.ClosedSegment, c)
 
 
 # --- tick records ----------------------------------------------------------------------

@@ -5,11 +5,18 @@ Classes and their settings (0 days = keep forever):
 * ``raw`` (assets/scalp, assets/swing): OBSERVER_RETAIN_RAW_DAYS. A raw file is deleted
   only when it is closed (not the newest of its track), its Parquet dataset holds all of
   its lines, PostgreSQL's checkpoint is past it (when PostgreSQL is on), and a verified
-  backup that this run keeps holds a copy with the same size and sha256.
-* ``dataset`` (datasets/track=*/date=*): OBSERVER_RETAIN_DATASET_DAYS.
+  snapshot off the data volume holds a copy with the same size and sha256 (the file is
+  re-hashed right before the decision).
+* ``dataset`` (datasets/track=*/date=*): OBSERVER_RETAIN_DATASET_DAYS, with the same
+  off-volume condition.
 * ``scalp_log``, ``swing_log``: OBSERVER_RETAIN_SCALP_LOG_DAYS / _SWING_LOG_DAYS.
 * ``system_log``, ``maintenance_log``: OBSERVER_RETAIN_SYSTEM_LOG_DAYS.
-* ``backup`` (archive + manifest): OBSERVER_RETAIN_BACKUP_DAYS, never the newest backup.
+* ``backup`` (legacy .tar.gz archive + manifest): OBSERVER_RETAIN_BACKUP_DAYS, and only
+  once verified snapshots off the volume hold every file in it with the same sha256.
+
+"A verified snapshot off the volume" is one recorded in the repository that
+OBSERVER_BACKUP_REPOSITORY names, not on the data volume's filesystem, whose file was
+restored from the repository and matched its sha256 (daemon/backup/service.py).
 
 Age counts from the end of the day named in the file (``YYYYMMDD``, KST), else from its
 last modification. ``plan()`` decides and deletes nothing (a dry run); ``apply()`` deletes
@@ -33,7 +40,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Protocol
 
-from observer.daemon.backup.manifest import Manifest, load_manifests, manifests_dir
+from observer.daemon.backup.manifest import FileEntry, Manifest, load_manifests, manifests_dir
+from observer.daemon.backup.service import verified_copies
 from observer.daemon.clock import KST, iso, to_kst
 from observer.daemon.config import Config
 from observer.daemon.ingest.events import Emit, emit_safely
@@ -103,15 +111,21 @@ class Retention:
         datasets: DatasetIndex | None = None,
         postgres: LoadProgress | None = None,
         manifests: Callable[[], list[Manifest]] | None = None,
+        copies: Callable[[], list[Manifest]] | None = None,
         emit: Emit | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        """``postgres`` must be given when PostgreSQL is on; without it raw files are kept."""
+        """``postgres`` must be given when PostgreSQL is on; without it raw files are kept.
+
+        ``manifests`` lists the legacy archives; ``copies`` the verified snapshots off the
+        data volume (default: those recorded for OBSERVER_BACKUP_REPOSITORY).
+        """
         self.cfg = cfg
         self.data_dir = cfg.data_dir
         self._datasets = datasets or _DatasetFiles(cfg.data_dir / "datasets")
         self._postgres = postgres
         self._manifests = manifests or (lambda: load_manifests(cfg.data_dir))
+        self._copies = copies or (lambda: verified_copies(cfg))
         self._emit = emit
         self._clock = clock
         self._lock = asyncio.Lock()
@@ -121,9 +135,10 @@ class Retention:
         """What a run at ``now`` would delete, and why the rest is kept. Deletes nothing."""
         now = self._clock() if now is None else now
         p = _Plan()
-        doomed_backups = self._plan_backups(p, now)
-        self._plan_raw(p, now, doomed_backups)
-        self._plan_datasets(p, now)
+        held = _Held(self._copies())
+        self._plan_backups(p, now, held)
+        self._plan_raw(p, now, held)
+        self._plan_datasets(p, now, held)
         c = self.cfg
         for category, logs, days in (
             ("scalp_log", c.log_dir / "scalp", c.retain_scalp_log_days),
@@ -174,38 +189,41 @@ class Retention:
                     RetentionItem(self._rel(f), category, WOULD, f"older than {days} day(s)", *got)
                 )
 
-    def _plan_datasets(self, p: _Plan, now: float) -> None:
+    def _plan_datasets(self, p: _Plan, now: float, held: _Held) -> None:
         days = self.cfg.retain_dataset_days
         for f in sorted((self.data_dir / "datasets").glob("track=*/date=*/*.parquet")):
             got = self._decide(p, f, "dataset", days, now, "datasets")  # age from the stem
-            if got is not None:
-                p.items.append(
-                    RetentionItem(self._rel(f), "dataset", WOULD, f"older than {days} day(s)", *got)
-                )
+            if got is None:
+                continue
+            why = held.blocker(self._rel(f), got[0], f)
+            action, reason = (KEEP, why) if why else (WOULD, f"older than {days} day(s); {HELD}")
+            p.items.append(RetentionItem(self._rel(f), "dataset", action, reason, *got))
 
-    def _plan_backups(self, p: _Plan, now: float) -> set[str]:
+    def _plan_backups(self, p: _Plan, now: float, held: _Held) -> None:
         days = self.cfg.retain_backup_days
-        doomed: set[str] = set()
-        for i, m in enumerate(self._manifests()):  # newest first
+        for m in self._manifests():  # legacy archives, newest first
             size = m.archive_bytes
             age = round((now - m.created_at) / _DAY, 3)
-            if days <= 0 or i == 0 or age < days:
+            if days <= 0 or age < days:
                 reason = (
                     "kept forever (retention set to 0 days)" if days <= 0
-                    else "the newest backup is always kept" if i == 0
                     else f"younger than {days} day(s)"
                 )  # fmt: skip
                 p.keep_quietly("backups", "backup", reason, size)
                 continue
-            doomed.add(m.id)
-            p.items.append(
-                RetentionItem(m.archive, "backup", WOULD, f"older than {days} day(s)", size, age)
-            )
-        return doomed
+            missing = [e for e in m.files if not held.holds(e)]
+            if missing:
+                reason = (
+                    f"{len(missing)} file(s) in it (first {missing[0].path}) are in no verified "
+                    "snapshot off the data volume"
+                )
+                p.items.append(RetentionItem(m.archive, "backup", KEEP, reason, size, age))
+                continue
+            reason = f"older than {days} day(s); every file in it is in a verified snapshot"
+            p.items.append(RetentionItem(m.archive, "backup", WOULD, reason, size, age))
 
-    def _plan_raw(self, p: _Plan, now: float, doomed_backups: set[str]) -> None:
+    def _plan_raw(self, p: _Plan, now: float, held: _Held) -> None:
         days = self.cfg.retain_raw_days
-        manifests = [m for m in self._manifests() if m.verified_ok and m.id not in doomed_backups]
         for track in Track:
             files = segment_files(self.data_dir, track)
             for i, f in enumerate(files):
@@ -213,14 +231,12 @@ class Retention:
                 if got is None:
                     continue
                 size, age = got
-                reason = self._raw_blocker(f, size, i == len(files) - 1, manifests)
+                reason = self._raw_blocker(f, size, i == len(files) - 1, held)
                 action = KEEP if reason else WOULD
-                reason = reason or (
-                    f"older than {days} day(s); derived, loaded and in a verified backup"
-                )
+                reason = reason or f"older than {days} day(s); derived, loaded and {HELD}"
                 p.items.append(RetentionItem(self._rel(f), "raw", action, reason, size, age))
 
-    def _raw_blocker(self, f: Path, size: int, newest: bool, manifests: list[Manifest]) -> str:
+    def _raw_blocker(self, f: Path, size: int, newest: bool, held: _Held) -> str:
         """Why ``f`` must be kept, or "" when it is safe to delete."""
         if newest:
             return "still open: the newest file of its track"
@@ -230,14 +246,7 @@ class Retention:
             self._postgres is None or not self._postgres.loaded_past(f)
         ):
             return "PostgreSQL has not loaded all of its lines yet"
-        rel = self._rel(f)
-        candidates = [e for m in manifests for e in m.files if e.path == rel and e.bytes == size]
-        if not candidates:
-            return "no verified backup contains it"
-        digest = sha256_of(f)
-        if not any(e.sha256 == digest for e in candidates):
-            return "no verified backup contains it with the same sha256"
-        return ""
+        return held.blocker(self._rel(f), size, f)
 
     # --- applying ----------------------------------------------------------------------
     def apply(self, report: RetentionReport) -> RetentionReport:
@@ -263,7 +272,7 @@ class Retention:
             size = path.stat().st_size
         except FileNotFoundError:
             return "already gone"
-        if item.category == "raw" and size != item.bytes:
+        if item.category in ("raw", "dataset") and size != item.bytes:
             return f"changed since planned ({item.bytes} -> {size} bytes); re-run retention"
         try:
             path.unlink()
@@ -352,6 +361,35 @@ class Retention:
                 log.info("retention: freed %d bytes", report.bytes_freed)
             except Exception:  # a failed run must not end the schedule
                 log.exception("retention: scheduled run failed")
+
+
+HELD = "in a verified snapshot off the data volume"
+
+
+class _Held:
+    """What verified snapshots off the data volume hold: (path, size) -> sha256s."""
+
+    def __init__(self, copies: list[Manifest]) -> None:
+        self._by_path: dict[tuple[str, int], set[str]] = {}
+        for m in copies:
+            if not m.verified_ok:
+                continue
+            proven = set(m.verified_files)
+            for e in m.files:
+                if e.path in proven:
+                    self._by_path.setdefault((e.path, e.bytes), set()).add(e.sha256)
+
+    def holds(self, e: FileEntry) -> bool:
+        return e.sha256 in self._by_path.get((e.path, e.bytes), set())
+
+    def blocker(self, rel: str, size: int, path: Path) -> str:
+        """Why the file at ``path`` is not safe to delete, or "" when a copy holds it."""
+        digests = self._by_path.get((rel, size))
+        if not digests:
+            return "no verified snapshot off the data volume holds it"
+        if sha256_of(path) not in digests:
+            return "no verified snapshot off the data volume holds it with the same sha256"
+        return ""
 
 
 class _DatasetFiles:

@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
 import re
 import signal
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from observer.console.app import ObserverConsole
+from observer.daemon import fingerprints
 from tests.console.helpers import eventually
 from tests.console.screen_text import screen_text
 from tests.harness import DaemonProcess, daemon_process, start_daemon
@@ -49,7 +52,9 @@ async def test_volumes_rotation_secrets_and_backups_panels_fill_from_real_status
             lambda: re.search(r"\d (B|[KMGT]iB) of \d+\.\d [KMGT]iB \d+%", screen_text(app))
         )
         text = screen_text(app)
-        fingerprint = hashlib.sha256(daemon.token.encode()).hexdigest()[:8]
+        fps = fingerprints.existing(daemon.data_dir)  # the installation's key, made at start
+        assert fps is not None
+        fingerprint = fps(daemon.token)
         assert "OBSERVER_DATA_DIR" in text
         assert ".jsonl" in text and "lines" in text  # rotation: the current segment
         assert "OBSERVER_CONTROL_TOKEN" in text and fingerprint in text
@@ -70,8 +75,16 @@ async def test_backup_triggered_from_the_ui_completes_and_shows_the_archive_chec
         manifest = app.state.backup_manifest
         assert manifest is not None
         await eventually(lambda: manifest.archive_sha256 in screen_text(app))
-        archive = daemon.data_dir / manifest.archive
-        assert hashlib.sha256(archive.read_bytes()).hexdigest() == manifest.archive_sha256
+        # the checksum shown is the sha256 of the manifest stored inside the snapshot
+        repo, _, snapshot = manifest.archive.rpartition("#")
+        dumped = await asyncio.to_thread(
+            subprocess.run,
+            ["restic", "dump", "--no-lock", snapshot, "/.observer-manifest.json"],
+            env={"PATH": os.environ["PATH"], "RESTIC_REPOSITORY": repo,
+                 "RESTIC_PASSWORD_FILE": repo + ".password", "HOME": str(daemon.root)},
+            capture_output=True, check=True, timeout=60,
+        )  # fmt: skip
+        assert hashlib.sha256(dumped.stdout).hexdigest() == manifest.archive_sha256
         assert "Backup done" in screen_text(app)
 
 

@@ -1,19 +1,17 @@
-"""Fixtures shared by the daemon tests: one real PostgreSQL server for the session, and a
-KIS-protocol simulator of the test's own that daemon processes can share."""
+"""Fixtures shared by the daemon tests: one real PostgreSQL server and one real SeaweedFS
+S3 object store for the session."""
 
 from __future__ import annotations
 
-import asyncio
 import itertools
-import threading
 from collections.abc import Iterator
 
 import pytest
 
-from observer.daemon.simulator.server import SimEndpoints, Simulator
-from observer.daemon.simulator.state import SimConfig
 from observer.daemon.stores.postgres import PostgresSettings
 from tests.pgserver import PgServer, skip_reason
+from tests.seaweed import SeaweedS3
+from tests.seaweed import skip_reason as seaweed_skip_reason
 
 _db_names = itertools.count(1)
 
@@ -41,28 +39,26 @@ def settings(server: PgServer) -> PostgresSettings:
     return PostgresSettings(server.host, server.port, name, server.user, "s3cret-pw")
 
 
-@pytest.fixture
-def external_simulator() -> Iterator[tuple[Simulator, SimEndpoints]]:
-    """A simulator on its own event loop in a thread, for daemon processes pointed at it
-    (KIS credentials and KIS_REST_URL/KIS_WS_URL): they share its app keys and counters."""
-    loop = asyncio.new_event_loop()
-    sim = Simulator(SimConfig(rate=200, seed=7))
-    ready = threading.Event()
-    holder: dict[str, SimEndpoints] = {}
-
-    def run() -> None:
-        asyncio.set_event_loop(loop)
-        holder["ep"] = loop.run_until_complete(sim.start("127.0.0.1"))
-        ready.set()
-        loop.run_forever()
-
-    t = threading.Thread(target=run, daemon=True)
-    t.start()
-    assert ready.wait(10)
+@pytest.fixture(scope="session")
+def seaweed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedS3]:
+    """One real SeaweedFS S3 server for the session (skips when restic or weed is absent)."""
+    reason = seaweed_skip_reason()
+    if reason:
+        pytest.skip(reason)
+    srv = SeaweedS3(tmp_path_factory.mktemp("seaweed"))
+    srv.start()
     try:
-        yield sim, holder["ep"]
+        yield srv
     finally:
-        asyncio.run_coroutine_threadsafe(sim.stop(), loop).result(10)
-        loop.call_soon_threadsafe(loop.stop)
-        t.join(5)
-        loop.close()
+        srv.stop()
+
+
+@pytest.fixture
+def s3(seaweed: SeaweedS3) -> SeaweedS3:
+    """The session's SeaweedFS, running and answering (a test may have paused or killed it)."""
+    if seaweed.proc is None:
+        seaweed.start()
+    else:
+        seaweed.resume()
+        seaweed.wait_ready(30)
+    return seaweed

@@ -29,6 +29,7 @@ from observer.daemon.api.health import HealthState, VolumeCheck
 from observer.daemon.api.server import ApiServer
 from observer.daemon.backup.service import BackupService
 from observer.daemon.config import Config, load_config
+from observer.daemon.fingerprints import Fingerprints
 from observer.daemon.ingest.hub import Hub
 from observer.daemon.ingest.recovery import SeqState
 from observer.daemon.ingest.writer import SegmentWriter
@@ -84,19 +85,27 @@ def tick(i: int, symbol: str = "005930", date: str = "20261120") -> Tick:
 class LoopbackDaemon:
     """DaemonPort over real components in a tmp dir."""
 
-    def __init__(self, cfg: Config, origins: dict[str, object]) -> None:
+    def __init__(
+        self,
+        cfg: Config,
+        origins: dict[str, object],
+        *,
+        commit_interval: float = 0.02,
+        durable_tails: bool = True,
+    ) -> None:
         self.config = cfg
         self._origins = origins
         self.started = time.time()
         cfg.data_dir.mkdir(parents=True, exist_ok=True)
-        self.hub = Hub(seq=SeqState())
-        self.writer = SegmentWriter(Track.SCALP, cfg.data_dir, commit_interval=0.02)
+        self.hub = Hub(seq=SeqState(), durable_tails=durable_tails)
+        self.writer = SegmentWriter(Track.SCALP, cfg.data_dir, commit_interval=commit_interval)
         self.hub.attach_sink(Track.SCALP, self.writer)
         self.backups = BackupService(cfg)
         self.health = HealthState(cfg)
         self.health.watch_writer(self.writer)
         self.subscriptions = list(cfg.symbols)
         self.retention_calls: list[bool] = []
+        self.fingerprints = Fingerprints.ephemeral()
 
     async def start(self) -> None:
         await self.writer.start()
@@ -126,7 +135,12 @@ class LoopbackDaemon:
                     last_error=st.last_error or "",
                 )
             ],
-            secrets=secret_statuses(self.config, self._origins, loaded_at=self.started),  # type: ignore[arg-type]
+            secrets=secret_statuses(
+                self.config,
+                self._origins,  # type: ignore[arg-type]
+                self.fingerprints,
+                loaded_at=self.started,
+            ),
             backups=self.backups.status(),
             health=self.health.probes(),
             tail=TailStats(len(self.hub.subscribers()), self.hub.dropped_total),
@@ -715,3 +729,40 @@ async def test_readiness_goes_not_serving_when_the_data_volume_is_unwritable_or_
     await h.refresh()
     ok, why = h.evaluate()[probes.READINESS]
     assert not ok and "collector stopped" in why
+
+
+async def test_silent_and_idle_connections_are_closed_and_the_count_is_bounded(
+    tmp_path: Path,
+) -> None:
+    import socket
+
+    from observer.daemon.api.server import count_connections
+
+    cfg, origins = make_config(tmp_path)
+    d = LoopbackDaemon(cfg, origins)
+    await d.start()
+    server = ApiServer(d, cfg, handshake_timeout_ms=500, idle_timeout_ms=800, max_connections=20)
+    port = await server.start()
+    socks = []
+    try:
+        for i in range(30):
+            s = socket.create_connection(("127.0.0.1", port))
+            if i % 2:
+                s.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00")
+            socks.append(s)
+        await asyncio.sleep(0.2)
+        assert server.connections() <= 20  # the cap
+        for _ in range(50):  # at most 10 s
+            if not server.connections():
+                break
+            await asyncio.sleep(0.2)
+        assert server.connections() == 0  # silent ones after the handshake limit, idle after theirs
+        assert count_connections(port) == 0
+        # A real client still gets through.
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as ch:
+            await pb_grpc.StatusServiceStub(ch).GetStatus(pb.GetStatusRequest(), timeout=5)
+    finally:
+        for s in socks:
+            s.close()
+        await server.shutdown(0.2)
+        await d.stop()

@@ -8,6 +8,7 @@ import pytest
 
 from observer.daemon import config as c
 from observer.daemon.errors import ConfigError
+from observer.daemon.fingerprints import Fingerprints, load_or_create
 
 
 def test_nothing_set_puts_every_path_under_observer_runtime(tmp_path: Path) -> None:
@@ -61,8 +62,23 @@ def test_invalid_secret_values_are_never_echoed() -> None:
     # A secret of the wrong shape cannot exist (secrets are free text), but the helper that
     # renders values must mask them.
     v = c.var("KIS_APP_SECRET")
-    assert "hunter2" not in c.display_value(v, "hunter2")
-    assert c.display_value(v, "hunter2") == f"set (sha256:{c.fingerprint('hunter2')})"
+    fps = Fingerprints.ephemeral()
+    assert "hunter2" not in c.display_value(v, "hunter2", fps)
+    assert c.display_value(v, "hunter2", fps) == f"set (fingerprint {fps('hunter2')})"
+    assert c.display_value(v, "hunter2") == "set"  # no installation key yet: presence only
+
+
+def test_fingerprints_are_keyed_per_installation_and_reveal_nothing_offline(
+    tmp_path: Path,
+) -> None:
+    import hashlib
+
+    a = load_or_create(tmp_path / "a")
+    assert a("canary-db-789") == load_or_create(tmp_path / "a")("canary-db-789")  # stable
+    assert a("canary-db-789") != load_or_create(tmp_path / "b")("canary-db-789")  # keyed
+    assert a("canary-db-789") != hashlib.sha256(b"canary-db-789").hexdigest()[:8]
+    key = tmp_path / "a" / "state" / "fingerprint.key"
+    assert key.stat().st_mode & 0o777 == 0o600 and len(key.read_bytes()) == 32
 
 
 def test_credentials_need_a_real_or_paper_choice() -> None:

@@ -139,3 +139,19 @@ def test_a_dry_check_judges_missing_directories_by_their_parent_and_creates_noth
     problems = check(cfg, container=False, create=False)
     assert [p for p in problems if p.severity == CRITICAL] == []
     assert not (tmp_path / "observer-runtime").exists()
+
+
+def test_the_lock_tells_a_clean_stop_from_a_run_that_died(tmp_path: Path) -> None:
+    first = DataDirLock(tmp_path)
+    first.acquire()
+    assert first.previous is None and not first.previous_ended_uncleanly
+    first.release()
+    second = DataDirLock(tmp_path)
+    second.acquire()
+    assert second.previous is not None and not second.previous_ended_uncleanly
+    os.close(second._fd)  # type: ignore[arg-type]  # dies: no release, the kernel unlocks
+    third = DataDirLock(tmp_path)
+    third.acquire()
+    assert third.previous_ended_uncleanly and third.previous is not None
+    assert third.previous.pid == os.getpid()
+    third.release()

@@ -11,16 +11,26 @@ import sys
 import threading
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
 import pytest
 
-from observer.daemon import probes
+from observer.daemon import fingerprints, probes
 from observer.daemon.simulator.server import SimEndpoints, Simulator
 from observer.v1 import observer_pb2 as pb
 from observer.v1 import observer_pb2_grpc as pb_grpc
-from tests.harness import base_env, daemon_process, jsonl, run_cli, start_daemon, wait_for
+from tests.harness import (
+    base_env,
+    daemon_process,
+    external_simulator,
+    jsonl,
+    kis_env,
+    run_cli,
+    start_daemon,
+    wait_for,
+)
 
 
 def _scalp_lines(data_dir: Path) -> list[dict[str, object]]:
@@ -146,29 +156,30 @@ def test_config_command_shows_sources_and_masks_secrets(tmp_path: Path) -> None:
     out = run_cli("config", "--port", "6001", env=env)
     assert out.returncode == 0, out.stderr
     assert "canary-db-password-42" not in out.stdout
-    assert "DB_PASSWORD" in out.stdout and "sha256:" in out.stdout
+    db_line = next(line for line in out.stdout.splitlines() if line.startswith("DB_PASSWORD"))
+    assert " set " in db_line + " " and "fingerprint" not in db_line  # no key yet: presence
+    fingerprints.load_or_create(tmp_path / "data")  # as the daemon does at its first start
+    out = run_cli("config", "--port", "6001", env=env)
+    assert "canary-db-password-42" not in out.stdout
+    assert "DB_PASSWORD" in out.stdout and "set (fingerprint " in out.stdout
     port_line = next(line for line in out.stdout.splitlines() if line.startswith("SERVICE_PORT"))
     assert "6001" in port_line and "flag" in port_line
 
 
-# --- daemons on a simulator of their own (tests/daemon/conftest.py: external_simulator) ----
+# --- a simulator shared by several daemon processes (five restarts) -----------------------
 
 
-def _creds(ep: SimEndpoints, key: str = "PSk3yForTestsOnly0000000000000000000") -> dict[str, str]:
-    return {
-        "KIS_APP_KEY": key,
-        "KIS_APP_SECRET": "secretForTestsOnly" + "x" * 100,
-        "KIS_ENV": "paper",
-        "KIS_REST_URL": ep.rest_url,
-        "KIS_WS_URL": ep.ws_url,
-    }
+@pytest.fixture
+def simulator() -> Iterator[tuple[Simulator, SimEndpoints]]:
+    with external_simulator() as running:
+        yield running
 
 
 def test_five_daemon_restarts_issue_exactly_one_access_token(
-    tmp_path: Path, external_simulator: tuple[Simulator, SimEndpoints]
+    tmp_path: Path, simulator: tuple[Simulator, SimEndpoints]
 ) -> None:
-    sim, ep = external_simulator
-    creds = _creds(ep)
+    sim, ep = simulator
+    creds = kis_env(ep)
     for _ in range(5):
         with daemon_process(tmp_path, **creds) as d:
             data, n = d.data_dir, _count_lines(d.data_dir)
@@ -249,10 +260,10 @@ def test_parts_cut_by_rotate_now_reach_parquet_and_status_says_ok(tmp_path: Path
 
 
 def test_a_second_daemon_on_the_same_app_key_reports_it_while_the_first_keeps_streaming(
-    tmp_path: Path, external_simulator: tuple[Simulator, SimEndpoints]
+    tmp_path: Path, simulator: tuple[Simulator, SimEndpoints]
 ) -> None:
-    sim, ep = external_simulator
-    creds = _creds(ep)
+    sim, ep = simulator
+    creds = kis_env(ep)
     with daemon_process(tmp_path / "a", **creds) as first:
         assert wait_for(lambda: _count_lines(first.data_dir) > 0, timeout=20)
         with daemon_process(tmp_path / "b", **creds) as second:

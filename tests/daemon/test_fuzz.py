@@ -8,7 +8,7 @@ import pytest
 from observer.daemon.kis import parser as parser_module
 from tests import fuzz_frames
 
-SECONDS = 8.0
+SECONDS = 5.0
 
 
 def test_a_short_fuzz_finds_no_escape_crash_disagreement_or_out_of_domain_record() -> None:

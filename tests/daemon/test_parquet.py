@@ -250,3 +250,54 @@ def _recorder(events: list[tuple[str, dict[str, object]]]) -> Emit:
         events.append((event, fields))
 
     return emit
+
+
+def test_rows_are_sorted_by_symbol_then_ts_with_row_group_statistics(data_dir: Path) -> None:
+    seg = scalp_path(data_dir, "20261120", 9)
+    target = convert_segment(seg, data_dir / "datasets")
+    assert target is not None
+    table = pq.read_table(target)
+    keys = list(zip(table["symbol"].to_pylist(), table["ts"].to_pylist(), strict=True))
+    assert keys == sorted(keys)
+    meta = pq.read_metadata(target)
+    stats = meta.row_group(0).column(table.schema.get_field_index("symbol")).statistics
+    assert stats is not None and stats.has_min_max
+    assert [c.column_index for c in meta.row_group(0).sorting_columns][:2] == [
+        table.schema.get_field_index("symbol"),
+        table.schema.get_field_index("ts"),
+    ]
+
+
+def test_one_symbol_day_of_a_month_is_read_without_scanning_the_month(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pyarrow as pa
+
+    monkeypatch.setattr(parquet, "GROUP_BYTES", 120_000)  # several row groups per file
+    data = tmp_path / "data"
+    datasets = data / "datasets"
+    days = [f"202611{d:02d}" for d in range(2, 31) if date(2026, 11, d).weekday() < 5]
+    for day in days:
+        for hour in (9, 10):
+            seg = scalp_path(data, day, hour)
+            write_lines(seg, ticks(day, hour, 1200, seed=hash(day) % 1000 + hour))
+            convert_segment(seg, datasets)
+    part = ds.partitioning(
+        pa.schema([("track", pa.string()), ("date", pa.string())]), flavor="hive"
+    )
+    month = ds.dataset(datasets, format="parquet", partitioning=part)
+    total = sum(f.metadata.num_row_groups for f in month.get_fragments())
+    wanted = (ds.field("symbol") == "005930") & (ds.field("date") == "2026-11-20")
+    symbol = ds.field("symbol") == "005930"
+    # the date= folder picks the day's files; row-group statistics pick the groups in them
+    read = [rg for f in month.get_fragments(filter=wanted) for rg in f.split_by_row_group(symbol)]
+    expected = sum(
+        1
+        for hour in (9, 10)
+        for line in scalp_path(data, "20261120", hour).read_text().splitlines()
+        if json.loads(line)["symbol"] == "005930"
+    )
+    rows = sum(rg.to_table(filter=symbol).num_rows for rg in read)
+    assert rows == expected > 0  # every row of that symbol-day, from those groups alone
+    assert total > 20 * len(read)  # a few row groups of one day, not the month's
+    assert len(read) <= 2 * 2  # at most two groups in each of that day's two files

@@ -16,12 +16,11 @@ import grpc
 from observer.daemon import probes
 from observer.daemon.clock import now_kst
 from observer.daemon.kis.parser import trade_dates
-from observer.daemon.simulator.server import SimEndpoints, Simulator
 from observer.v1 import observer_pb2 as pb
 from observer.v1 import observer_pb2_grpc as pb_grpc
 from tests.daemon.ingest_support import frame, record
 from tests.fuzz_frames import line_problem
-from tests.harness import daemon_process, wait_for
+from tests.harness import daemon_process, external_simulator, kis_env, wait_for
 
 TOO_BIG = str(2**63)
 
@@ -71,19 +70,13 @@ def _metric(port: str, name: str) -> float:
 
 
 def test_poison_frames_write_no_line_that_breaks_the_schema_and_status_stays_live(
-    tmp_path: Path, external_simulator: tuple[Simulator, SimEndpoints]
+    tmp_path: Path,
 ) -> None:
-    sim, ep = external_simulator
-    creds = {
-        "KIS_APP_KEY": "PSk3yForPoisonTests0000000000000000",
-        "KIS_APP_SECRET": "secretForTestsOnly" + "y" * 100,
-        "KIS_ENV": "paper",
-        "KIS_REST_URL": ep.rest_url,
-        "KIS_WS_URL": ep.ws_url,
-        "OBSERVER_SWING_INTERVAL": "0",
-    }
     poison = corpus(f"{now_kst():%Y%m%d}")
-    with daemon_process(tmp_path, **creds) as d:
+    with (
+        external_simulator() as (sim, ep),
+        daemon_process(tmp_path, **kis_env(ep), OBSERVER_SWING_INTERVAL="0") as d,
+    ):
         scalp = d.data_dir / "assets" / "scalp"
         assert wait_for(lambda: any(scalp.glob("*.jsonl")), timeout=20)
         sim.inject(poison)

@@ -170,6 +170,8 @@ async def test_server_killed_while_lines_are_appended_loads_every_line_once_afte
     assert total == _lines(seg, scalp_path(tmp_path, "20261120", 10))
     assert await _fetch(settings, "SELECT count(*) FROM scalp_ticks") == total
     assert await _fetch(settings, "SELECT count(DISTINCT seq) FROM scalp_ticks") == total
+    back = running.status()
+    assert back.state == "connected" and back.last_error == ""  # the outage is over
 
 
 async def test_crash_between_copy_and_checkpoint_leaves_no_duplicate_after_restart(

@@ -7,9 +7,11 @@ import json
 import random
 from pathlib import Path
 
+import pytest
+
 from observer.daemon.ingest.events import EventBus
 from observer.daemon.ingest.hub import Hub
-from observer.daemon.ingest.recovery import recover
+from observer.daemon.ingest.recovery import check_deep, recover, recover_start
 from observer.daemon.ingest.writer import SegmentWriter
 from observer.daemon.model import Track
 from observer.daemon.schema.lines import LineFormatter
@@ -137,5 +139,71 @@ async def test_seq_continues_after_a_hard_stop_without_close(tmp_path: Path) -> 
     await w2.start()
     await hub2.publish(Track.SCALP, batch(5))
     await w2.close()
-    seqs = [json.loads(x)["seq"] for x in path.read_text().splitlines()]
+    seqs = [
+        json.loads(x)["seq"]
+        for p in (path, path.with_name("20261120_09_p1.jsonl"))  # the restart's new part
+        for x in p.read_text().splitlines()
+    ]
     assert seqs == list(range(1, 56))
+
+
+class _Crash(Exception):
+    pass
+
+
+@pytest.mark.parametrize(
+    "step", ["recovering written", "original quarantined", "report written", "good lines in place"]
+)
+def test_a_crash_at_any_step_of_a_quarantine_loses_nothing_and_reuses_no_seq(
+    tmp_path: Path, step: str
+) -> None:
+    assets, events, _ = setup(tmp_path)
+    path = assets / "scalp" / "20261120_09.jsonl"
+    a, b = lines(3), lines(4, start=5)
+    original = a + b"garbage line\n" + b
+    path.write_bytes(original)
+
+    def crash(name: str) -> None:
+        if name == step:
+            raise _Crash(name)
+
+    with pytest.raises(_Crash):
+        check_deep(tmp_path, events, recover_start(tmp_path, events), step=crash)
+    report = recover(tmp_path, events)  # the next start, and its full check
+    assert report.seq.last(Track.SCALP, "20261120") == 8
+    assert path.read_bytes() == a + b
+    copies = [
+        q for q in (assets / "quarantine" / "scalp").glob("*.jsonl.*") if "report" not in q.name
+    ]
+    assert copies and all(q.read_bytes() == original for q in copies)
+    assert not list((assets / "scalp").glob("*.recovering"))
+
+
+def test_a_quarantine_left_half_done_with_the_original_moved_away_is_completed(
+    tmp_path: Path,
+) -> None:
+    assets, events, seen = setup(tmp_path)
+    path = assets / "scalp" / "20261120_09.jsonl"
+    qdir = assets / "quarantine" / "scalp"
+    qdir.mkdir(parents=True)
+    (qdir / "20261120_09.jsonl.20261120T091500").write_bytes(lines(12829))
+    path.with_name(path.name + ".recovering").write_bytes(lines(12000))
+    report = recover(tmp_path, events)
+    assert path.read_bytes() == lines(12000)
+    assert report.seq.last(Track.SCALP, "20261120") == 12829  # the quarantined file counts
+    assert report.completed == [str(path)]
+    assert "quarantine_completed" in [e["event"] for e in seen]
+
+
+def test_the_start_path_reads_only_the_end_of_a_large_open_segment(tmp_path: Path) -> None:
+    assets, events, _ = setup(tmp_path)
+    path = assets / "scalp" / "20261120_09.jsonl"
+    good = lines(20000)
+    path.write_bytes(b"garbage in the middle\n" + good + b'{"seq":20001,"trade')
+    report = recover_start(tmp_path, events)
+    assert report.seq.last(Track.SCALP, "20261120") == 20000
+    assert len(report.repairs) == 1 and report.quarantined == []  # the middle: later
+    assert report.to_check == [path]
+    assert report.last_received_at[Track.SCALP] > 0
+    check_deep(tmp_path, events, report)
+    assert len(report.quarantined) == 1 and path.read_bytes() == good

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from observer.daemon.backup.manifest import FileEntry, Manifest, manifests_dir
+from observer.daemon.backup.manifest import FileEntry, Manifest, manifests_dir, save_snapshot
+from observer.daemon.backup.stage import state_dir
 from observer.daemon.clock import KST
 from observer.daemon.config import Config, load_config
 from observer.daemon.ingest.events import Emit
@@ -23,8 +24,19 @@ NOW = datetime(2026, 11, 25, 12, 0, tzinfo=KST).timestamp()
 DAY = 86400.0
 
 
+#: An object-store repository: off the data volume. Retention only reads the local record of
+#: its snapshots; nothing here talks to it.
+OFF_VOLUME = {
+    "OBSERVER_BACKUP_REPOSITORY": "s3:http://127.0.0.1:9/observer/repo",
+    "OBSERVER_REPO_PASSWORD": "pw-for-records-only",
+    "OBSERVER_S3_ACCESS_KEY": "ak",
+    "OBSERVER_S3_SECRET_KEY": "sk-for-records-only",
+}
+
+
 def _cfg(tmp_path: Path, **env: str) -> Config:
     base = {"OBSERVER_DATA_DIR": str(tmp_path / "data"), "OBSERVER_LOG_DIR": str(tmp_path / "logs")}
+    base.update(OFF_VOLUME)
     base.update({"OBSERVER_RETAIN_RAW_DAYS": "3", "OBSERVER_RETAIN_DATASET_DAYS": "0"})
     base.update(env)
     return load_config(environ=base, cwd=tmp_path).config
@@ -39,6 +51,18 @@ def _entry(data: Path, rel: str, sha: str | None = None) -> FileEntry:
 def _manifest(
     data: Path, bid: str, created: float, files: list[FileEntry], ok: bool | None
 ) -> None:
+    """A verified (ok=True), failed or unverified snapshot record holding ``files``."""
+    sid = hashlib.sha256(bid.encode()).hexdigest()[:8]
+    m = Manifest(
+        id=bid, created_at=created, daemon_version="test", archive="", files=files,
+        verified_at=created + 60 if ok is not None else None, verified_ok=ok,
+        snapshot_id=sid, repository=OFF_VOLUME["OBSERVER_BACKUP_REPOSITORY"],
+        verified_files=[f.path for f in files] if ok else [],
+    )  # fmt: skip
+    save_snapshot(state_dir(data), m)
+
+
+def _legacy(data: Path, bid: str, created: float, files: list[FileEntry], ok: bool | None) -> None:
     archive = data / "backups" / "archives" / f"{bid}.tar.gz"
     archive.parent.mkdir(parents=True, exist_ok=True)
     archive.write_bytes(b"archive " + bid.encode())
@@ -111,11 +135,17 @@ def test_dry_run_lists_what_would_go_and_deletes_nothing(volume: Config) -> None
 def test_raw_files_that_are_not_safe_are_kept_with_the_reason(volume: Config) -> None:
     items = _by_path(Retention(volume).plan(NOW))
     kept = RetentionAction.KEPT
-    assert items["assets/scalp/20261101_10.jsonl"] == (kept, "no verified backup contains it")
-    assert items["assets/scalp/20261101_11.jsonl"] == (kept, "no verified backup contains it")
+    assert items["assets/scalp/20261101_10.jsonl"] == (
+        kept,
+        "no verified snapshot off the data volume holds it",
+    )
+    assert items["assets/scalp/20261101_11.jsonl"] == (
+        kept,
+        "no verified snapshot off the data volume holds it",
+    )
     assert items["assets/scalp/20261101_12.jsonl"] == (
         kept,
-        "no verified backup contains it with the same sha256",
+        "no verified snapshot off the data volume holds it with the same sha256",
     )
     item = next(i for i in Retention(volume).plan(NOW).items if i.path.endswith("_09.jsonl"))
     assert item.age_days == pytest.approx(23.5)
@@ -182,19 +212,39 @@ def test_raw_file_is_kept_until_postgres_loaded_it_when_postgres_is_on(tmp_path:
     )
 
 
-def test_a_backup_deleted_in_the_same_run_does_not_count_as_a_copy(tmp_path: Path) -> None:
+def test_a_legacy_archive_goes_only_once_snapshots_hold_every_file_in_it(tmp_path: Path) -> None:
     cfg = _cfg(tmp_path, OBSERVER_RETAIN_BACKUP_DAYS="30")
     data = cfg.data_dir
     seg = scalp_path(data, "20261001", 9)
     write_lines(seg, ticks("20261001", 9, 20))
-    convert_segment(seg, data / "datasets")
     write_lines(scalp_path(data, "20261124", 9), ticks("20261124", 9, 5))
     rel = "assets/scalp/20261001_09.jsonl"
-    _manifest(data, "20261001-160000-0001", NOW - 40 * DAY, [_entry(data, rel)], ok=True)
-    _manifest(data, "20261124-160000-0002", NOW - DAY, [], ok=True)
-    items = _by_path(Retention(cfg).plan(NOW))
-    assert items["backups/archives/20261001-160000-0001.tar.gz"][0] is RetentionAction.WOULD_DELETE
-    assert items[rel] == (RetentionAction.KEPT, "no verified backup contains it")
+    _legacy(data, "20261001-160000-0001", NOW - 40 * DAY, [_entry(data, rel)], ok=True)
+    archive = "backups/archives/20261001-160000-0001.tar.gz"
+    kept = _by_path(Retention(cfg).plan(NOW))[archive]
+    assert kept[0] is RetentionAction.KEPT and "in no verified snapshot" in kept[1]
+    _manifest(data, "20261124-160000-0002", NOW - DAY, [_entry(data, rel)], ok=True)
+    assert _by_path(Retention(cfg).plan(NOW))[archive][0] is RetentionAction.WOULD_DELETE
+
+
+def test_a_repository_on_the_data_volume_is_no_copy(tmp_path: Path) -> None:
+    cfg = _cfg(tmp_path, OBSERVER_BACKUP_REPOSITORY=str(tmp_path / "repo"),
+               OBSERVER_REPO_PASSWORD="pw")  # fmt: skip
+    data = cfg.data_dir
+    seg = scalp_path(data, "20261101", 9)
+    write_lines(seg, ticks("20261101", 9, 20))
+    convert_segment(seg, data / "datasets")
+    write_lines(scalp_path(data, "20261124", 9), ticks("20261124", 9, 5))
+    rel = "assets/scalp/20261101_09.jsonl"
+    m = Manifest(id="x", created_at=NOW - DAY, daemon_version="t", archive="",
+                 files=[_entry(data, rel)], verified_ok=True, snapshot_id="0123abcd",
+                 repository=str(tmp_path / "repo"), verified_files=[rel])  # fmt: skip
+    save_snapshot(state_dir(data), m)
+    # the same disk as the data (a laptop): it does not survive the disk, so it does not count
+    assert _by_path(Retention(cfg).plan(NOW))[rel] == (
+        RetentionAction.KEPT,
+        "no verified snapshot off the data volume holds it",
+    )
 
 
 def test_zero_days_keeps_a_class_forever_in_one_summary_line(volume: Config) -> None:

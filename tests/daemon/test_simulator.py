@@ -307,7 +307,11 @@ async def _feed_kinds(at: datetime, subs: list[tuple[str, str]], seconds: float 
         async with connect(ep.ws_url, ping_interval=None) as ws:
             for tr, sym in subs:
                 await ws.send(sub(key, sym).replace("H0STCNT0", tr))
-                assert json.loads(await ws.recv())["body"]["msg_cd"] == "OPSP0000"
+                ack = await ws.recv()
+                while isinstance(ack, str) and ack[:1] == "0":  # frames of the first one
+                    out.append(ack)
+                    ack = await ws.recv()
+                assert json.loads(ack)["body"]["msg_cd"] == "OPSP0000"
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(seconds):
                     while True:

@@ -194,20 +194,37 @@ async def test_after_rotate_now_the_state_counts_the_closed_file_and_nothing_ope
     await w.close()
 
 
-async def test_a_restart_appends_to_the_existing_segment_and_counts_its_lines(
+async def test_a_restart_continues_in_a_new_part_never_in_the_previous_run_s_file(
     tmp_path: Path,
 ) -> None:
-    for start in (1, 4):
+    d = tmp_path / "assets" / "scalp"
+    for start in (1, 4, 7):
         w = SegmentWriter(Track.SCALP, tmp_path, commit_interval=0.01)
         await w.start()
         await w.put(ticks(3, start=start))
         await asyncio.sleep(0.1)
-        lines = w.state().lines
+        assert w.state().lines == 3
         await w.close()
-    assert lines == 6
-    assert [
-        x["seq"] for x in read_lines(tmp_path / "assets" / "scalp" / "20261120_09.jsonl")
-    ] == list(range(1, 7))
+    assert sorted(p.name for p in d.iterdir()) == [
+        "20261120_09.jsonl", "20261120_09_p1.jsonl", "20261120_09_p2.jsonl",
+    ]  # fmt: skip
+    seqs = [x["seq"] for n in ("", "_p1", "_p2") for x in read_lines(d / f"20261120_09{n}.jsonl")]
+    assert seqs == list(range(1, 10))
+
+
+async def test_after_a_restart_late_records_go_to_the_newest_segment_on_disk(
+    tmp_path: Path,
+) -> None:
+    d = tmp_path / "assets" / "scalp"
+    w = SegmentWriter(Track.SCALP, tmp_path, commit_interval=0.01)
+    await w.start()
+    await w.put(ticks(2, time="100001"))
+    await w.close()
+    w = SegmentWriter(Track.SCALP, tmp_path, commit_interval=0.01)
+    await w.start()
+    await w.put(ticks(1, time="095959", start=3))  # a late trade of the hour before
+    await w.close()
+    assert sorted(p.name for p in d.iterdir()) == ["20261120_10.jsonl", "20261120_10_p1.jsonl"]
 
 
 class FlakyFile(OsSegmentFile):
@@ -285,3 +302,16 @@ def test_the_event_bus_reports_the_file_as_it_stands(tmp_path: Path) -> None:
     bus.emit("rotate", track="scalp")
     assert (bus.lines, bus.bytes, bus.emitted) == (3, path.stat().st_size, 1)
     assert EventBus(tmp_path / "none.jsonl").lines == 0
+
+
+def test_a_torn_last_event_is_cut_at_start_so_the_next_one_stays_whole(tmp_path: Path) -> None:
+    path = tmp_path / "observer.jsonl"
+    bus = EventBus(path)
+    bus.emit("start", pid=1)
+    with path.open("ab") as fh:
+        fh.write(b'{"ts":"2026-12-01T10:00:00+09:00","event":"rot')  # killed mid-append
+    bus = EventBus(path)
+    bus.emit("start", pid=2)
+    events = [json.loads(line) for line in path.read_text().splitlines()]  # every line parses
+    assert [e["event"] for e in events] == ["start", "repair", "start"]
+    assert events[1]["removed_bytes"] == 46 and bus.repaired == 46

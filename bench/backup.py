@@ -1,0 +1,334 @@
+"""Figures for backups: restic snapshots in an object store vs full .tar.gz archives.
+
+    .venv/bin/python bench/backup.py [--days 30] [--ticks-per-day 2000000] [--work DIR]
+
+Simulates trading days (not in real time) on the default settings: the project's own
+SegmentWriter writes each day's ticks in hourly segments (09..15 KST); each rotation is
+followed by the segment's Parquet conversion and a snapshot (as the schedule takes them
+within OBSERVER_BACKUP_AFTER_ROTATION_MINUTES), the day ends with the daily snapshot, the
+repository policy (forget + prune) and retention, all with the simulated clock. The
+repository is a real SeaweedFS S3 bucket on loopback (off the data volume, so retention
+may delete what verified snapshots hold).
+
+The baseline, measured in the same run: the design being replaced, a full .tar.gz of the
+volume every day, 30 kept, raw files kept forever. Each day's new files are archived once
+with the legacy archive writer; archive N holds days 1..N, so its size is the sum of those
+(gzip streams add up; the first days are checked against a real cumulative archive).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from observer.daemon.backup.archive import Source, write_archive  # noqa: E402
+from observer.daemon.backup.engine import new_id  # noqa: E402
+from observer.daemon.backup.manifest import Manifest  # noqa: E402
+from observer.daemon.backup.service import BackupService  # noqa: E402
+from observer.daemon.clock import KST  # noqa: E402
+from observer.daemon.config import Config, load_config  # noqa: E402
+from observer.daemon.ingest.writer import SegmentWriter  # noqa: E402
+from observer.daemon.model import Tick, Track  # noqa: E402
+from observer.daemon.stores.parquet import convert_segment  # noqa: E402
+from observer.daemon.stores.retention import Retention  # noqa: E402
+from tests.seaweed import BUCKET, SeaweedS3, skip_reason  # noqa: E402
+from tests.storedata import ticks  # noqa: E402
+
+GIB = 1024**3
+VOLUME = 20 * GIB
+#: Minutes of trading in each hourly segment (KRX 09:00-15:30).
+HOURS = {9: 60, 10: 60, 11: 60, 12: 60, 13: 60, 14: 60, 15: 30}
+
+
+def trading_days(start: date, n: int) -> list[date]:
+    out: list[date] = []
+    d = start
+    while len(out) < n:
+        if d.weekday() < 5:
+            out.append(d)
+        d += timedelta(days=1)
+    return out
+
+
+def hour_ticks(day: str, hour: int, n: int, seq0: int, pool: list[Tick]) -> list[Tick]:
+    """``n`` ticks in ``hour`` of ``day``: the pool's prices, this day's times and seqs."""
+    minutes = HOURS[hour]
+    base = datetime(int(day[:4]), int(day[4:6]), int(day[6:]), hour, tzinfo=KST).timestamp()
+    out = []
+    for i in range(n):
+        sec = (i * minutes * 60) // n
+        t = pool[i % len(pool)]
+        out.append(
+            replace(
+                t,
+                trade_date=day,
+                time=f"{hour:02d}{sec // 60:02d}{sec % 60:02d}",
+                cum_volume=1000 + i,
+                received_at=base + sec + 0.25,
+                seq=seq0 + i,
+            )
+        )
+    return out
+
+
+def du(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink())
+
+
+def bucket_bytes(s3: SeaweedS3, prefix: str) -> int:
+    return sum(
+        o.size or 0 for o in s3.client().list_objects(BUCKET, prefix=prefix + "/", recursive=True)
+    )
+
+
+class Run:
+    def __init__(self, cfg: Config, s3: SeaweedS3, prefix: str) -> None:
+        self.cfg = cfg
+        self.s3 = s3
+        self.prefix = prefix
+        self.now = 0.0
+        self.svc = BackupService(cfg, clock=lambda: self.now)
+        self.snapshot_seconds: list[tuple[int, str, float]] = []  # day, kind, seconds
+        self.peak = 0
+        self.baseline_days: list[int] = []  # legacy archive bytes of each day's new files
+        self.check: tuple[int, int] | None = None
+
+    def snapshot(self, day_no: int, kind: str) -> None:
+        t0 = time.perf_counter()
+        self.svc.run_sync(now=self.now)
+        self.snapshot_seconds.append((day_no, kind, time.perf_counter() - t0))
+        self.peak = max(self.peak, du(self.cfg.data_dir))
+
+    def _archive(self, files: list[Path], out: Path) -> int:
+        """Bytes of a legacy .tar.gz of ``files`` (the writer being replaced), then removed."""
+        data = self.cfg.data_dir
+        srcs = [Source(p, p.relative_to(data).as_posix()) for p in files if p.exists()]
+        m = Manifest(
+            id=new_id(self.now), created_at=self.now, daemon_version="baseline", archive=""
+        )
+        out.mkdir(exist_ok=True)
+        write_archive(out, srcs, m, lambda p: None)
+        shutil.rmtree(out, ignore_errors=True)
+        return m.archive_bytes
+
+    def baseline_day(self, files: list[Path], work: Path) -> None:
+        self.baseline_days.append(self._archive(files, work / "baseline"))
+
+    def baseline_check(self, files: list[Path], work: Path) -> None:
+        """A real cumulative archive of the first days, against the sum of their parts."""
+        self.check = (self._archive(files, work / "baseline-check"), sum(self.baseline_days))
+
+
+async def simulate(run: Run, days: list[date], per_day: int, work: Path) -> list[Path]:
+    cfg = run.cfg
+    data = cfg.data_dir
+    writer = SegmentWriter(Track.SCALP, data, commit_interval=0.05, commit_records=50_000)
+    closed: asyncio.Queue[Path] = asyncio.Queue()
+    writer.add_close_listener(closed.put_nowait)
+    await writer.start()
+    pool = list(ticks("20261102", 9, 4096, seed=5))
+    seq = 1
+    total_min = sum(HOURS.values())
+    day_files: list[Path] = []
+    cumulative_check: list[Path] = []
+    try:
+        for n, d in enumerate(days, 1):
+            key = d.strftime("%Y%m%d")
+            new_files: list[Path] = []
+            for hour, minutes in HOURS.items():
+                count = per_day * minutes // total_min
+                batch = hour_ticks(key, hour, count, seq, pool)
+                seq += count
+                for i in range(0, len(batch), 20_000):
+                    await writer.put(batch[i : i + 20_000])
+                if n == 1 and hour == 9:
+                    continue  # nothing closed yet
+                # the previous segment closes when this hour's first ticks are committed
+                seg = await asyncio.wait_for(closed.get(), timeout=60)
+                run.now = datetime(d.year, d.month, d.day, hour, 5, tzinfo=KST).timestamp()
+                convert_segment(seg, data / "datasets")
+                new_files.append(seg)
+                run.snapshot(n, "rotation")
+            # 16:00: the daily snapshot (the 15:00 segment is still open: cut at its last line)
+            run.now = datetime(d.year, d.month, d.day, 16, 0, tzinfo=KST).timestamp()
+            run.snapshot(n, "daily")
+            run.svc.policy_sync()
+            run.now = datetime(d.year, d.month, d.day, 17, 0, tzinfo=KST).timestamp()
+            r = Retention(cfg, clock=lambda: run.now)
+            r.apply(r.plan(run.now))
+            run.peak = max(run.peak, du(data))
+            # the baseline: today's new files archived once with the legacy writer
+            run.baseline_day(new_files, work)
+            day_files += new_files
+            if n <= 2:
+                cumulative_check += new_files
+                if n == 2:
+                    run.baseline_check(cumulative_check, work)
+            print(
+                f"day {n:2d} {d}: data volume {du(data) / GIB:.2f} GiB, repository "
+                f"{bucket_bytes(run.s3, run.prefix) / GIB:.2f} GiB",
+                flush=True,
+            )
+    finally:
+        await writer.close()
+    return day_files
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--days", type=int, default=30)
+    ap.add_argument("--ticks-per-day", type=int, default=2_000_000)
+    ap.add_argument(
+        "--work", type=Path, default=None, help="scratch directory (default: a temp dir)"
+    )
+    args = ap.parse_args()
+    reason = skip_reason()
+    if reason:
+        print(f"bench/backup.py needs restic and SeaweedFS: {reason}")
+        return 2
+    work = Path(tempfile.mkdtemp(prefix="observer-bench-backup-", dir=args.work))
+    s3 = SeaweedS3(work / "seaweed")
+    s3.start()
+    started = time.monotonic()
+    try:
+        env = {
+            "OBSERVER_DATA_DIR": str(work / "data"),
+            "OBSERVER_CONFIG_DIR": str(work / "config"),
+            "OBSERVER_LOG_DIR": str(work / "logs"),
+            "OBSERVER_BACKUP_SCRATCH_DIR": str(work / "scratch"),
+            **s3.env("bench"),
+        }
+        cfg = load_config(environ=env, cwd=work).config
+        run = Run(cfg, s3, "bench")
+        days = trading_days(date(2026, 11, 2), args.days)
+        asyncio.run(simulate(run, days, args.ticks_per_day, work))
+
+        repo = bucket_bytes(s3, "bench")
+        stats = run.svc.engine.restic.run(["stats", "--mode", "raw-data", "--json", "--no-lock"])
+        held = int(stats.json_value()["total_size"])
+        base_archives = [sum(run.baseline_days[: i + 1]) for i in range(len(run.baseline_days))]
+        base_total, base_held = sum(base_archives), base_archives[-1]
+        rot = [(d, s) for d, k, s in run.snapshot_seconds if k == "rotation"]
+        day1 = [s for d, s in rot if d == 1][1:]  # not the very first (repository init)
+        dayn = [s for d, s in rot if d == len(days)]
+        t1, tn = sorted(day1)[len(day1) // 2], sorted(dayn)[len(dayn) // 2]
+
+        into = work / "restore"
+        t0 = time.perf_counter()
+        svc = run.svc
+        with svc.engine.lock():
+            _m, nfiles, nbytes = svc.engine.restore_into("latest", into)
+        restore_s = time.perf_counter() - t0
+        shutil.rmtree(into, ignore_errors=True)
+
+        raw_day = args.ticks_per_day * (du(cfg.data_dir / "assets") / max(1, _lines(cfg.data_dir)))
+        parquet = du(cfg.data_dir / "datasets")
+        pq_day = parquet / len(days)
+        c = cfg
+        raw_days_max = _max_trading_days(c.retain_raw_days + 1)
+        pq_days_max = _max_trading_days(c.retain_dataset_days + 1)
+        other = du(cfg.data_dir) - du(cfg.data_dir / "assets") - parquet
+        projected = raw_days_max * raw_day + pq_days_max * pq_day + other + 2 * raw_day / 6.5
+        wall = time.monotonic() - started
+
+        print()
+        print(
+            f"Machine: {os.cpu_count()} cores ({platform.machine()}), Python {platform.python_version()}, "
+            f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())} (at the end); {wall / 60:.0f} min"
+        )
+        print(
+            f"Command: .venv/bin/python bench/backup.py --days {args.days} --ticks-per-day {args.ticks_per_day}"
+        )
+        print(
+            f"{len(days)} trading days x {args.ticks_per_day:,} ticks, {len(run.snapshot_seconds)} snapshots "
+            f"(after each rotation and daily), policy and retention daily; repository: SeaweedFS S3"
+        )
+        print()
+        print(
+            "| figure | snapshots (restic, object store) | baseline: daily full .tar.gz | target |"
+        )
+        print("|---|---:|---:|---|")
+        print(
+            f"| repository bytes after {len(days)} days | {repo / GIB:.2f} GiB | {base_total / GIB:.2f} GiB | |"
+        )
+        print(f"| compressed data it holds | {held / GIB:.2f} GiB | {base_held / GIB:.2f} GiB | |")
+        print(f"| ratio | {repo / held:.2f} | {base_total / base_held:.1f} | <= 1.2 |")
+        print(f"| snapshot after one new hourly segment, day 1 (s, median) | {t1:.2f} | | |")
+        print(f"| same on day {len(days)} (s, median) | {tn:.2f} | | |")
+        print(f"| ratio day {len(days)} / day 1 | {tn / t1:.2f} | | <= 1.5 |")
+        print(
+            f"| full restore of the newest snapshot, every sha256 checked | {nbytes / restore_s / 1e6:.0f} MB/s "
+            f"({nfiles} files, {nbytes / GIB:.2f} GiB, {restore_s:.0f} s) | | |"
+        )
+        base_volume = len(days) * raw_day + base_total  # raw kept forever + archives on the volume
+        print(
+            f"| data volume peak during the run | {run.peak / GIB:.2f} GiB ({run.peak / VOLUME:.0%} of 20 GiB) | "
+            f"{base_volume / GIB:.1f} GiB ({base_volume / VOLUME:.0%}) | |"
+        )
+        print(
+            f"| projected steady state at the default policy | {projected / GIB:.2f} GiB ({projected / VOLUME:.0%}) "
+            f"| grows every day | < 70 % |"
+        )
+        print(
+            f"| days until a 20 GiB volume fills | never | {_days_to_fill(run.baseline_days, raw_day)} | never |"
+        )
+        print()
+        print(
+            f"raw JSONL per trading day {raw_day / 1e9:.3f} GB, Parquet {pq_day / 1e9:.3f} GB; raw kept "
+            f"{c.retain_raw_days} days (at most {raw_days_max} trading days), Parquet {c.retain_dataset_days} days "
+            f"(at most {pq_days_max}); other files {other / 1e6:.0f} MB; plus the open segment's stage copy"
+        )
+        if run.check is not None:
+            real, parts = run.check
+            print(
+                f"baseline check: real archive of days 1-2 {real:,} B, sum of the daily parts {parts:,} B "
+                f"({(parts - real) / real:+.3%})"
+            )
+        return 0
+    finally:
+        s3.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _lines(data: Path) -> int:
+    n = 0
+    for p in (data / "assets").rglob("*.jsonl"):
+        with open(p, "rb") as f:
+            while b := f.read(1 << 20):
+                n += b.count(b"\n")
+    return n
+
+
+def _max_trading_days(calendar_days: int) -> int:
+    """Weekdays in the worst window of ``calendar_days`` consecutive days."""
+    if calendar_days <= 1:
+        return 1
+    return max(sum(1 for i in range(calendar_days) if (start + i) % 7 < 5) for start in range(7))
+
+
+def _days_to_fill(daily_archives: list[int], raw_day: float) -> str:
+    """Baseline: raw kept forever plus 30 daily archives of everything (day N holds N days)."""
+    used, d = 0.0, 0
+    per_day = sum(daily_archives) / len(daily_archives)  # archive bytes of one day's files
+    while used < VOLUME and d < 10_000:
+        d += 1
+        used = d * raw_day + sum(k * per_day for k in range(max(1, d - 29), d + 1))
+    return f"{d} trading days"
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
