@@ -191,6 +191,12 @@ class Config:
         "Realtime feed: KRX (H0STCNT0), NXT (H0NXCNT0) or UN, integrated (H0UNCNT0).",
         choices=("KRX", "NXT", "UN"),
     )  # fmt: skip
+    after_hours: bool = setting(
+        "OBSERVER_AFTER_HOURS", Kind.BOOL, "false",
+        "Also collect KRX after-hours single-price trades (H0STOUP0, 16:00-18:00) of the "
+        "watchlist into the scalp track (session after_hours); each symbol then takes two of "
+        f"the {MAX_REGISTRATIONS} registrations. OBSERVER_MARKET=KRX only.",
+    )  # fmt: skip
     symbols: tuple[str, ...] = setting(
         "OBSERVER_SYMBOLS", Kind.SYMBOLS, "005930,000660,035420,035720,005380,051910,006400,068270",
         "Scalp watchlist: comma-separated symbols (6-digit KRX codes, or Q and 6 characters for "
@@ -426,6 +432,11 @@ class Config:
     sim_malformed: float = setting(
         "OBSERVER_SIM_MALFORMED", Kind.FLOAT, "0",
         "Simulator fault: fraction of realtime frames sent malformed (0..1).",
+    )  # fmt: skip
+    sim_wide_share: float = setting(
+        "OBSERVER_SIM_WIDE_SHARE", Kind.FLOAT, "0.2",
+        "Simulator: fraction of realtime frames whose records carry the 47th column "
+        "(MARKET_CLS_CODE), as newer KIS servers send (0..1).",
     )  # fmt: skip
     sim_market_hours: str = setting(
         "OBSERVER_SIM_MARKET_HOURS", Kind.CHOICE, "always",
@@ -702,10 +713,23 @@ def _cross_checks(cfg: Config) -> None:
             "APP_ENV=production but KIS_APP_KEY/KIS_APP_SECRET are unset: the daemon would "
             "record simulated ticks as production data. Provide the KIS secret or change APP_ENV."
         )
-    if len(cfg.symbols) > MAX_REGISTRATIONS:
+    if cfg.after_hours and cfg.market != "KRX":
         raise ConfigError(
-            f"OBSERVER_SYMBOLS lists {len(cfg.symbols)} symbols; KIS allows at most "
-            f"{MAX_REGISTRATIONS} realtime registrations per app key. Remove some."
+            f"OBSERVER_AFTER_HOURS=true needs OBSERVER_MARKET=KRX (it is {cfg.market}): "
+            "H0STOUP0 is KRX's after-hours single-price feed; NXT's hours are in its own TR."
+        )
+    per = 2 if cfg.after_hours else 1
+    if len(cfg.symbols) * per > MAX_REGISTRATIONS:
+        each = (
+            f" and OBSERVER_AFTER_HOURS subscribes each twice (H0STCNT0 and H0STOUP0): "
+            f"{len(cfg.symbols) * per} registrations"
+            if per > 1
+            else ""
+        )
+        raise ConfigError(
+            f"OBSERVER_SYMBOLS lists {len(cfg.symbols)} symbols{each}; KIS allows at most "
+            f"{MAX_REGISTRATIONS} realtime registrations per app key. Remove some"
+            + (" or turn OBSERVER_AFTER_HOURS off." if per > 1 else ".")
         )
 
 

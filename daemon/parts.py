@@ -21,6 +21,7 @@ from observer.daemon.api.ports import DaemonPort
 from observer.daemon.api.replay import Replayer
 from observer.daemon.api.server import ApiServer
 from observer.daemon.backup.service import BackupService
+from observer.daemon.clock import MarketCalendar
 from observer.daemon.config import Loaded
 from observer.daemon.contract import Problem
 from observer.daemon.fingerprints import load_or_create
@@ -31,6 +32,7 @@ from observer.daemon.ingest.overflow import OverflowLog
 from observer.daemon.ingest.recovery import RecoveryReport
 from observer.daemon.ingest.writer import SegmentWriter
 from observer.daemon.kis.auth import KisAuth
+from observer.daemon.kis.endpoints import AFTER_HOURS_TR
 from observer.daemon.kis.gaps import GapLog
 from observer.daemon.kis.parser import FrameParser
 from observer.daemon.kis.session import RealtimeSession
@@ -125,15 +127,19 @@ def build_parts(
     supervisor = supervisor or Supervisor()
     health.watch_tasks(supervisor.crash_looping)
 
+    # The built-in simulator trades around the clock unless told to keep KRX hours.
+    always = cfg.uses_simulator and cfg.sim_market_hours == "always"
+    calendar = MarketCalendar(cfg.market, after_hours=cfg.after_hours, always=always)
+    tr_ids = (source.tr_id, AFTER_HOURS_TR) if cfg.after_hours else (source.tr_id,)
     http = httpx.AsyncClient(timeout=httpx.Timeout(10.0))
     fingerprints = load_or_create(cfg.data_dir)
     auth = KisAuth(
         source.rest_url, source.app_key, source.app_secret, cfg.token_cache_dir, http,
         fingerprint=fingerprints,
     )  # fmt: skip
-    parser = FrameParser(frozenset({source.tr_id}))
+    parser = FrameParser(frozenset(tr_ids))
 
-    gaps = GapLog(cfg.system_log_dir)
+    gaps = GapLog(cfg.system_log_dir, market_hours=calendar.in_hours)
     universe = swing_universe(cfg) if cfg.swing_interval > 0 else []
 
     def symbols_of(track: Track) -> list[str]:
@@ -149,7 +155,8 @@ def build_parts(
     async def on_swing(snapshots: list[Snapshot]) -> None:
         await intake.publish(Track.SWING, snapshots)
 
-    session = RealtimeSession(source.ws_url, auth, source.tr_id, cfg.symbols, on_frame, gaps=gaps)
+    session = RealtimeSession(source.ws_url, auth, tr_ids, cfg.symbols, on_frame, gaps=gaps)
+    health.watch_session(lambda: session.status().refused)
     swing = None
     if cfg.swing_interval > 0:
         swing = SwingPoller(
@@ -161,6 +168,8 @@ def build_parts(
             min_price=cfg.min_price,
             publish=on_swing,
             client=http,
+            calendar=calendar,
+            market=cfg.market,
         )
     status = StatusBuilder(
         StatusSources(
@@ -184,6 +193,7 @@ def build_parts(
             stopping=stopping,
             fingerprints=fingerprints,
             tasks=supervisor.report,
+            calendar=calendar,
         )
     )
     api = ApiServer(port, cfg)

@@ -18,6 +18,7 @@ _SESSION_STYLE = {
     pb.SESSION_STATE_CONNECTING: "yellow",
     pb.SESSION_STATE_BACKOFF: "bold yellow",
     pb.SESSION_STATE_DISCONNECTED: "bold red",
+    pb.SESSION_STATE_APPKEY_IN_USE: "bold red",  # another session holds the app key
 }
 _TUNNEL_STYLE = {
     TunnelPhase.CONNECTED: "green",

@@ -5,8 +5,9 @@
             by a watchdog thread that checks a heartbeat the loop updates), or a writer
             has had data pending without progress for that long.
 * readiness NOT_SERVING when the data volume is not writable or below OBSERVER_MIN_FREE_MB,
-            the contract failed, or the collector stopped. A PostgreSQL outage is not
-            unreadiness (the files keep collecting); it only shows in status.
+            the contract failed, the collector stopped, or KIS refuses the session
+            (another session uses the app key). A PostgreSQL outage is not unreadiness
+            (the files keep collecting); it only shows in status.
 * ""        the whole process: SERVING while the other three are.
 
 The grpc.health.v1 servicer is updated from the event loop (``refresh``); the watchdog
@@ -123,6 +124,7 @@ class HealthState:
         self._collector_ok = False
         self._collector_reason = "collector not started yet"
         self._writers: list[WriterLike] = []
+        self._session_refused: Callable[[], str] = lambda: ""
         self._crash_looping: Callable[[], list[str]] = list
         self._volume = VolumeCheck(True, 0)
         self._heartbeat = clock()
@@ -147,6 +149,11 @@ class HealthState:
 
     def watch_writer(self, writer: WriterLike) -> None:
         self._writers.append(writer)
+
+    def watch_session(self, refused: Callable[[], str]) -> None:
+        """``refused()``: why KIS refuses the realtime session as a whole ("" when it does
+        not), e.g. another session uses the app key: the pod is then not ready."""
+        self._session_refused = refused
 
     def watch_tasks(self, crash_looping: Callable[[], list[str]]) -> None:
         """Liveness also fails while a background task keeps failing (daemon/supervisor.py)."""
@@ -187,6 +194,9 @@ class HealthState:
             ready_reasons.append(self._contract_reason)
         if not self._collector_ok:
             ready_reasons.append(self._collector_reason)
+        refused = self._session_refused()
+        if refused:
+            ready_reasons.append(f"KIS session refused: {refused}")
         if self._volume.reason:
             ready_reasons.append(self._volume.reason)
         out = {

@@ -34,6 +34,8 @@ CACHE_NAME = "access-token.json"
 _THIS_PROCESS = Fingerprints.ephemeral()
 
 Sleep = Callable[[float], Awaitable[None]]
+#: Seconds an approval key is used: KIS's official samples reissue it after a day.
+APPROVAL_LIFETIME = 86_400.0
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,8 @@ class AuthStatus:
     app_key_fingerprint: str
     cache_file: str
     last_error: str
+    approval_issued_at: float | None = None
+    approval_expires_at: float | None = None  # when it is reissued
 
 
 @dataclass
@@ -88,6 +92,7 @@ class KisAuth:
         refresh_margin: float = 600.0,
         reissue_wait: float = 61.0,
         sleep: Sleep = asyncio.sleep,
+        approval_lifetime: float = APPROVAL_LIFETIME,
         fingerprint: Callable[[str], str] | None = None,
     ) -> None:
         """``fingerprint``: the installation's keyed fingerprints (daemon/fingerprints.py);
@@ -108,6 +113,8 @@ class KisAuth:
         self._source = "none"
         self._issues = 0
         self._approval: str | None = None
+        self._approval_at = 0.0
+        self._approval_lifetime = approval_lifetime
         self._last_error = ""
 
     # --- what other KIS components need ----------------------------------------------
@@ -211,9 +218,12 @@ class KisAuth:
 
     # --- approval key ------------------------------------------------------------------
     async def approval_key(self) -> str:
-        """The websocket approval key (kept in memory until :meth:`invalidate_approval`)."""
+        """The websocket approval key: kept in memory for a day (then reissued, as KIS's
+        samples do), or until :meth:`invalidate_approval` (KIS refused it)."""
         if self._approval is not None:
-            return self._approval
+            if self._clock() - self._approval_at < self._approval_lifetime - self._margin:
+                return self._approval
+            self._approval = None  # a day old: the next connection gets a new one
         body = {"grant_type": "client_credentials", "appkey": self._key, "secretkey": self._secret}
         status, data = await self._post(self._rest + APPROVAL_PATH, body)
         key = data.get("approval_key")
@@ -227,7 +237,7 @@ class KisAuth:
                     code,
                 )
             )
-        self._approval = key
+        self._approval, self._approval_at = key, self._clock()
         return key
 
     def invalidate_approval(self) -> None:
@@ -247,6 +257,10 @@ class KisAuth:
             app_key_fingerprint=self._fp,
             cache_file=str(self._cache_file),
             last_error=self._last_error,
+            approval_issued_at=self._approval_at if self._approval is not None else None,
+            approval_expires_at=(
+                self._approval_at + self._approval_lifetime if self._approval is not None else None
+            ),
         )
 
     def note_error(self, message: str) -> None:

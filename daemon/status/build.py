@@ -16,7 +16,7 @@ import socket
 import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -24,7 +24,7 @@ from observer.daemon import __version__
 from observer.daemon import volumes as vol
 from observer.daemon.api.health import HealthState
 from observer.daemon.backup.service import BackupService
-from observer.daemon.clock import iso, now_kst, to_kst
+from observer.daemon.clock import MarketCalendar, iso, now_kst, to_kst
 from observer.daemon.config import Loaded, written_paths
 from observer.daemon.contract import Problem
 from observer.daemon.ingest.events import EventBus
@@ -46,6 +46,7 @@ _SESSION_STATE = {
     SessionPhase.SUBSCRIBING: st.SessionState.CONNECTING,
     SessionPhase.STREAMING: st.SessionState.CONNECTED,
     SessionPhase.BACKOFF: st.SessionState.BACKOFF,
+    SessionPhase.APPKEY_IN_USE: st.SessionState.APPKEY_IN_USE,
     SessionPhase.STOPPED: st.SessionState.DISCONNECTED,
 }
 _POSTGRES_STATE = {
@@ -84,6 +85,7 @@ class StatusSources:
     intake: Intake
     fingerprints: Callable[[str], str]  # the installation's keyed fingerprints
     tasks: Callable[[], dict[str, str]]  # background tasks that failed lately (supervisor)
+    calendar: MarketCalendar = field(default_factory=MarketCalendar)
 
 
 def _ts(dt: datetime | None) -> float | None:
@@ -291,10 +293,18 @@ class StatusBuilder:
 
     def _collector(self) -> st.CollectorStatus:
         d = self.d
-        c = st.CollectorStatus(market=self.cfg.market)
+        now = now_kst()
+        c = st.CollectorStatus(
+            market=self.cfg.market,
+            market_open=d.calendar.in_hours(now),
+            market_hours=d.calendar.describe(now),
+        )
         s = d.session.status()
+        # Refused (OPSP8996) stays the state while it retries, until a subscribe round is
+        # accepted again.
+        state = st.SessionState.APPKEY_IN_USE if s.refused else _SESSION_STATE[s.state]
         c.session = st.KisSessionStatus(
-            state=_SESSION_STATE.get(s.state, st.SessionState.DISCONNECTED),
+            state=state,
             url=d.source_url,
             connected_since=s.connected_since,
             reconnects=s.reconnects,
@@ -310,6 +320,8 @@ class StatusBuilder:
             c.state = st.CollectorState.STOPPING
         elif "kis-session" in (problems := self._problems()):
             c.state, c.last_error = st.CollectorState.FAILED, problems["kis-session"]
+        elif s.refused:
+            c.state, c.last_error = st.CollectorState.RECONNECTING, s.refused
         elif c.session.state is st.SessionState.CONNECTED:
             c.state = st.CollectorState.RUNNING
         elif c.session.reconnects:
@@ -349,6 +361,8 @@ class StatusBuilder:
                 name="KIS approval key",
                 present=a.approval_key_present,
                 source="issued" if a.approval_key_present else "none",
+                age_seconds=now - a.approval_issued_at if a.approval_issued_at else None,
+                expires_at=a.approval_expires_at,
             )
         )
         return out

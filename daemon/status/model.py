@@ -47,6 +47,7 @@ class SessionState(StrEnum):
     CONNECTING = "connecting"
     CONNECTED = "connected"
     BACKOFF = "backoff"
+    APPKEY_IN_USE = "appkey_in_use"  # KIS refuses the session: another one holds the app key
 
 
 class SinkState(StrEnum):
@@ -119,6 +120,10 @@ class CollectorStatus:
     rates: list[TrackRate] = field(default_factory=list)
     malformed_frames: int = 0
     market: str = ""
+    #: A session of the market runs now (the exchange calendar's trading days and hours).
+    market_open: bool = False
+    #: Today's session hours ("09:00-15:30 KST") or why the market is closed today.
+    market_hours: str = ""
 
 
 @dataclass

@@ -195,3 +195,16 @@ def test_misspelled_settings_are_reported_with_the_closest_known_name(tmp_path: 
     assert found["KIS_APPKEY"].closest == "KIS_APP_KEY"
     assert "did you mean OBSERVER_SYMBOLS?" in found["OBSERVER_SYMBOL"].message()
     assert loaded.config.symbols == c.load_config(environ={}).config.symbols  # ignored
+
+
+def test_after_hours_trading_needs_krx_and_room_for_two_registrations_per_symbol() -> None:
+    from observer.daemon.simulator.market import load_universe
+
+    syms = ",".join(list(load_universe())[:21])
+    with pytest.raises(ConfigError, match=r"42 registrations.*OBSERVER_AFTER_HOURS off"):
+        c.load_config(environ={"OBSERVER_AFTER_HOURS": "true", "OBSERVER_SYMBOLS": syms})
+    with pytest.raises(ConfigError, match="OBSERVER_MARKET=KRX"):
+        c.load_config(environ={"OBSERVER_AFTER_HOURS": "true", "OBSERVER_MARKET": "NXT"})
+    twenty = ",".join(list(load_universe())[:20])
+    cfg = c.load_config(environ={"OBSERVER_AFTER_HOURS": "true", "OBSERVER_SYMBOLS": twenty}).config
+    assert cfg.after_hours and len(cfg.symbols) == 20

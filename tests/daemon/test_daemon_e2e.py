@@ -10,13 +10,14 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
 import pytest
 
-from observer.daemon import fingerprints
+from observer.daemon import fingerprints, probes
 from observer.daemon.simulator.server import SimEndpoints, Simulator
 from observer.v1 import observer_pb2 as pb
 from observer.v1 import observer_pb2_grpc as pb_grpc
@@ -256,3 +257,42 @@ def test_parts_cut_by_rotate_now_reach_parquet_and_status_says_ok(tmp_path: Path
         assert sinks["parquet"].state == pb.SINK_STATE_OK and not sinks["parquet"].last_error
     events = [e["event"] for e in jsonl(d.data_dir / "observer.jsonl")]
     assert "parquet_failed" not in events
+
+
+def test_a_second_daemon_on_the_same_app_key_reports_it_while_the_first_keeps_streaming(
+    tmp_path: Path, simulator: tuple[Simulator, SimEndpoints]
+) -> None:
+    sim, ep = simulator
+    creds = kis_env(ep)
+    with daemon_process(tmp_path / "a", **creds) as first:
+        assert wait_for(lambda: _count_lines(first.data_dir) > 0, timeout=20)
+        with daemon_process(tmp_path / "b", **creds) as second:
+            assert wait_for(
+                lambda: (
+                    _status(second.target).collector.session.state == pb.SESSION_STATE_APPKEY_IN_USE
+                ),
+                timeout=20,
+            )
+            st = _status(second.target)
+            assert "another session uses this app key" in st.collector.session.last_error
+            assert "another session uses this app key" in st.collector.last_error
+            assert list(st.collector.failed_subscriptions) == []
+            assert wait_for(lambda: second.health(probes.READINESS) == "NOT_SERVING", 10)
+            assert second.health(probes.LIVENESS) == "SERVING"
+            st = _status(second.target)
+            ready = next(h for h in st.health if h.service == probes.READINESS)
+            assert "another session uses this app key" in ready.reason
+            metrics = (
+                urllib.request.urlopen(
+                    f"http://127.0.0.1:{second.env['OBSERVER_METRICS_PORT']}/metrics", timeout=5
+                )
+                .read()
+                .decode()
+            )
+            assert 'observer_kis_session_state{state="appkey_in_use"} 1.0' in metrics
+            n = _count_lines(first.data_dir)
+            assert wait_for(lambda: _count_lines(first.data_dir) > n + 50, timeout=20)
+            assert _status(first.target).collector.session.state == pb.SESSION_STATE_CONNECTED
+            assert first.health(probes.READINESS) == "SERVING"
+        assert "another session uses this app key" in second.output()
+    assert sim.stats.ack_codes.get("OPSP8996", 0) >= 1

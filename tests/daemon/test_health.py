@@ -71,3 +71,14 @@ async def test_not_serving_at_start_is_info_and_only_a_later_loss_is_a_warning(
     await h.publish()
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert warnings and "KIS session stopped" in warnings[0].getMessage()
+
+
+def test_a_refused_kis_session_makes_the_pod_unready_with_the_reason(tmp_path: Path) -> None:
+    h = _health(tmp_path, _Writer())
+    refused = [""]
+    h.watch_session(lambda: refused[0])
+    assert h.evaluate()[probes.READINESS] == (True, "")
+    refused[0] = "another session uses this app key (KIS OPSP8996 ALREADY IN USE appkey)"
+    ok, why = h.evaluate()[probes.READINESS]
+    assert not ok and "another session uses this app key" in why
+    assert h.evaluate()[probes.LIVENESS][0]  # alive: it retries on its own

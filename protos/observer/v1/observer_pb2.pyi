@@ -35,6 +35,7 @@ class SessionState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     SESSION_STATE_CONNECTING: _ClassVar[SessionState]
     SESSION_STATE_CONNECTED: _ClassVar[SessionState]
     SESSION_STATE_BACKOFF: _ClassVar[SessionState]
+    SESSION_STATE_APPKEY_IN_USE: _ClassVar[SessionState]
 
 class Track(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -114,6 +115,7 @@ SESSION_STATE_DISCONNECTED: SessionState
 SESSION_STATE_CONNECTING: SessionState
 SESSION_STATE_CONNECTED: SessionState
 SESSION_STATE_BACKOFF: SessionState
+SESSION_STATE_APPKEY_IN_USE: SessionState
 TRACK_UNSPECIFIED: Track
 TRACK_SCALP: Track
 TRACK_SWING: Track
@@ -210,7 +212,7 @@ class Status(_message.Message):
     def __init__(self, generated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., daemon_version: _Optional[str] = ..., app_env: _Optional[str] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., uptime_seconds: _Optional[float] = ..., source: _Optional[_Union[Source, str]] = ..., source_detail: _Optional[str] = ..., host: _Optional[str] = ..., pid: _Optional[int] = ..., collector: _Optional[_Union[Collector, _Mapping]] = ..., volumes: _Optional[_Iterable[_Union[Volume, _Mapping]]] = ..., streams: _Optional[_Iterable[_Union[Stream, _Mapping]]] = ..., secrets: _Optional[_Iterable[_Union[SecretStatus, _Mapping]]] = ..., backups: _Optional[_Union[BackupStatus, _Mapping]] = ..., warnings: _Optional[_Iterable[_Union[ContractWarning, _Mapping]]] = ..., health: _Optional[_Iterable[_Union[ProbeHealth, _Mapping]]] = ..., tail: _Optional[_Union[TailStats, _Mapping]] = ..., recovery: _Optional[_Iterable[_Union[RecoveryReport, _Mapping]]] = ..., gaps_today: _Optional[_Iterable[_Union[Gap, _Mapping]]] = ..., degraded: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class Collector(_message.Message):
-    __slots__ = ("state", "last_error", "session", "subscriptions", "failed_subscriptions", "rates", "malformed_frames", "market")
+    __slots__ = ("state", "last_error", "session", "subscriptions", "failed_subscriptions", "rates", "malformed_frames", "market", "market_open", "market_hours")
     STATE_FIELD_NUMBER: _ClassVar[int]
     LAST_ERROR_FIELD_NUMBER: _ClassVar[int]
     SESSION_FIELD_NUMBER: _ClassVar[int]
@@ -219,6 +221,8 @@ class Collector(_message.Message):
     RATES_FIELD_NUMBER: _ClassVar[int]
     MALFORMED_FRAMES_FIELD_NUMBER: _ClassVar[int]
     MARKET_FIELD_NUMBER: _ClassVar[int]
+    MARKET_OPEN_FIELD_NUMBER: _ClassVar[int]
+    MARKET_HOURS_FIELD_NUMBER: _ClassVar[int]
     state: CollectorState
     last_error: str
     session: KisSession
@@ -227,7 +231,9 @@ class Collector(_message.Message):
     rates: _containers.RepeatedCompositeFieldContainer[TrackRate]
     malformed_frames: int
     market: str
-    def __init__(self, state: _Optional[_Union[CollectorState, str]] = ..., last_error: _Optional[str] = ..., session: _Optional[_Union[KisSession, _Mapping]] = ..., subscriptions: _Optional[_Iterable[str]] = ..., failed_subscriptions: _Optional[_Iterable[_Union[SubscriptionFailure, _Mapping]]] = ..., rates: _Optional[_Iterable[_Union[TrackRate, _Mapping]]] = ..., malformed_frames: _Optional[int] = ..., market: _Optional[str] = ...) -> None: ...
+    market_open: bool
+    market_hours: str
+    def __init__(self, state: _Optional[_Union[CollectorState, str]] = ..., last_error: _Optional[str] = ..., session: _Optional[_Union[KisSession, _Mapping]] = ..., subscriptions: _Optional[_Iterable[str]] = ..., failed_subscriptions: _Optional[_Iterable[_Union[SubscriptionFailure, _Mapping]]] = ..., rates: _Optional[_Iterable[_Union[TrackRate, _Mapping]]] = ..., malformed_frames: _Optional[int] = ..., market: _Optional[str] = ..., market_open: _Optional[bool] = ..., market_hours: _Optional[str] = ...) -> None: ...
 
 class KisSession(_message.Message):
     __slots__ = ("state", "url", "connected_since", "reconnects", "last_frame_at", "next_attempt_at", "last_error")
@@ -488,7 +494,7 @@ class TickBatch(_message.Message):
     def __init__(self, ticks: _Optional[_Iterable[_Union[Tick, _Mapping]]] = ..., dropped_since_last: _Optional[int] = ..., dropped_total: _Optional[int] = ..., replay: _Optional[bool] = ..., sent_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class Tick(_message.Message):
-    __slots__ = ("seq", "track", "symbol", "trade_date", "ts", "price", "sign", "change", "change_pct", "volume", "cum_volume", "cum_value", "open", "high", "low", "ask1", "bid1", "strength", "vwap", "side", "halted", "received_at", "swing")
+    __slots__ = ("seq", "track", "symbol", "trade_date", "ts", "price", "sign", "change", "change_pct", "volume", "cum_volume", "cum_value", "open", "high", "low", "ask1", "bid1", "strength", "vwap", "side", "halted", "received_at", "swing", "market_op", "hour_code", "random_end", "vi_price", "market_class", "session")
     SEQ_FIELD_NUMBER: _ClassVar[int]
     TRACK_FIELD_NUMBER: _ClassVar[int]
     SYMBOL_FIELD_NUMBER: _ClassVar[int]
@@ -512,6 +518,12 @@ class Tick(_message.Message):
     HALTED_FIELD_NUMBER: _ClassVar[int]
     RECEIVED_AT_FIELD_NUMBER: _ClassVar[int]
     SWING_FIELD_NUMBER: _ClassVar[int]
+    MARKET_OP_FIELD_NUMBER: _ClassVar[int]
+    HOUR_CODE_FIELD_NUMBER: _ClassVar[int]
+    RANDOM_END_FIELD_NUMBER: _ClassVar[int]
+    VI_PRICE_FIELD_NUMBER: _ClassVar[int]
+    MARKET_CLASS_FIELD_NUMBER: _ClassVar[int]
+    SESSION_FIELD_NUMBER: _ClassVar[int]
     seq: int
     track: Track
     symbol: str
@@ -535,7 +547,13 @@ class Tick(_message.Message):
     halted: bool
     received_at: _timestamp_pb2.Timestamp
     swing: SwingFields
-    def __init__(self, seq: _Optional[int] = ..., track: _Optional[_Union[Track, str]] = ..., symbol: _Optional[str] = ..., trade_date: _Optional[str] = ..., ts: _Optional[str] = ..., price: _Optional[int] = ..., sign: _Optional[int] = ..., change: _Optional[int] = ..., change_pct: _Optional[float] = ..., volume: _Optional[int] = ..., cum_volume: _Optional[int] = ..., cum_value: _Optional[int] = ..., open: _Optional[int] = ..., high: _Optional[int] = ..., low: _Optional[int] = ..., ask1: _Optional[int] = ..., bid1: _Optional[int] = ..., strength: _Optional[float] = ..., vwap: _Optional[float] = ..., side: _Optional[int] = ..., halted: _Optional[bool] = ..., received_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., swing: _Optional[_Union[SwingFields, _Mapping]] = ...) -> None: ...
+    market_op: str
+    hour_code: str
+    random_end: str
+    vi_price: int
+    market_class: str
+    session: str
+    def __init__(self, seq: _Optional[int] = ..., track: _Optional[_Union[Track, str]] = ..., symbol: _Optional[str] = ..., trade_date: _Optional[str] = ..., ts: _Optional[str] = ..., price: _Optional[int] = ..., sign: _Optional[int] = ..., change: _Optional[int] = ..., change_pct: _Optional[float] = ..., volume: _Optional[int] = ..., cum_volume: _Optional[int] = ..., cum_value: _Optional[int] = ..., open: _Optional[int] = ..., high: _Optional[int] = ..., low: _Optional[int] = ..., ask1: _Optional[int] = ..., bid1: _Optional[int] = ..., strength: _Optional[float] = ..., vwap: _Optional[float] = ..., side: _Optional[int] = ..., halted: _Optional[bool] = ..., received_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., swing: _Optional[_Union[SwingFields, _Mapping]] = ..., market_op: _Optional[str] = ..., hour_code: _Optional[str] = ..., random_end: _Optional[str] = ..., vi_price: _Optional[int] = ..., market_class: _Optional[str] = ..., session: _Optional[str] = ...) -> None: ...
 
 class SwingFields(_message.Message):
     __slots__ = ("upper_limit", "lower_limit", "per", "pbr", "eps", "bps", "w52_high", "w52_low", "market_cap", "vi")
