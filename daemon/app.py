@@ -18,7 +18,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Coroutine
 from pathlib import Path
 from typing import TextIO
 
@@ -281,34 +281,55 @@ class Daemon:
         self._stopping = True
         t0 = time.monotonic()
         p = self.parts
+        step = _Steps()
         if p is not None:
             p.replayer.close()  # no reader holds the stop up
-            await p.api.shutdown(API_GRACE, drain=API_DRAIN)  # health NOT_SERVING first
-            await _quietly(p.session.stop())
+            await step("the API", p.api.shutdown(API_GRACE, drain=API_DRAIN))
+            await step("the KIS session", _quietly(p.session.stop()))
             if p.swing is not None:
                 p.swing.stop()
-        await self._supervisor.stop()
+        await step("the background tasks", self._supervisor.stop())
         if p is not None:
-            await asyncio.gather(
-                *(w.close(timeout=WRITER_FLUSH) for w in p.writers.values()),
-                return_exceptions=True,
+            await step(
+                "the writers",
+                asyncio.gather(
+                    *(w.close(timeout=WRITER_FLUSH) for w in p.writers.values()),
+                    return_exceptions=True,
+                ),
             )
             p.hub.close()
             p.overflow.flush()
             if p.postgres is not None:
-                await _quietly(p.postgres.stop())
-            await _quietly(p.backups.stop())  # a running restic is stopped, its lock removed
-            await _quietly(p.parquet.stop())
+                await step("PostgreSQL", _quietly(p.postgres.stop()))
+            await step("backups", _quietly(p.backups.stop()))  # restic stopped, lock removed
+            await step("Parquet", _quietly(p.parquet.stop()))
             if p.metrics is not None:
                 p.metrics.stop()
             await p.http.aclose()
         if self._simulator is not None:
-            await _quietly(self._simulator.stop())
+            await step("the simulator", _quietly(self._simulator.stop()))
         if p is not None:
             p.events.emit("stop", seconds=round(time.monotonic() - t0, 3))
         if self._lock is not None:
             self._lock.release()
-        log.info("stopped in %.2f s", time.monotonic() - t0)
+        log.info("stopped in %.2f s%s", time.monotonic() - t0, step.slow())
+
+
+class _Steps:
+    """Times the steps of a stop, to say which ones took long."""
+
+    def __init__(self) -> None:
+        self._slow: list[str] = []
+
+    async def __call__(self, name: str, aw: Awaitable[object]) -> None:
+        t0 = time.monotonic()
+        await aw
+        took = time.monotonic() - t0
+        if took >= 0.5:
+            self._slow.append(f"{name} {took:.1f} s")
+
+    def slow(self) -> str:
+        return f" ({', '.join(self._slow)})" if self._slow else ""
 
 
 async def _quietly(aw: Awaitable[object]) -> None:
@@ -372,9 +393,30 @@ async def _main(loaded: Loaded, status_every: float | None) -> int:
 EXIT_WAIT = 1.0
 
 
+def _run(main: Coroutine[object, object, int]) -> int:
+    """``asyncio.run`` without its last step, which waits for every job of the default
+    executor however long it takes (a Parquet conversion of a large segment, say): the
+    jobs still running are left to the exit below (their work is redone at the next start)."""
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        return loop.run_until_complete(main)
+    finally:
+        try:
+            tasks = asyncio.all_tasks(loop)
+            for task in tasks:
+                task.cancel()
+            if tasks:
+                loop.run_until_complete(asyncio.wait(tasks, timeout=EXIT_WAIT))
+            loop.run_until_complete(loop.shutdown_asyncgens())
+        finally:
+            asyncio.set_event_loop(None)
+            loop.close()  # shuts the default executor down without waiting for it
+
+
 def run_daemon(loaded: Loaded, *, status_every: float | None = None) -> int:
     """Run until SIGTERM/SIGINT; the exit code for the CLI."""
-    code = asyncio.run(_main(loaded, status_every))
+    code = _run(_main(loaded, status_every))
     deadline = time.monotonic() + EXIT_WAIT
     busy = [t for t in threading.enumerate() if t is not threading.main_thread() and not t.daemon]
     for t in busy:

@@ -351,8 +351,23 @@ class ParquetSink:
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
-    async def stop(self) -> None:
-        await self.drain()
+    async def stop(self, timeout: float = 2.0) -> None:  # noqa: ASYNC109
+        """Give the conversions under way ``timeout`` s, then leave: a stop must not wait
+        for a backlog (a start after a long outage queues every segment). Whatever is not
+        converted by then is converted by the next start's backfill, and a conversion
+        left mid-write only leaves its temporary file, which that start removes."""
+        tasks = list(self._tasks)
+        if not tasks:
+            return
+        _, left = await asyncio.wait(tasks, timeout=timeout)
+        for task in left:
+            task.cancel()
+        if left:
+            log.info(
+                "parquet: stopping with %d segment(s) not converted yet; the next start "
+                "converts them",
+                len(self._pending),
+            )
 
     def status(self) -> ParquetStatus:
         return ParquetStatus(

@@ -7,6 +7,8 @@ import json
 import subprocess
 import sys
 import textwrap
+import threading
+import time
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -330,3 +332,32 @@ def test_one_symbol_day_of_a_month_is_read_without_scanning_the_month(
     assert rows == expected > 0  # every row of that symbol-day, from those groups alone
     assert total > 20 * len(read)  # a few row groups of one day, not the month's
     assert len(read) <= 2 * 2  # at most two groups in each of that day's two files
+
+
+async def test_stop_does_not_wait_for_a_backlog_and_the_next_start_converts_it(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A stop used to drain every queued conversion: after a long outage the backlog kept
+    # SIGTERM waiting for minutes.
+    release = threading.Event()
+    real = parquet.convert_segment
+
+    def slow(path: Path, datasets_dir: Path, **kw: Any) -> Path | None:
+        release.wait(10)
+        return real(path, datasets_dir, **kw)
+
+    monkeypatch.setattr(parquet, "convert_segment", slow)
+    sink = ParquetSink(data_dir)
+    seg = scalp_path(data_dir, "20261120", 9)
+    sink.on_segment_closed(seg)
+    await asyncio.sleep(0.05)  # the conversion is under way, in its thread
+    t0 = time.monotonic()
+    await sink.stop(timeout=0.2)
+    assert time.monotonic() - t0 < 2.0
+    assert not is_current(seg, data_dir / "datasets")
+    release.set()
+    await asyncio.sleep(0.5)  # the abandoned thread finishes (or not): either is safe
+    monkeypatch.setattr(parquet, "convert_segment", real)
+    again = ParquetSink(data_dir)
+    await again.backfill()
+    assert is_current(seg, data_dir / "datasets")
