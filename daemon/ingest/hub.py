@@ -232,9 +232,18 @@ class Hub:
     def _release(self, track: Track, durable: int) -> None:
         """The sink has its first ``durable`` records on disk: the tails may see them."""
         held = self._held[track]
+        if not held or held[0][0] > durable:
+            return
+        if not self._subs:
+            while held and held[0][0] <= durable:
+                held.popleft()
+            return
+        # One delivery per commit, not per batch: a commit releases hundreds of frames, and
+        # per frame every subscriber would be looked at and every reader would slice each.
+        page: list[Item] = []
         while held and held[0][0] <= durable:
-            _, items, n = held.popleft()
-            self._deliver(track, items, n)
+            page.extend(held.popleft()[1])
+        self._deliver(track, page, len(page))
 
     @property
     def held(self) -> int:
