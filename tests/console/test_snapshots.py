@@ -76,10 +76,12 @@ async def _settled(pilot: Pilot[object]) -> None:
     app = pilot.app
     assert isinstance(app, ObserverConsole)
     await eventually(
-        lambda: app.state.status is not None
-        and len(app.state.latest) == 8
-        and bool(app.state.probes)
-        and bool(app.state.backup_list)
+        lambda: (
+            app.state.status is not None
+            and len(app.state.latest) == 8
+            and bool(app.state.probes)
+            and bool(app.state.backup_list)
+        )
     )
     app.workers.cancel_group(app, "probes")
     app.flush()

@@ -15,10 +15,11 @@ from pathlib import Path
 import grpc
 
 from observer.daemon.schema.lines import LineFormatter
+from observer.daemon.simulator.state import SimConfig
 from observer.v1 import observer_pb2 as pb
 from observer.v1 import observer_pb2_grpc as pb_grpc
-from tests.faults.common import Result, fds, health_latency, lines, p99
-from tests.harness import start_daemon
+from tests.faults.common import PROBE_TIMEOUT, Result, fds, health_latency, lines, p99
+from tests.harness import external_simulator, kis_env, start_daemon
 from tests.storedata import ticks
 
 _STALLED = textwrap.dedent(
@@ -48,9 +49,16 @@ def _history(data_dir: Path, mb: int) -> None:
 
 
 def replay_flood(root: Path, short: bool) -> Result:
+    # The feed is another process, as KIS is another machine: the built-in simulator would
+    # share the daemon's event loop and GIL, and its cost is not the collector's.
+    with external_simulator(SimConfig(rate=2000 if short else 5000, seed=11)) as (_, ep):
+        return _replay_flood(root, short, kis_env(ep))
+
+
+def _replay_flood(root: Path, short: bool, feed: dict[str, str]) -> Result:
     mb, rate, floods, seconds, stalled = (40, 2000, 4, 4, 20) if short else (312, 5000, 8, 30, 200)
     _history(root / "data", mb)
-    d = start_daemon(root, OBSERVER_SIM_RATE=str(rate))
+    d = start_daemon(root, settings=feed, OBSERVER_SWING_INTERVAL="0")
     stop = threading.Event()
     codes: dict[str, int] = {}
     lock = threading.Lock()
@@ -73,9 +81,12 @@ def replay_flood(root: Path, short: bool) -> Result:
 
     quiet_rate = 0.0
     sub = None
+    quiet: list[float] = []
     try:
         before, t0 = lines(d.data_dir), time.monotonic()
-        time.sleep(2)
+        while time.monotonic() - t0 < 3:  # the baseline: the same checks with no reader
+            quiet.append(health_latency(d, timeout=PROBE_TIMEOUT)[0])
+            time.sleep(0.2)
         quiet_rate = (lines(d.data_dir) - before) / (time.monotonic() - t0)
         sub = subprocess.Popen(
             [sys.executable, "-c", _STALLED, d.target, str(stalled)],
@@ -86,12 +97,12 @@ def replay_flood(root: Path, short: bool) -> Result:
         for t in threads:
             t.start()
         latencies: list[float] = []
-        not_serving = 0
+        failed = 0  # what the kubelet would count as a failed liveness probe
         before, t0 = lines(d.data_dir), time.monotonic()
         while time.monotonic() - t0 < seconds:
-            took, ok = health_latency(d)
+            took, ok = health_latency(d, timeout=PROBE_TIMEOUT)
             latencies.append(took)
-            not_serving += not ok
+            failed += not ok
             time.sleep(0.2)
         loaded_rate = (lines(d.data_dir) - before) / (time.monotonic() - t0)
         t1 = time.monotonic()
@@ -114,13 +125,15 @@ def replay_flood(root: Path, short: bool) -> Result:
         {
             "ingest kept": f"{kept:.0%}",
             "health p99 ms": round(p99(latencies) * 1000, 1),
-            "health not SERVING": not_serving,
+            "with no reader": round(p99(quiet) * 1000, 1),
+            "checks over 1 s": f"{sum(x > 1.0 for x in latencies)} of {len(latencies)}",
+            f"failed as the kubelet counts them ({PROBE_TIMEOUT:.0f} s)": failed,
             "replays refused as busy": codes.get("RESOURCE_EXHAUSTED", 0),
             "replays served": codes.get("OK", 0),
             "SIGTERM -> exit s": round(stop_s, 2),
         },
     )
-    r.ok = kept >= (0.5 if short else 0.8) and not_serving == 0 and stop_s < 10
+    r.ok = kept >= (0.5 if short else 0.8) and failed == 0 and stop_s < 10
     r.ok = r.ok and d.proc.returncode == 0
     return r
 
