@@ -325,7 +325,7 @@ class _Steps:
         t0 = time.monotonic()
         await aw
         took = time.monotonic() - t0
-        if took >= 0.5:
+        if took >= 1.0:  # the API's drain alone is API_DRAIN (0.5 s)
             self._slow.append(f"{name} {took:.1f} s")
 
     def slow(self) -> str:
