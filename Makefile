@@ -14,7 +14,7 @@ STAMP  := $(VENV)/.installed-dev
 
 .PHONY: venv demo demo-daemon daemon test soak faults check fmt proto docs bench bench-ingest bench-tail bench-console bench-stores bench-backup postgres restic clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml daemon/kis/_scan.c  # the C scanner is built by the install
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[dev]'
