@@ -17,7 +17,7 @@ from observer.daemon.api.encode import BatchEncoder
 from observer.daemon.api.ports import DaemonPort
 from observer.daemon.api.replay import MAX_REPLAY
 from observer.daemon.api.tail import live_batches, replay_then_live
-from observer.daemon.errors import InvalidRequest, ObserverError
+from observer.daemon.errors import Busy, InvalidRequest, ObserverError
 from observer.daemon.model import Track
 from observer.daemon.status.proto import status_to_proto
 from observer.daemon.symbols import parse_symbols
@@ -94,6 +94,11 @@ class StatusServicer(pb_grpc.StatusServiceServicer):
 DEFAULT_MAX_BATCH = 5000
 #: Symbols one Tail may filter on (the watchlist is at most 41; the swing universe larger).
 MAX_TAIL_SYMBOLS = 200
+#: Tail streams served at once. Every open stream costs the event loop its share of every
+#: record (a client that stops reading still takes its HTTP/2 window's worth first, megabytes
+#: each): 200 of them at 5,000 ticks/s kept the loop busy enough that health checks, which
+#: share it, missed the kubelet's 3 s. A console holds one.
+MAX_TAIL_STREAMS = 64
 
 
 def parse_tail_request(
@@ -131,6 +136,7 @@ class TailServicer:
     def __init__(self, daemon: DaemonPort, encoder: BatchEncoder | None = None) -> None:
         self.daemon = daemon
         self.encoder = encoder or BatchEncoder()
+        self.open_streams = 0
 
     async def Tail(
         self, request: pb.TailRequest, context: grpc.aio.ServicerContext[pb.TailRequest, bytes]
@@ -140,11 +146,21 @@ class TailServicer:
         except ObserverError as e:
             await abort_with(context, e)
             return
+        if self.open_streams >= MAX_TAIL_STREAMS:
+            await abort_with(
+                context,
+                Busy(
+                    f"{self.open_streams} Tail streams are open, the most the daemon serves at "
+                    "once: close one (each console holds one) or retry later."
+                ),
+            )
+            return
         enc = self.encoder
         # Subscribe before reading the files so nothing falls between replay and live.
         sub = self.daemon.hub.subscribe(
             symbols=symbols, tracks=tracks, maxlen=self.daemon.config.tail_buffer
         )
+        self.open_streams += 1
         try:
             try:
                 replayed = (
@@ -165,6 +181,7 @@ class TailServicer:
                     stream=stream if chunk.contiguous and not chunk.replay else None,
                 )
         finally:
+            self.open_streams -= 1
             sub.close()
 
 

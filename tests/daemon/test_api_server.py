@@ -287,6 +287,28 @@ async def test_tail_streams_live_ticks_filtered_by_symbol(api: Running) -> None:
     assert t.seq >= 1 and t.received_at.seconds > 0
 
 
+async def test_tails_beyond_the_cap_are_resource_exhausted_and_a_closed_one_frees_a_place(
+    api: Running, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from observer.daemon.api import services
+
+    monkeypatch.setattr(services, "MAX_TAIL_STREAMS", 2)
+    open_calls = [api.tail.Tail(pb.TailRequest()) for _ in range(2)]
+    await asyncio.sleep(0.3)  # both subscribed
+    with pytest.raises(grpc.aio.AioRpcError) as e:
+        await asyncio.wait_for(api.tail.Tail(pb.TailRequest()).read(), 5)
+    assert e.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert "2 Tail streams are open" in (e.value.details() or "")
+    open_calls[0].cancel()
+    await asyncio.sleep(0.3)  # its handler has ended
+    third = api.tail.Tail(pb.TailRequest())
+    await asyncio.sleep(0.3)
+    await api.daemon.hub.publish(Track.SCALP, [tick(i, "005930") for i in range(3)])
+    assert len(await _read_ticks(third, 3)) == 3
+    for call in (open_calls[1], third):
+        call.cancel()
+
+
 async def test_tail_replays_the_last_records_from_the_files_then_goes_live_without_duplicates(
     api: Running,
 ) -> None:

@@ -14,11 +14,12 @@ from pathlib import Path
 
 import grpc
 
+from observer.daemon.api.services import MAX_TAIL_STREAMS
 from observer.daemon.schema.lines import LineFormatter
 from observer.daemon.simulator.state import SimConfig
 from observer.v1 import observer_pb2 as pb
 from observer.v1 import observer_pb2_grpc as pb_grpc
-from tests.faults.common import PROBE_TIMEOUT, Result, fds, health_latency, lines, p99
+from tests.faults.common import PROBE_TIMEOUT, Result, fds, health_latency, lines, p99, status
 from tests.harness import external_simulator, kis_env, start_daemon
 from tests.storedata import ticks
 
@@ -80,6 +81,7 @@ def _replay_flood(root: Path, short: bool, feed: dict[str, str]) -> Result:
                     codes[code] = codes.get(code, 0) + 1
 
     quiet_rate = 0.0
+    streams = 0
     sub = None
     quiet: list[float] = []
     try:
@@ -96,6 +98,8 @@ def _replay_flood(root: Path, short: bool, feed: dict[str, str]) -> Result:
         threads = [threading.Thread(target=flood, daemon=True) for _ in range(floods)]
         for t in threads:
             t.start()
+        time.sleep(1)  # the subscriptions are in
+        streams = status(d.target).tail.subscribers  # 200 stalled + 8 floods, up to the cap
         latencies: list[float] = []
         failed = 0  # what the kubelet would count as a failed liveness probe
         before, t0 = lines(d.data_dir), time.monotonic()
@@ -123,12 +127,13 @@ def _replay_flood(root: Path, short: bool, feed: dict[str, str]) -> Result:
         f"{floods} Tails x 200 symbols x replay_last 10,000 over {mb} MB of history, plus "
         f"{stalled} subscribers that never read, at {rate:,} ticks/s for {seconds} s",
         {
+            "Tail streams served (the cap)": f"{streams} ({MAX_TAIL_STREAMS})",
             "ingest kept": f"{kept:.0%}",
             "health p99 ms": round(p99(latencies) * 1000, 1),
             "with no reader": round(p99(quiet) * 1000, 1),
             "checks over 1 s": f"{sum(x > 1.0 for x in latencies)} of {len(latencies)}",
             f"failed as the kubelet counts them ({PROBE_TIMEOUT:.0f} s)": failed,
-            "replays refused as busy": codes.get("RESOURCE_EXHAUSTED", 0),
+            "Tails refused as busy": codes.get("RESOURCE_EXHAUSTED", 0),
             "replays served": codes.get("OK", 0),
             "SIGTERM -> exit s": round(stop_s, 2),
         },
