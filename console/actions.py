@@ -24,8 +24,8 @@ class Action:
 
 
 ACTIONS: tuple[Action, ...] = (
-    Action("b", "backup", "Back up now", "Take a backup now (asks first); streamed progress, then the archive checksum"),
-    Action("v", "verify", "Verify newest backup", "Re-hash the newest backup and every member against its manifest"),
+    Action("b", "backup", "Back up now", "Take a backup now (asks first); restic's progress, then the snapshot id and its manifest's sha256"),
+    Action("v", "verify", "Verify newest backup", "Restore the newest snapshot to scratch space and compare every file's sha256 with its manifest"),
     Action("t", "tail", "Tail ticks", "Tail screen: filter by symbol, pause/follow, dropped counter"),
     Action("d", "dashboard", "Dashboard", "Back to the dashboard"),
     Action("o", "rotate", "Rotate segments now", "Close the current tick files and open new ones"),

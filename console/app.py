@@ -335,7 +335,8 @@ class ObserverConsole(App[int]):
         self.state.backup_manifest = message.manifest
         self.state.touch()
         self.notify(
-            f"Backup {message.manifest.id} done, sha256 {message.manifest.archive_sha256[:16]}…"
+            f"Snapshot {message.manifest.id} done, manifest sha256 "
+            f"{(message.manifest.manifest_sha256 or message.manifest.archive_sha256)[:16]}…"
         )
         self.run_control("list")
 

@@ -113,3 +113,11 @@ def test_a_daemon_before_snapshots_is_still_shown_by_its_archive_fields() -> Non
     done = done_text(old).plain
     assert done.startswith("archive    20261119-160000-1a2b")
     assert done.endswith("archive sha256\n" + "cd" * 32)
+
+
+def test_the_backup_actions_speak_of_snapshots_not_archives() -> None:
+    from observer.console.actions import ACTIONS
+
+    helps = {a.key: a.help for a in ACTIONS}
+    assert "archive" not in helps["b"] + helps["v"]
+    assert "snapshot" in helps["b"] and "manifest" in helps["b"] and "snapshot" in helps["v"]
