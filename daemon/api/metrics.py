@@ -94,13 +94,34 @@ def families(s: Status) -> Iterator[Any]:
         "observer_volume_growth_bytes_per_second", "Volume growth", labels=labels
     )
     ifree = GaugeMetricFamily("observer_volume_inodes_free", "Free inodes", labels=labels)
+    written = GaugeMetricFamily(
+        "observer_volume_observer_bytes_per_trading_day",
+        "Observer's own bytes written to the volume per trading day (its files, by trade date)",
+        labels=labels,
+    )
+    full = GaugeMetricFamily(
+        "observer_volume_projected_days_until_full",
+        "Days until the volume is full at the retention policy and Observer's rate "
+        "(absent: never, or no rate yet)",
+        labels=labels,
+    )
+    peak = GaugeMetricFamily(
+        "observer_volume_projected_peak_bytes",
+        "Used bytes at the retention policy's steady state (absent when it grows forever)",
+        labels=labels,
+    )
     for v in s.volumes:
         key = [v.mount_point, v.kind.value]
         cap.add_metric(key, v.capacity_bytes)
         free.add_metric(key, v.free_bytes)
         growth.add_metric(key, v.growth_bytes_per_second)
         ifree.add_metric(key, v.inodes_free)
-    yield from (cap, free, growth, ifree)
+        written.add_metric(key, v.observer_bytes_per_trading_day)
+        if v.projected_days_until_full is not None:
+            full.add_metric(key, v.projected_days_until_full)
+        if v.projected_peak_bytes is not None:
+            peak.add_metric(key, v.projected_peak_bytes)
+    yield from (cap, free, growth, ifree, written, full, peak)
     b = s.backups
     if b.last_success_at is not None:
         yield GaugeMetricFamily(

@@ -128,6 +128,11 @@ class BackupService:
     def running(self) -> bool:
         return self._running
 
+    @property
+    def repository_size(self) -> int | None:
+        """The repository's bytes at the last measurement (None before the first)."""
+        return self._repo_bytes
+
     # --- taking a snapshot ---------------------------------------------------------------
     def run_sync(self, progress: ProgressFn | None = None, *, now: float | None = None) -> Manifest:
         """Take a snapshot in the calling thread (CLI); Busy when one is already running."""

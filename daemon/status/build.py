@@ -35,6 +35,7 @@ from observer.daemon.kis.codes import split_code
 from observer.daemon.kis.parser import FrameParser
 from observer.daemon.kis.session import RealtimeSession, SessionPhase
 from observer.daemon.model import Track
+from observer.daemon.status import capacity
 from observer.daemon.status import model as st
 from observer.daemon.stores.parquet import ParquetSink
 from observer.daemon.stores.postgres import PostgresSink
@@ -54,6 +55,8 @@ _POSTGRES_STATE = {
     "stopped": st.SinkState.DISABLED,
 }
 SNAPSHOT_EVERY = 10.0
+#: Observer's files are measured for the capacity projection this often (seconds).
+CAPACITY_EVERY = 60.0
 
 
 @dataclass(frozen=True)
@@ -96,6 +99,7 @@ class StatusBuilder:
         self._counts: deque[tuple[float, dict[Track, int]]] = deque(maxlen=62)
         self._failures: dict[str, str] = {}
         self._gaps_cache: tuple[str, float, list[st.GapRecord]] = ("", 0.0, [])
+        self._projections: dict[str, capacity.Projection] = {}
 
     def note_failure(self, component: str, message: str) -> None:
         self._failures[component] = message
@@ -108,15 +112,44 @@ class StatusBuilder:
             self._growth.setdefault(v.mount_point, vol.GrowthTracker()).add(v.used_bytes, now)
 
     async def sample_loop(self) -> None:
-        """Sample once a second; keep ``status.json`` every SNAPSHOT_EVERY seconds."""
-        last_snapshot = 0.0
+        """Sample once a second; keep ``status.json`` every SNAPSHOT_EVERY seconds; project
+        the volumes' capacity every CAPACITY_EVERY seconds."""
+        last_snapshot = last_capacity = -CAPACITY_EVERY
         while True:
             now = time.monotonic()
             self.sample(now)
+            if now - last_capacity >= CAPACITY_EVERY:
+                last_capacity = now
+                await asyncio.to_thread(self.project_capacity)
             if now - last_snapshot >= SNAPSHOT_EVERY:
                 last_snapshot = now
                 await asyncio.to_thread(self._write_snapshot, st.to_json(self.build()))
             await asyncio.sleep(1.0)
+
+    def project_capacity(self, now: float | None = None) -> None:
+        """Measure Observer's files per volume and project each volume at the policy."""
+        today = to_kst(time.time() if now is None else now).date()
+        b = self.d.backups
+        try:
+            found = capacity.measure(
+                self.cfg, today, mounts=self._mount_table(), snapshots=b.snapshots(),
+                repository_bytes=b.repository_size,
+            )  # fmt: skip
+        except OSError as e:
+            self._failures["capacity"] = f"cannot measure Observer's files: {e.strerror or e}"
+            return
+        self._failures.pop("capacity", None)
+        projections = {}
+        for v in self._volumes():
+            use = found.get(v.mount_point)
+            if use is None:
+                continue
+            reserve = self.cfg.min_free_mb * 1024 * 1024
+            projections[v.mount_point] = capacity.project(
+                v.capacity_bytes, v.used_bytes, reserve, use.classes, today,
+                transient=use.transient,
+            )  # fmt: skip
+        self._projections = projections
 
     def _write_snapshot(self, text: str) -> None:
         path = self.cfg.snapshot_dir / "status.json"
@@ -171,6 +204,12 @@ class StatusBuilder:
                     writable=not u.read_only,
                     nearly_full=u.free < cfg.min_free_mb * 1024 * 1024,
                 )
+                pr = self._projections.get(u.mount_point)
+                if pr is not None:
+                    vs.observer_bytes_per_trading_day = pr.bytes_per_trading_day
+                    vs.projected_days_until_full = pr.days_until_full
+                    vs.projected_peak_bytes = pr.peak_bytes
+                    vs.projection = pr.text
                 by_mount[u.mount_point] = vs
             vs.paths.append(str(path))
             vs.variables.append(v.name)

@@ -138,6 +138,11 @@ class VolumeStatus:
     seconds_until_full: float | None = None
     writable: bool = True
     nearly_full: bool = False
+    # --- capacity at the retention policy (daemon/status/capacity.py) ---------------------
+    observer_bytes_per_trading_day: float = 0.0  # Observer's own files, not the filesystem
+    projected_days_until_full: float | None = None  # None: never, or no rate yet
+    projected_peak_bytes: int | None = None  # the steady state; None when it grows forever
+    projection: str = ""
 
 
 @dataclass

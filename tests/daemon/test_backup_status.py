@@ -6,10 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import shutil
-import tempfile
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
@@ -43,21 +40,6 @@ def _cfg(tmp_path: Path, repo: str, **env: str) -> Config:
     }
     base.update(env)
     return load_config(environ=base, cwd=tmp_path).config
-
-
-@pytest.fixture
-def other_filesystem() -> Iterator[Path]:
-    """A directory on another filesystem than the test's tmp_path (tmpfs /dev/shm)."""
-    shm = Path("/dev/shm")
-    if not shm.is_dir() or not os.access(shm, os.W_OK):
-        pytest.skip("/dev/shm is not a writable directory here")
-    d = Path(tempfile.mkdtemp(prefix="observer-repo-", dir=shm))
-    try:
-        if os.stat(d).st_dev == os.stat(tempfile.gettempdir()).st_dev:
-            pytest.skip("/dev/shm is on the same filesystem as the temp directory")
-        yield d
-    finally:
-        shutil.rmtree(d, ignore_errors=True)
 
 
 def _metric(status: st.Status, name: str) -> list[tuple[dict[str, str], float]]:

@@ -274,7 +274,7 @@ class TrackRate(_message.Message):
     def __init__(self, track: _Optional[_Union[Track, str]] = ..., rate_1s: _Optional[float] = ..., rate_1m: _Optional[float] = ..., total: _Optional[int] = ..., today: _Optional[int] = ..., last_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class Volume(_message.Message):
-    __slots__ = ("mount_point", "paths", "variables", "kind", "kind_reason", "fs_type", "capacity_bytes", "used_bytes", "free_bytes", "inodes_total", "inodes_free", "growth_bytes_per_second", "seconds_until_full", "writable", "nearly_full")
+    __slots__ = ("mount_point", "paths", "variables", "kind", "kind_reason", "fs_type", "capacity_bytes", "used_bytes", "free_bytes", "inodes_total", "inodes_free", "growth_bytes_per_second", "seconds_until_full", "writable", "nearly_full", "observer_bytes_per_trading_day", "projected_days_until_full", "projected_peak_bytes", "projection")
     MOUNT_POINT_FIELD_NUMBER: _ClassVar[int]
     PATHS_FIELD_NUMBER: _ClassVar[int]
     VARIABLES_FIELD_NUMBER: _ClassVar[int]
@@ -290,6 +290,10 @@ class Volume(_message.Message):
     SECONDS_UNTIL_FULL_FIELD_NUMBER: _ClassVar[int]
     WRITABLE_FIELD_NUMBER: _ClassVar[int]
     NEARLY_FULL_FIELD_NUMBER: _ClassVar[int]
+    OBSERVER_BYTES_PER_TRADING_DAY_FIELD_NUMBER: _ClassVar[int]
+    PROJECTED_DAYS_UNTIL_FULL_FIELD_NUMBER: _ClassVar[int]
+    PROJECTED_PEAK_BYTES_FIELD_NUMBER: _ClassVar[int]
+    PROJECTION_FIELD_NUMBER: _ClassVar[int]
     mount_point: str
     paths: _containers.RepeatedScalarFieldContainer[str]
     variables: _containers.RepeatedScalarFieldContainer[str]
@@ -305,7 +309,11 @@ class Volume(_message.Message):
     seconds_until_full: float
     writable: bool
     nearly_full: bool
-    def __init__(self, mount_point: _Optional[str] = ..., paths: _Optional[_Iterable[str]] = ..., variables: _Optional[_Iterable[str]] = ..., kind: _Optional[_Union[VolumeKind, str]] = ..., kind_reason: _Optional[str] = ..., fs_type: _Optional[str] = ..., capacity_bytes: _Optional[int] = ..., used_bytes: _Optional[int] = ..., free_bytes: _Optional[int] = ..., inodes_total: _Optional[int] = ..., inodes_free: _Optional[int] = ..., growth_bytes_per_second: _Optional[float] = ..., seconds_until_full: _Optional[float] = ..., writable: _Optional[bool] = ..., nearly_full: _Optional[bool] = ...) -> None: ...
+    observer_bytes_per_trading_day: float
+    projected_days_until_full: float
+    projected_peak_bytes: int
+    projection: str
+    def __init__(self, mount_point: _Optional[str] = ..., paths: _Optional[_Iterable[str]] = ..., variables: _Optional[_Iterable[str]] = ..., kind: _Optional[_Union[VolumeKind, str]] = ..., kind_reason: _Optional[str] = ..., fs_type: _Optional[str] = ..., capacity_bytes: _Optional[int] = ..., used_bytes: _Optional[int] = ..., free_bytes: _Optional[int] = ..., inodes_total: _Optional[int] = ..., inodes_free: _Optional[int] = ..., growth_bytes_per_second: _Optional[float] = ..., seconds_until_full: _Optional[float] = ..., writable: _Optional[bool] = ..., nearly_full: _Optional[bool] = ..., observer_bytes_per_trading_day: _Optional[float] = ..., projected_days_until_full: _Optional[float] = ..., projected_peak_bytes: _Optional[int] = ..., projection: _Optional[str] = ...) -> None: ...
 
 class Stream(_message.Message):
     __slots__ = ("name", "track", "current_file", "lines", "bytes", "opened_at", "next_rotation_at", "last_closed_file", "pending", "last_fsync_at", "last_error", "sinks")
