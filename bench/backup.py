@@ -311,6 +311,15 @@ def main() -> int:
         restore_s = time.perf_counter() - t0
         run.spent["full restore"] = restore_s
         shutil.rmtree(into, ignore_errors=True)
+        # the weekly drill as the schedule runs it: restic check reading
+        # OBSERVER_BACKUP_VERIFY_READ_PERCENT of the packs, then every file of the newest
+        # snapshot restored to scratch in batches and compared with the manifest
+        t0 = time.perf_counter()
+        drill = svc.drill_sync()
+        drill_s = time.perf_counter() - t0
+        run.spent["weekly drill"] = drill_s
+        assert drill.ok, drill.mismatches[:3]
+        cache = du(svc.state / "restic-cache")
 
         assets = du(cfg.data_dir / "assets")
         raw_tick = assets / max(1, _lines(cfg.data_dir))
@@ -363,6 +372,11 @@ def main() -> int:
         )
         base_volume = len(days) * raw_day + base_total  # raw kept forever + archives on the volume
         print(
+            f"| weekly drill: check {c.backup_verify_read_percent:g} % of the packs, restore every file to "
+            f"scratch, sha256 | {drill_s:.0f} s ({drill.files_checked} files, "
+            f"{drill.bytes_checked / GIB:.2f} GiB, batches of {c.backup_scratch_mb} MiB) | | |"
+        )
+        print(
             f"| data volume peak during the run | {run.peak / GIB:.2f} GiB ({run.peak / VOLUME:.0%} of 20 GiB) | "
             f"{base_volume / GIB:.1f} GiB ({base_volume / VOLUME:.0%}) | |"
         )
@@ -380,7 +394,7 @@ def main() -> int:
             f"{pq_day / 1e9:.3f} GB ({pq_day / args.ticks_per_day:.1f} B a tick); raw kept {c.retain_raw_days} "
             f"days: at most {raw_days_max} trading days on the volume (the run's peak held "
             f"{run.raw_days_peak} days of segments), Parquet {c.retain_dataset_days} days: at most {pq_days_max}; "
-            f"other files {other / 1e6:.0f} MB; the open segment's stage copy "
+            f"other files {other / 1e6:.0f} MB (restic's cache {cache / 1e6:.0f} MB); the open segment's stage copy "
             f"{raw_day * capacity.SEGMENT_MINUTES / capacity.SESSION_MINUTES / 1e9:.2f} GB"
         )
         print(f"projection: {proj.text}")
