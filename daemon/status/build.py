@@ -251,14 +251,24 @@ class StatusBuilder:
             out.append(self._postgres_lag(self.d.postgres, track))
         return out
 
-    def _degraded(self) -> list[str]:
-        """Degraded-but-collecting conditions: a failed background part, PostgreSQL away."""
+    def _degraded(self, backups: st.BackupStatus) -> list[str]:
+        """Degraded-but-collecting conditions: a failed background part, PostgreSQL away,
+        the RPO over its bound."""
         out = [f"{k}: {v}" for k, v in self._failures.items()]
         pg = self.d.postgres
         if pg is not None:
             s = pg.status()
             if s.state in ("retrying", "connecting") and s.last_error:
                 out.append(f"{s.last_error} ({s.lag_rows} lines waiting)")
+        if backups.rpo_over_bound:
+            bound = f"OBSERVER_BACKUP_RPO_MINUTES={self.cfg.backup_rpo_minutes}"
+            if backups.rpo_seconds is None:
+                what = "nothing is off the data volume yet"
+            else:
+                what = (f"the newest data off the volume is {backups.rpo_seconds / 60:.0f} min "
+                        "old")  # fmt: skip
+            why = f": {backups.last_error}" if backups.last_error else ""
+            out.append(f"backups: {what}, over {bound} during market hours{why}")
         return out
 
     def _streams(self) -> list[st.StreamStatus]:
@@ -434,6 +444,7 @@ class StatusBuilder:
         d = self.d
         cfg = self.cfg
         subs = d.hub.subscribers()
+        backups = d.backups.status()
         return st.Status(
             daemon_version=__version__,
             app_env=cfg.app_env,
@@ -446,11 +457,11 @@ class StatusBuilder:
             volumes=self._volumes(),
             streams=self._streams(),
             secrets=self._secrets(),
-            backups=d.backups.status(),
+            backups=backups,
             warnings=self._warnings(),
             health=d.health.probes(),
             tail=st.TailStats(subscribers=len(subs), dropped_total=d.hub.dropped_total),
             recovery=self._recovery(),
             gaps_today=self._gaps_today(),
-            degraded=self._degraded(),
+            degraded=self._degraded(backups),
         )

@@ -146,3 +146,18 @@ async def test_the_schedule_measures_the_repository_at_start(tmp_path: Path) -> 
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_an_rpo_over_its_bound_is_degraded_in_the_daemons_status(tmp_path: Path) -> None:
+    from tests.daemon.test_status_build import _parts
+
+    parts = _parts(tmp_path)
+    parts.backups._clock = lambda: MORNING  # market hours, nothing off the volume yet
+    [line] = [x for x in parts.status.build().degraded if x.startswith("backups:")]
+    assert line == (
+        "backups: nothing is off the data volume yet, over OBSERVER_BACKUP_RPO_MINUTES=90 "
+        "during market hours"
+    )
+    parts.backups._clock = lambda: MORNING + 10 * 3600  # 20:00
+    assert not [x for x in parts.status.build().degraded if x.startswith("backups:")]
+    await parts.http.aclose()
