@@ -125,6 +125,9 @@ class BackupDialog(ModalScreen[None]):
         confirm.disabled = state.backup_running
         if state.backup_running or progress is not None:
             bar.display = True
+        if progress is None and state.backup_running:
+            # restic opens (the first time: creates) the repository before the first file
+            detail.update(Text("opening the repository…", "bold"))
         if progress is not None:
             if progress.phase == pb.BACKUP_PHASE_ARCHIVING and progress.percent > 0:
                 bar.update(total=100, progress=progress.percent)  # restic's own estimate

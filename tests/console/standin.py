@@ -245,7 +245,7 @@ class StandIn:
     backup_step_seconds: float = 0.05
     backups_taken: int = 0
     hold_backup: asyncio.Event | None = None  # when set, the backup waits for it before DONE
-    hold_after_files: int = 0  # ... or, when > 0, after this many files were read
+    hold_after_files: int = 0  # ... or, when > 0, after this many files; < 0: before any
 
     @property
     def target(self) -> str:
@@ -304,6 +304,8 @@ class _Control(pb_grpc.ControlServiceServicer):
         await self._check(context)
         n = self.s.backup_steps
         size = 107_374_182
+        if self.s.hold_backup is not None and self.s.hold_after_files < 0:
+            await self.s.hold_backup.wait()  # restic still opening the repository
         yield pb.BackupProgress(phase=pb.BACKUP_PHASE_SCANNING, files_total=n, bytes_total=n * size)
         for i in range(1, n + 1):
             await asyncio.sleep(self.s.backup_step_seconds)

@@ -121,3 +121,23 @@ def test_the_backup_actions_speak_of_snapshots_not_archives() -> None:
     helps = {a.key: a.help for a in ACTIONS}
     assert "archive" not in helps["b"] + helps["v"]
     assert "snapshot" in helps["b"] and "manifest" in helps["b"] and "snapshot" in helps["v"]
+
+
+async def test_the_dialog_says_the_repository_is_being_opened_before_restic_reports() -> None:
+    import asyncio
+
+    from observer.console.app import ObserverConsole
+    from tests.console.helpers import eventually
+    from tests.console.screen_text import screen_text
+    from tests.console.standin import TOKEN, StandIn, run_standin
+
+    s = StandIn(hold_backup=asyncio.Event(), hold_after_files=-1)
+    async with run_standin(s):
+        app = ObserverConsole(s.target, token=TOKEN, sample_rates=False)
+        async with app.run_test(size=(120, 36)) as pilot:
+            await eventually(lambda: app.state.status is not None)
+            await pilot.press("b", "y")
+            await eventually(lambda: "opening the repository…" in screen_text(app))
+            assert "Taking a snapshot…" in screen_text(app)
+            s.hold_backup.set()  # type: ignore[union-attr]
+            await eventually(lambda: "Snapshot done" in screen_text(app), within=10)
