@@ -180,21 +180,29 @@ class Backups(Panel):
         b = state.status.backups
         now = fmt.ts_seconds(state.status.generated_at) or 0.0
         lines = status_lines(b, now, max(40, self.content_size.width))
-        for m in state.backup_list[:3]:
-            lines.append(listed_line(m))
-        if state.backup_manifest is not None:
-            m = state.backup_manifest
-            kind, name = backup_name(m)
-            what, digest = checksum(m)
-            lines.append(Text.assemble((f"this console: {kind} ", "dim"), (name, "bold green")))
-            lines.append(Text.assemble((f"{what} ", "dim"), (digest, "green")))
+        # one line of what this console did last (the dialog has the whole checksum), else
+        # the newest snapshots: the panel shares the column with three others
         if state.verify_result is not None:
             v = state.verify_result
             if v.ok:
-                lines.append(Text(f"verify {v.id}: ok, {v.files_checked} files", "green"))
+                lines.append(Text(f"verify {v.id}: ok, {v.files_checked} files re-hashed", "green"))
             else:
                 bad = "; ".join(f"{x.path}: {x.reason}" for x in v.mismatches[:2])
                 lines.append(Text(f"verify {v.id}: FAILED {bad}", "bold red"))
+        elif state.backup_manifest is not None:
+            m = state.backup_manifest
+            kind, name = backup_name(m)
+            what, digest = checksum(m)
+            lines.append(
+                Text.assemble(
+                    (f"this console: {kind} ", "dim"),
+                    (name, "bold green"),
+                    (f" · {what} ", "dim"),
+                    (f"{digest[:16]}…", "green"),
+                )
+            )
+        else:
+            lines += [listed_line(m) for m in state.backup_list[:2]]
         if state.control_error:
             lines.append(Text(state.control_error, "bold red"))
         return Text("\n").join(lines)
