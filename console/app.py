@@ -292,6 +292,9 @@ class ObserverConsole(App[int]):
             self.post_message(ControlFailed(action, str(err)))
 
     def _newest_backup_id(self) -> str:
+        status = self.state.status
+        if status is not None and status.backups.newest_snapshot:
+            return status.backups.newest_snapshot  # the daemon's newest, whoever took it
         if self.state.backup_manifest is not None:
             return self.state.backup_manifest.id
         if self.state.backup_list:

@@ -17,7 +17,7 @@ from observer.console.widgets.backups import (
     status_lines,
 )
 from observer.v1 import observer_pb2 as pb
-from tests.console.standin import NOW, REPOSITORY, canned_status, manifest, ts
+from tests.console.standin import NOW, REPOSITORY, TOKEN, canned_status, manifest, ts
 
 
 def _styled(text: Text, style: str) -> list[str]:
@@ -141,3 +141,15 @@ async def test_the_dialog_says_the_repository_is_being_opened_before_restic_repo
             assert "Taking a snapshot…" in screen_text(app)
             s.hold_backup.set()  # type: ignore[union-attr]
             await eventually(lambda: "Snapshot done" in screen_text(app), within=10)
+
+
+def test_v_verifies_the_daemons_newest_snapshot_not_the_last_one_taken_here() -> None:
+    from observer.console.app import ObserverConsole
+
+    app = ObserverConsole("127.0.0.1:9", token=TOKEN, sample_rates=False)
+    app.state.backup_manifest = manifest("5e1f0c01" + "9a" * 28)  # taken from this console
+    app.state.status = canned_status()
+    app.state.status.backups.newest_snapshot = "86730088"  # a rotation's snapshot since
+    assert app._newest_backup_id() == "86730088"
+    app.state.status.backups.newest_snapshot = ""  # a daemon from before snapshots
+    assert app._newest_backup_id() == "5e1f0c01"
