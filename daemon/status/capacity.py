@@ -115,11 +115,11 @@ def project(
     steady = sum(c.steady_bytes or 0.0 for c in classes if c.steady_bytes is not None)
     now_bytes = sum(c.bytes_now for c in classes)
     base = used - now_bytes + transient  # everything else on the volume stays as it is
-    days: float | None = None
+    days: float | None = 0.0 if base + now_bytes >= limit else None  # full already
     grown = 0.0
     trading = 0
     d = today
-    for n in range(1, HORIZON_DAYS + 1):
+    for n in range(1, HORIZON_DAYS + 1 if days is None else 0):
         d += timedelta(days=1)
         if not _weekday(d):
             continue

@@ -71,6 +71,11 @@ def test_a_volume_too_small_for_the_steady_state_fills_before_it_gets_there() ->
     assert p.peak_bytes is None
 
 
+def test_a_volume_already_past_its_reserve_is_full_today() -> None:
+    p = project(10 * GB, 9 * GB, 2 * GB, [ClassUse("raw", 7, GB, GB, 5)], TODAY)
+    assert p.days_until_full == 0 and p.text.startswith("fills in 0 days")
+
+
 def test_no_complete_trading_day_yet_means_no_projection() -> None:
     p = project(20 * GIB, GB, 0, [ClassUse("raw", 7, GB, 0.0, 0)], TODAY)
     assert p.days_until_full is None and p.peak_bytes is None
