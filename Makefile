@@ -5,13 +5,14 @@
 #   make proto  regenerate protos/observer/v1/*_pb2*.py(i)
 #   make bench  benchmarks that print figures (see README); make bench-backup for backups
 #   make soak   long soak tests, kept out of `make test`
+#   make faults the fault suite at full size, with its table of figures
 
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-dev
 
-.PHONY: venv demo demo-daemon daemon test soak check fmt proto docs bench bench-ingest bench-tail bench-console bench-stores bench-backup postgres restic clean
+.PHONY: venv demo demo-daemon daemon test soak faults check fmt proto docs bench bench-ingest bench-tail bench-console bench-stores bench-backup postgres restic clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -44,6 +45,10 @@ restic:
 # The daemon on its built-in simulator in the background (log: observer-runtime/demo-daemon.log)
 # and the console in the foreground; quitting the console stops the daemon.
 DEMO_PORT ?= 50051
+DEMO_METRICS_PORT ?= 9464
+# Said when the console starts and again when it ends (the console's screen hides the first).
+DEMO_SAYS = echo "make demo: daemon on 127.0.0.1:$(DEMO_PORT) (log observer-runtime/demo-daemon.log);" \
+	"its control token is in observer-runtime/demo-token (grpcurl -H \"authorization: Bearer \$$(cat observer-runtime/demo-token)\", see the README)"
 demo: $(STAMP) restic
 	@mkdir -p observer-runtime
 	@test -s observer-runtime/demo-token || $(PY) -c 'import secrets; print(secrets.token_hex(16))' > observer-runtime/demo-token
@@ -54,13 +59,15 @@ demo: $(STAMP) restic
 	fi
 	@token=$$(cat observer-runtime/demo-token); \
 	OBSERVER_CONTAINER=false OBSERVER_CONTROL_TOKEN=$$token SERVICE_PORT=$(DEMO_PORT) \
+		OBSERVER_METRICS_PORT=$(DEMO_METRICS_PORT) \
 		$(VENV)/bin/observer-daemon run 2> observer-runtime/demo-daemon.log & pid=$$!; \
-	trap 'kill -TERM $$pid 2>/dev/null; wait $$pid 2>/dev/null' EXIT INT TERM HUP; \
+	trap 'kill -TERM $$pid 2>/dev/null; wait $$pid 2>/dev/null; $(DEMO_SAYS)' EXIT INT TERM HUP; \
 	for i in $$(seq 100); do \
 		kill -0 $$pid 2>/dev/null || { cat observer-runtime/demo-daemon.log; exit 1; }; \
 		$(VENV)/bin/observer-console --target 127.0.0.1:$(DEMO_PORT) status >/dev/null 2>&1; \
 		[ $$? -ne 2 ] && break; sleep 0.2; \
 	done; \
+	$(DEMO_SAYS); \
 	OBSERVER_CONTROL_TOKEN=$$token $(VENV)/bin/observer-console --target 127.0.0.1:$(DEMO_PORT)
 
 # The daemon alone in the foreground, with a one-line status every few seconds.
@@ -72,6 +79,10 @@ daemon: $(STAMP)
 
 test: $(STAMP) postgres restic
 	$(PY) -m pytest -m "not soak" -p no:cacheprovider -q
+
+# The fault suite at full size: prints the table the README carries (about 20 minutes).
+faults: $(STAMP) postgres restic
+	$(PY) -m tests.faults
 
 soak: $(STAMP) postgres restic
 	$(PY) -m pytest -m soak -p no:cacheprovider -q

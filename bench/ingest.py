@@ -28,6 +28,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from observer.daemon.clock import now_kst
 from observer.daemon.ingest.hub import Hub
 from observer.daemon.ingest.recovery import SeqState
 from observer.daemon.ingest.writer import SegmentWriter
@@ -58,8 +59,10 @@ def _tick_size(p: int) -> int:
     return 1000
 
 
-def make_frames(n_frames: int, seed: int = 7) -> list[str]:
-    """Simulator-format frames: valid dates/times, KRX tick sizes, cumulative volumes."""
+def make_frames(n_frames: int, seed: int = 7, date: str | None = None) -> list[str]:
+    """Simulator-format frames: valid dates/times, KRX tick sizes, cumulative volumes; the
+    trade date is today's in KST unless given (the parser takes dates near the arrival's)."""
+    date = date or f"{now_kst():%Y%m%d}"
     rng = random.Random(seed)
     price = dict(BASE)
     cum_vol = dict.fromkeys(SYMBOLS, 0)
@@ -85,7 +88,7 @@ def make_frames(n_frames: int, seed: int = 7) -> list[str]:
                 str(p), str(vol), str(cum_vol[s]), str(cum_val[s]), "3456", "4567", "1111",
                 f"{rng.uniform(50, 200):.2f}", "1234567", "2345678", rng.choice("15"), "0.55",
                 "87.12", "090000", "5", "-500", "091512", "5", "-700", "093015", "2", "200",
-                "20261120", "20", "N", "1234", "5678", "456789", "567890", "0.02", "1100000",
+                date, "20", "N", "1234", "5678", "456789", "567890", "0.02", "1100000",
                 "112.3", "0", "0", str(BASE[s]),
             ]  # fmt: skip
         frames.append(f"0|H0STCNT0|{RECORDS_PER_FRAME:03d}|{'^'.join(fields)}")

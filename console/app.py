@@ -15,6 +15,7 @@ import sys
 import time
 from collections.abc import Callable, Iterable
 from functools import partial
+from pathlib import Path
 from typing import ClassVar
 
 from textual import on, work
@@ -24,11 +25,12 @@ from textual.css.query import NoMatches
 from textual.screen import ModalScreen, Screen
 from textual.worker import Worker, WorkerState
 
-from observer.console.actions import ACTIONS
+from observer.console.actions import ACTIONS, TAIL_ACTIONS
 from observer.console.client import ConsoleError, ObserverClient
 from observer.console.messages import (
     BackupFinished,
     BackupProgressed,
+    BackupRequested,
     ConnectionLost,
     ControlFailed,
     ProbesChecked,
@@ -36,16 +38,15 @@ from observer.console.messages import (
     TunnelChanged,
     VerifyFinished,
 )
-from observer.console.portforward import PortForward, TunnelState
+from observer.console.portforward import TunnelFactory, TunnelState
 from observer.console.screens.backup import BackupDialog
 from observer.console.screens.dashboard import DashboardScreen
 from observer.console.screens.help import HelpScreen
 from observer.console.screens.tail import TailScreen
-from observer.console.state import ConsoleState
+from observer.console.state import ConsoleState, DrawsState
 from observer.v1 import observer_pb2 as pb
 
 _STREAM_GROUPS = ("status", "tail", "probes")
-_FOOTER_KEYS = frozenset({"b", "v", "t", "o", "r", "question_mark", "q"})
 
 
 class ObserverConsole(App[int]):
@@ -54,7 +55,7 @@ class ObserverConsole(App[int]):
     CSS_PATH = "app.tcss"
     TITLE = "observer-console"
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding(a.key, a.action, a.title, show=a.key in _FOOTER_KEYS) for a in ACTIONS
+        Binding(a.key, a.action, a.footer or a.title, show=bool(a.footer)) for a in ACTIONS
     ]
 
     def __init__(
@@ -62,7 +63,7 @@ class ObserverConsole(App[int]):
         target: str,
         *,
         token: str | None = None,
-        tunnel: PortForward | None = None,
+        tunnel: TunnelFactory | None = None,
         refresh_every: float = 0.25,
         status_interval_ms: int = 500,
         heartbeat_ms: int = 2000,
@@ -74,14 +75,17 @@ class ObserverConsole(App[int]):
         freeze_gc: bool = False,
     ) -> None:
         super().__init__()
-        self.target = tunnel.target if tunnel is not None else target
+        #: The port-forward supervisor (``--port-forward``), reporting to this app.
+        self.tunnel = tunnel(on_change=self._tunnel_changed) if tunnel is not None else None
+        self.target = self.tunnel.target if self.tunnel is not None else target
         self.token = token
-        self.tunnel = tunnel
         self.refresh_every = refresh_every
         self.status_interval_ms = status_interval_ms
         self.heartbeat_ms = heartbeat_ms
         self.probe_every = probe_every
         self.replay_last = replay_last
+        #: Records the next tick stream replays from the files (only the first one does).
+        self._replay = replay_last
         self.sample_rates = sample_rates
         self.state = ConsoleState(self.target, clock=clock)
         self.client: ObserverClient | None = None
@@ -176,11 +180,10 @@ class ObserverConsole(App[int]):
             self.draw_screen(visible)
 
     def draw_screen(self, screen: Screen[object]) -> None:
-        """Draw the coalesced state on one screen."""
-        draw = getattr(screen, "draw", None)
-        if callable(draw) and screen.is_attached:
+        """Draw the coalesced state on one screen (those that show it: DrawsState)."""
+        if isinstance(screen, DrawsState) and screen.is_attached:
             try:
-                draw(self.state)
+                screen.draw(self.state)
             except NoMatches:
                 # The screen is being composed or torn down (start-up, exit): skip a beat.
                 self._drawn = -1
@@ -210,15 +213,16 @@ class ObserverConsole(App[int]):
         # Batches go straight into the coalesced state (same event loop, no thread): a
         # message per batch would make the message queue the bottleneck at 5,000 ticks/s.
         delay = 0.25
-        replay = self.replay_last
         while self.client is not None:
             try:
-                async for batch in self.client.tail(replay_last=replay):
+                # The files' recent past once, when the console starts: a reconnect (r, a
+                # daemon restart) replaying it again would show ticks twice.
+                async for batch in self.client.tail(replay_last=self._replay):
+                    self._replay = 0
                     self.state.apply_batch(batch)
                     delay = 0.25
             except ConsoleError as err:
                 self.post_message(ConnectionLost(str(err)))
-            replay = 0
             await asyncio.sleep(delay)
             delay = self._backoff(delay)
 
@@ -235,14 +239,15 @@ class ObserverConsole(App[int]):
     @work(exclusive=True, group="tunnel", exit_on_error=False)
     async def run_tunnel(self) -> None:
         assert self.tunnel is not None
-
-        def changed(tunnel: TunnelState) -> None:
-            self.post_message(TunnelChanged(tunnel))
-
-        self.tunnel._on_change = changed
         await self.tunnel.run()
 
+    def _tunnel_changed(self, tunnel: TunnelState) -> None:
+        self.post_message(TunnelChanged(tunnel))
+
     # --- control workers ---------------------------------------------------------------
+
+    def on_backup_requested(self, message: BackupRequested) -> None:
+        self.start_backup()
 
     def start_backup(self) -> None:
         if self.state.backup_running:
@@ -388,6 +393,17 @@ class ObserverConsole(App[int]):
         while len(self.screen_stack) > 2:
             self.pop_screen()
 
+    def action_panel(self, name: str) -> None:
+        """Show one dashboard panel (the only one below the header in a small terminal)."""
+        self.action_dashboard()
+        self.dashboard.show_panel(name)
+
+    @property
+    def dashboard(self) -> DashboardScreen:
+        screen = self.screen_stack[1] if len(self.screen_stack) > 1 else self.screen
+        assert isinstance(screen, DashboardScreen)
+        return screen
+
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
             # One installed instance: reopening it costs no compose while ticks stream in.
@@ -402,6 +418,13 @@ class ObserverConsole(App[int]):
         self.notify("Reconnecting…")
 
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
+        if isinstance(screen, TailScreen):
+            # The tail's own keys, reachable from the palette even while the filter types.
+            for a in TAIL_ACTIONS:
+                yield SystemCommand(
+                    f"{a.title} ({a.shown_key})", a.help,
+                    partial(self.run_action, f"screen.{a.action}"),
+                )  # fmt: skip
         for a in ACTIONS:
             yield SystemCommand(
                 f"{a.title} ({a.shown_key})", a.help, partial(self.run_action, a.action)
@@ -409,3 +432,38 @@ class ObserverConsole(App[int]):
         for cmd in super().get_system_commands(screen):
             if cmd.title not in ("Theme", "Quit"):
                 yield cmd
+
+    # --- screenshots (the palette's Screenshot) ------------------------------------------
+
+    def export_screenshot(self, *, title: str | None = None, simplify: bool = False) -> str:
+        svg = super().export_screenshot(title=title, simplify=simplify)
+        # Every run of cells is its own positioned <text>: renderers that strip a text's
+        # leading and trailing blanks (librsvg, image viewers) would pull words together
+        # ("postgres1,840"); xml:space="preserve" keeps every blank where it is.
+        return svg.replace("<svg ", '<svg xml:space="preserve" ', 1)
+
+    def deliver_screenshot(
+        self,
+        filename: str | None = None,
+        path: str | None = None,
+        time_format: str | None = None,
+    ) -> str | None:
+        """Save the screen as SVG where it can be saved, and say where (Textual's own saves
+        to ~/Downloads and only says "Failed to save screenshot" when that does not exist)."""
+        folder = Path(path) if path else screenshot_dir()
+        try:
+            saved = self.save_screenshot(filename, str(folder), time_format)
+        except OSError as e:
+            self.notify(
+                f"Cannot save the screenshot in {folder}: {e.strerror or e}.",
+                title="Screenshot", severity="error",
+            )  # fmt: skip
+            return None
+        self.notify(f"Saved screenshot to {saved}", title="Screenshot")
+        return saved
+
+
+def screenshot_dir() -> Path:
+    """~/Downloads when it exists, else the working directory (both exist: nothing to make)."""
+    downloads = Path.home() / "Downloads"
+    return downloads if downloads.is_dir() else Path.cwd()

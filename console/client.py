@@ -33,12 +33,16 @@ _CHANNEL_OPTIONS: list[tuple[str, Any]] = [
 
 _TOKEN_HELP = (
     "give the console the daemon's OBSERVER_CONTROL_TOKEN with --token-file FILE, "
-    "the OBSERVER_CONTROL_TOKEN environment variable, or --token-from-secret NAME"
+    "the OBSERVER_CONTROL_TOKEN environment variable, or --token-from-secret NAME "
+    "(against make demo: --token-file observer-runtime/demo-token)"
 )
 
 
 class ConsoleError(Exception):
     """A foreseeable failure talking to the daemon, with an operator-facing message."""
+
+    #: The console's exit code when this ends it (2: the daemon or the cluster does not answer).
+    exit_code = 2
 
 
 class Unreachable(ConsoleError):
@@ -107,10 +111,6 @@ class ObserverClient:
 
     async def close(self) -> None:
         await self._channel.close(grace=None)
-
-    @property
-    def has_token(self) -> bool:
-        return self._token is not None
 
     def _auth(self, what: str) -> tuple[tuple[str, str], ...]:
         if self._token is None:

@@ -88,7 +88,7 @@ def collector_label(state: int) -> str:
 
 _SHORT_KIND: dict[int, str] = {
     pb.VOLUME_KIND_PERSISTENT_VOLUME: "PV",
-    pb.VOLUME_KIND_LOCAL_DISK: "disk",
+    pb.VOLUME_KIND_LOCAL_DISK: "local disk",
     pb.VOLUME_KIND_NETWORK: "network",
 }
 

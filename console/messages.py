@@ -51,6 +51,11 @@ class TunnelChanged(Message):
 
 
 @dataclass
+class BackupRequested(Message):
+    """The operator confirmed a backup in the dialog; the app runs it (one at a time)."""
+
+
+@dataclass
 class BackupProgressed(Message):
     """One streamed progress message of a running backup."""
 

@@ -19,8 +19,12 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from enum import StrEnum
+from typing import Protocol
 
 _FORWARDING = re.compile(r"Forwarding from [^\s]+:(\d+)")
+#: kubectl's client-side log lines ("E1201 22:23:03.452538 31773 memcache.go:265] ..."):
+#: noise beside the one sentence that says what went wrong.
+_KLOG = re.compile(r"^[IWEF]\d{4} \d\d:\d\d:\d\d\.\d+\s+\d+ [\w.-]+:\d+\] ")
 #: stderr text meaning the tunnel is dead even if kubectl is still running.
 _DEATH_MARKERS = ("lost connection to pod",)
 _PORT_IN_USE = ("address already in use", "unable to listen on any of the requested ports")
@@ -66,6 +70,13 @@ class TunnelState:
 Probe = Callable[[int], Awaitable[bool]]
 
 
+class TunnelFactory(Protocol):
+    """Builds the supervisor around the callback that hears of every state change: the
+    console's app passes its own, so the tunnel reports to whoever built it."""
+
+    def __call__(self, *, on_change: Callable[[TunnelState], None]) -> PortForward: ...
+
+
 def free_local_port() -> int:
     """An unused TCP port on 127.0.0.1 (kept for the life of the supervisor)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
@@ -83,6 +94,16 @@ async def grpc_probe(port: int) -> bool:
         except ConsoleError:
             return False
     return True
+
+
+def meaningful(lines: list[str]) -> str:
+    """kubectl's own words without its client log noise: the plain sentences when there are
+    any, else the log lines' messages once each."""
+    lines = [line.strip() for line in lines if line.strip()]
+    plain = [line for line in lines if not _KLOG.match(line)]
+    if not plain:
+        plain = [_KLOG.sub("", line) for line in lines]
+    return " | ".join(dict.fromkeys(plain))
 
 
 class PortForward:
@@ -156,6 +177,13 @@ class PortForward:
         """Supervise until :meth:`stop`. Never raises for kubectl's failures."""
         try:
             while not self._stopped:
+                unconfigured = await self._cluster_problem()
+                if unconfigured:
+                    # Nothing to retry until the operator fixes it: say why at once, and
+                    # try again on retry_now (r), not every few seconds for nothing.
+                    self._set(phase=TunnelPhase.GAVE_UP, retry_at=None, last_error=unconfigured)
+                    await self._sleep(None)
+                    continue
                 error = await self._start()
                 if error is None:
                     self._set(phase=TunnelPhase.CONNECTED, failures=0, retry_at=None)
@@ -184,6 +212,34 @@ class PortForward:
         finally:
             await self._kill()
             self._set(phase=TunnelPhase.STOPPED, retry_at=None)
+
+    async def _cluster_problem(self) -> str:
+        """Why kubectl cannot reach any cluster ("" when a context is configured)."""
+        if self.context:
+            args = ["config", "get-contexts", self.context, "-o", "name"]
+        else:
+            args = ["config", "current-context"]
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                self.kubectl, *args, stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+            )  # fmt: skip
+        except OSError as err:
+            return f"cannot run {self.kubectl!r}: {err.strerror or err}"
+        try:
+            _, err_bytes = await asyncio.wait_for(proc.communicate(), self.start_timeout)
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
+            return ""  # kubectl is slow, not unconfigured: let port-forward say what it says
+        if proc.returncode == 0:
+            return ""
+        said = meaningful(err_bytes.decode(errors="replace").splitlines()) or "no context"
+        which = f"context {self.context!r}" if self.context else "a current context"
+        return (
+            f"kubectl has no cluster configured ({which}: {said}); point KUBECONFIG at a "
+            "kubeconfig, or pass --context"
+        )
 
     def retry_now(self) -> None:
         """Skip the backoff wait (or leave GAVE_UP) and start kubectl again."""
@@ -286,7 +342,7 @@ class PortForward:
             pass
 
     def _error_text(self, fallback: str) -> str:
-        return " | ".join(self._stderr) if self._stderr else fallback
+        return meaningful(list(self._stderr)) or fallback
 
     def hang_up(self) -> None:
         """Terminate kubectl now, without the event loop (the console's terminal is gone)."""

@@ -11,7 +11,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import NamedTuple, Protocol, runtime_checkable
 
 from observer.console.portforward import TunnelState
 from observer.v1 import observer_pb2 as pb
@@ -47,6 +47,18 @@ class TickRow(NamedTuple):
     def time(self) -> str:
         """``HH:MM:SS`` of the trade in KST, as written by the daemon."""
         return self.ts[11:19] if len(self.ts) >= 19 else self.ts
+
+
+@runtime_checkable
+class DrawsState(Protocol):
+    """A screen the app's refresh timer draws: it shows (part of) the coalesced state.
+
+    The app draws every visible screen that follows this protocol; a screen without it
+    (help) is static and never drawn.
+    """
+
+    def draw(self, state: ConsoleState) -> None:
+        """Bring the screen up to date with ``state`` (cheap when nothing it shows changed)."""
 
 
 @dataclass
@@ -122,7 +134,8 @@ class ConsoleState:
             tape.append(row)
         n = len(batch.ticks)
         self.ticks_seen += n
-        self._window_count += n
+        if not batch.replay:  # the files' past is not today's rate
+            self._window_count += n
         self.dropped_total = max(self.dropped_total, batch.dropped_total)
         if n:
             self.last_tick_at = now

@@ -56,9 +56,15 @@ def render_text(target: str, status: pb.Status, probes: dict[str, bool]) -> str:
         lines.append(f"  {track}: {r.rate_1s:.0f}/s (1m {r.rate_1m:.1f}/s), {r.today:,} today")
     for v in status.volumes:
         where = ", ".join(v.variables) or v.mount_point
+        own = "measuring" if not v.HasField("observer_bytes") else fmt.size(v.observer_bytes)
+        if v.observer_growth_bytes_per_second:
+            own += f" {v.observer_growth_bytes_per_second / 1024:+,.1f} KiB/s"
+        if v.HasField("seconds_until_full"):
+            own += f", full in {fmt.duration(v.seconds_until_full)}"
         lines.append(
-            f"  volume {where}: {fmt.size(v.used_bytes)}/{fmt.size(v.capacity_bytes)}"
-            f" {fmt.volume_kind_label(v.kind)} {v.mount_point}"
+            f"  volume {where}: observer {own}; {fmt.size(v.used_bytes)} used of "
+            f"{fmt.size(v.capacity_bytes)}, {fmt.size(v.free_bytes)} free"
+            f" ({fmt.volume_kind_label(v.kind)} {v.mount_point})"
         )
     for s in status.streams:
         lines.append(f"  stream {s.name}: {s.current_file or 'none open'} {s.lines:,} lines")

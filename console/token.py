@@ -7,7 +7,6 @@ nowhere else.
 from __future__ import annotations
 
 import base64
-import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +17,16 @@ ENV_VAR = "OBSERVER_CONTROL_TOKEN"
 
 
 class TokenError(ConsoleError):
-    """The token was asked for but cannot be read."""
+    """The token was asked for but cannot be read (a usage error: the command line names a
+    file or a Secret that is not there)."""
+
+    exit_code = 64
+
+
+class ClusterUnreachable(TokenError):
+    """The cluster holding the token's Secret does not answer."""
+
+    exit_code = 2
 
 
 @dataclass(frozen=True)
@@ -27,13 +35,9 @@ class Token:
     #: "file PATH", "env OBSERVER_CONTROL_TOKEN", "secret NS/NAME[KEY]".
     origin: str
 
-    @property
-    def fingerprint(self) -> str:
-        """First 8 hex of sha256, as the daemon reports it (compare without revealing)."""
-        return hashlib.sha256(self.value.encode()).hexdigest()[:8]
-
     def __repr__(self) -> str:
-        return f"Token(origin={self.origin!r}, fingerprint={self.fingerprint!r})"
+        # Nothing derived from the value (a hash of it would let it be guessed offline).
+        return f"Token(origin={self.origin!r})"
 
 
 def from_file(path: Path) -> Token:
@@ -77,7 +81,7 @@ def from_secret(
             "check the name, the namespace (-n) and that your account may get secrets there"
         ) from None
     except OSError as err:
-        raise TokenError(
+        raise ClusterUnreachable(
             f"cannot reach the cluster to read secret {ns}/{secret_name}: {err}"
         ) from None
     data = {k: v if isinstance(v, str) else v.decode() for k, v in (secret.data or {}).items()}

@@ -18,15 +18,15 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Awaitable, Coroutine
+from collections.abc import Awaitable
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
 from observer.daemon import __version__, contract, logs
 from observer.daemon.api.health import HealthState
 from observer.daemon.api.server import listen_host
 from observer.daemon.backup.service import BackupService
-from observer.daemon.clock import iso, to_kst
+from observer.daemon.clock import iso, shown, to_kst
 from observer.daemon.config import Config, Loaded, secrets_of
 from observer.daemon.errors import Precondition
 from observer.daemon.ingest.events import EventBus
@@ -47,6 +47,7 @@ from observer.daemon.status.model import (
     SubscriptionChange,
     SubscriptionFailure,
 )
+from observer.daemon.supervisor import Factory, Supervisor
 from observer.daemon.symbols import parse_symbols
 
 log = logging.getLogger(__name__)
@@ -72,13 +73,14 @@ class Daemon:
         self._cfg = loaded.config
         self._log_stream = log_stream
         self.started_at = time.time()
-        self.container = contract.is_container_mode(self._cfg)
+        self.container_mode = contract.container_mode(self._cfg)
+        self.container = self.container_mode.on
         self.warnings: list[contract.Problem] = []
         self._lock: contract.DataDirLock | None = None
         self._simulator: Simulator | None = None
         #: Every part of the collector, once built (None before start, or when it failed early).
         self.parts: Parts | None = None
-        self._tasks: list[asyncio.Task[Any]] = []
+        self._supervisor = Supervisor(on_failure=self._task_failed, on_restart=self._task_restarted)
         self._stopping = False
         self.port = 0
 
@@ -136,7 +138,9 @@ class Daemon:
     # --- lifecycle -------------------------------------------------------------------
     async def start(self) -> None:
         cfg = self._cfg
-        self.warnings = contract.enforce(contract.check(cfg, container=self.container))
+        self.warnings = contract.enforce(
+            contract.check(cfg, container=self.container), self.container_mode
+        )
         self._lock = contract.DataDirLock(cfg.data_dir)
         self._lock.acquire()
         self.redactor = logs.setup(
@@ -162,23 +166,24 @@ class Daemon:
             started_at=self.started_at,
             container=self.container,
             stopping=lambda: self._stopping,
+            supervisor=self._supervisor,
         )
         for w in p.writers.values():
             await w.start()
         p.health.contract_passed()
-        self._spawn(p.session.run(), "kis-session")
+        self._spawn(p.session.run, "kis-session")
         if p.swing is not None:
-            self._spawn(p.swing.run(), "swing-poller")
+            self._spawn(p.swing.run, "swing-poller")
         self.port = await p.api.start()
         p.health.collector_running(True)
-        self._spawn(p.health.run(), "health")
+        self._spawn(p.health.run, "health")
         if p.metrics is not None:
             p.metrics.start()
-            self._spawn(p.metrics.run(), "metrics")
-        self._spawn(self._after_recovery(p), "recovery-check")
-        self._spawn(p.backups.schedule_loop(), "backup-schedule")
-        self._spawn(p.retention.schedule_loop(), "retention-schedule")
-        self._spawn(p.status.sample_loop(), "status-sampler")
+            self._spawn(p.metrics.run, "metrics")
+        self._spawn(lambda: self._after_recovery(p), "recovery-check", restart=False)
+        self._spawn(p.backups.schedule_loop, "backup-schedule")
+        self._spawn(p.retention.schedule_loop, "retention-schedule")
+        self._spawn(p.status.sample_loop, "status-sampler")
         tune_gc()
         events.emit(
             "start",
@@ -191,6 +196,9 @@ class Daemon:
         )
         if recovery.unclean_stop:
             self._record_unclean_stop(p, recovery.last_durable_at)
+        log.info("%s", self.container_mode.explain())
+        for unknown in self.loaded.unknown:
+            log.warning("settings: %s", unknown.message())
         for line in recovery.warnings():
             log.warning("recovery: %s", line)
         for problem in self.warnings:
@@ -209,8 +217,8 @@ class Daemon:
         had open, then the derived stores, which read those files."""
         await asyncio.to_thread(check_deep, self._cfg.data_dir, p.events, p.recovery)
         if p.postgres is not None:
-            self._spawn(p.postgres.run(), "postgres-sink")
-        self._spawn(p.parquet.backfill(), "parquet-backfill")
+            self._spawn(p.postgres.run, "postgres-sink")
+        self._spawn(p.parquet.backfill, "parquet-backfill")
 
     def _record_unclean_stop(self, p: Parts, last_durable_at: float | None) -> None:
         """The hole a crash leaves: from the last durable tick to this start."""
@@ -254,20 +262,17 @@ class Daemon:
             rest_rate(cfg), eps.ws_url,
         )  # fmt: skip
 
-    def _spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> None:
-        task = asyncio.get_running_loop().create_task(coro, name=name)
-        task.add_done_callback(self._task_done)
-        self._tasks.append(task)
+    def _spawn(self, factory: Factory, name: str, *, restart: bool = True) -> None:
+        """A background task, restarted after a failure (see daemon/supervisor.py)."""
+        self._supervisor.spawn(factory, name, restart=restart)
 
-    def _task_done(self, task: asyncio.Task[Any]) -> None:
-        if task.cancelled() or self._stopping or self.parts is None:
-            return
-        exc = task.exception()
-        if exc is not None:
-            log.error("%s stopped: %s", task.get_name(), exc, exc_info=exc)
-            self.parts.status.note_failure(task.get_name(), str(exc))
-            if task.get_name() == "kis-session":
-                self.parts.health.collector_running(False, f"KIS session stopped: {exc}")
+    def _task_failed(self, name: str, exc: BaseException) -> None:
+        if name == "kis-session" and self.parts is not None:
+            self.parts.health.collector_running(False, f"KIS session stopped: {exc}")
+
+    def _task_restarted(self, name: str) -> None:
+        if name == "kis-session" and self.parts is not None:
+            self.parts.health.collector_running(True)
 
     async def stop(self) -> None:
         """Graceful stop: health first, then the API, then intake, then flush everything."""
@@ -282,9 +287,7 @@ class Daemon:
             await _quietly(p.session.stop())
             if p.swing is not None:
                 p.swing.stop()
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._supervisor.stop()
         if p is not None:
             await asyncio.gather(
                 *(w.close(timeout=WRITER_FLUSH) for w in p.writers.values()),
@@ -327,7 +330,7 @@ def status_line(d: Daemon) -> str:
     free = f"{vol.free_bytes / 2**30:,.1f} GiB free ({vol.kind.value})" if vol else "?"
     warn = f" | {len(s.warnings)} warning(s)" if s.warnings else ""
     return (
-        f"{time.strftime('%H:%M:%S')} {c.state.value} kis={c.session.state.value} "
+        f"{shown(time.time(), with_date=False)} {c.state.value} kis={c.session.state.value} "
         f"subs={len(c.subscriptions)} | {rates} | {files} | data {free} | "
         f"gRPC :{d.port}{warn}"
     )

@@ -22,17 +22,23 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from observer.daemon import __version__
+from observer.daemon import __version__, fingerprints
 from observer.daemon.config import ENV_TABLE, Loaded, display_value, load_config
 from observer.daemon.errors import ObserverError
+from observer.daemon.usage import ArgumentParser
 
 _FLAG_VARS = [v for v in ENV_TABLE if v.flag]
+#: The settings the backup commands read: where the data (and its backups) are.
+_BACKUP_FLAGS = ("OBSERVER_DATA_DIR", "OBSERVER_ENV_FILE")
 
 
-def _add_setting_flags(p: argparse.ArgumentParser) -> None:
+def _add_setting_flags(p: argparse.ArgumentParser, only: Sequence[str] | None = None) -> None:
     for v in _FLAG_VARS:
         assert v.flag is not None
-        p.add_argument(v.flag, dest=v.name, metavar=v.kind.value.upper(), help=f"{v.name}")
+        if only is not None and v.name not in only:
+            continue
+        first = v.help.split(". ")[0].rstrip(".")
+        p.add_argument(v.flag, dest=v.name, metavar=v.kind.value.upper(), help=f"{v.name}: {first}")
 
 
 def _flags(ns: argparse.Namespace) -> dict[str, str]:
@@ -40,9 +46,12 @@ def _flags(ns: argparse.Namespace) -> dict[str, str]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="observer-daemon",
         description="Realtime KRX tick collector for the KIS Open API.",
+        epilog="Exit codes: 0 ok, 1 an operation failed, 2 configuration error, 3 startup "
+        "contract failed, 4 another daemon holds the data directory, 5 a backup failed "
+        "verification, 64 usage error, 130 interrupted.",
     )
     parser.add_argument("--version", action="version", version=f"observer-daemon {__version__}")
     sub = parser.add_subparsers(dest="command")
@@ -59,29 +68,69 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("simulate", help="serve the KIS protocol on loopback", add_help=False)
 
-    b = sub.add_parser("backup", help="take a snapshot now")
-    _add_setting_flags(b)
-    ver = sub.add_parser("verify", help="verify a snapshot (default: the newest) or archive")
-    _add_setting_flags(ver)
-    ver.add_argument("archive", nargs="?", default="latest", metavar="SNAPSHOT")
-    res = sub.add_parser("restore", help="restore a snapshot (or legacy archive), re-hashed")
-    _add_setting_flags(res)
-    res.add_argument("archive", metavar="SNAPSHOT")
-    res.add_argument("--into", required=True, type=Path)
+    snapshot_help = "a snapshot id as ListBackups shows it, or the path of a legacy .tar.gz archive"
+    # The backup commands read only where the data is: no collector flags in their --help.
+    backup = {
+        name: sub.add_parser(name, help=short, description=long)
+        for name, short, long in (
+            ("backup", "take a snapshot now",
+             "Take a restic snapshot of the data volume now, verified before it is reported "
+             "done."),
+            ("verify", "verify a snapshot (default: the newest) or archive",
+             "Check a snapshot (restic check, restore to scratch, sha256 of every file) or a "
+             "legacy archive; exit 5 on a mismatch."),
+            ("restore", "restore a snapshot (or legacy archive), re-hashed",
+             "Restore a snapshot or a legacy archive into an empty directory, then re-hash "
+             "every file against its manifest."),
+        )
+    }  # fmt: skip
+    for p in backup.values():
+        _add_setting_flags(p, only=_BACKUP_FLAGS)
+    backup["verify"].add_argument(
+        "archive", nargs="?", default="latest", metavar="SNAPSHOT",
+        help=f"{snapshot_help} (default: latest, the newest snapshot)",
+    )  # fmt: skip
+    backup["restore"].add_argument("archive", metavar="SNAPSHOT", help=snapshot_help)
+    backup["restore"].add_argument(
+        "--into", required=True, type=Path, metavar="DIR",
+        help="an empty or new directory to write the files into (never over live data)",
+    )  # fmt: skip
 
     sub.add_parser("doctor", help="check manifests or this environment", add_help=False)
     return parser
 
 
+def _resolved(loaded: Loaded) -> dict[str, str]:
+    """What the ``auto`` settings resolve to on this machine, and why."""
+    from observer.daemon.api.server import listen_host
+    from observer.daemon.contract import OPT_OUT, container_mode
+
+    cfg = loaded.config
+    out = {}
+    mode = container_mode(cfg)
+    if mode.detected:
+        found = f"detected a container: {mode.evidence}; {OPT_OUT}" if mode.on else "no container"
+        out["OBSERVER_CONTAINER"] = f"-> {'true' if mode.on else 'false'} ({found})"
+    if cfg.listen_address == "auto":
+        out["OBSERVER_LISTEN_ADDRESS"] = f"-> {listen_host(cfg)}"
+    return out
+
+
 def print_config(loaded: Loaded, as_json: bool) -> None:
+    resolved = _resolved(loaded)
     rows = []
+    fps = fingerprints.existing(loaded.config.data_dir)  # shown once the daemon made its key
     for v in ENV_TABLE:
-        value = display_value(v, loaded.raw[v.name])
+        value = display_value(v, loaded.raw[v.name], fps)
         if v.is_path and value:
             value = str(getattr(loaded.config, v.attr))
+        if v.name in resolved:
+            value = f"{value} {resolved[v.name]}"
         rows.append((v.name, value, str(loaded.origins[v.name])))
     if as_json:
         print(json.dumps([{"name": n, "value": val, "source": s} for n, val, s in rows], indent=2))
+        for unknown in loaded.unknown:
+            print(f"warning: {unknown.message()}", file=sys.stderr)
         return
     w0 = max(len(r[0]) for r in rows)
     w1 = min(60, max(len(r[1]) for r in rows))
@@ -93,6 +142,8 @@ def print_config(loaded: Loaded, as_json: bool) -> None:
         else "KIS " + (loaded.config.kis_env or "custom URLs")
     )
     print(f"\nsource: {src}")
+    for unknown in loaded.unknown:
+        print(f"warning: {unknown.message()}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -109,8 +160,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     if not args or (args[0].startswith("-") and args[0] not in ("-h", "--help", "--version")):
         args = ["run", *args]
-    ns = parser.parse_args(args)
-    return _guard(lambda: _dispatch(ns))
+    return _guard(lambda: _dispatch(parser.parse_args(args)))
 
 
 def _dispatch(ns: argparse.Namespace) -> int:

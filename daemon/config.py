@@ -13,10 +13,10 @@ by ``OBSERVER_ENV_FILE``, then the defaults below. With nothing set, every path 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
+import difflib
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -41,6 +41,14 @@ class Kind(StrEnum):
     CHOICE = "choice"
     SYMBOLS = "symbols"
     TIME = "time"
+    PORT = "port"
+
+
+#: TCP ports: 1-65535 (0 only where a row says what it means).
+PORT_MAX = 65535
+#: Prefixes of the names this table owns: a name with one of them that the table does not
+#: know is a typo or a leftover of an old deployment, and the daemon says so at start.
+OWN_PREFIXES = ("OBSERVER_", "KIS_", "DB_")
 
 
 @dataclass(frozen=True)
@@ -54,14 +62,26 @@ class Var:
     help: str
     written: bool = False
     secret: bool = False
+    #: The value must not be empty (an empty watchlist would collect nothing).
     required: bool = False
     choices: tuple[str, ...] = ()
     flag: str | None = None
     cluster: str | None = None  # value in the cluster ConfigMap when it differs from default
+    #: A port row: what 0 means ("off", "any free port"); empty when 0 is refused.
+    zero: str = ""
 
     @property
     def is_path(self) -> bool:
         return self.kind is Kind.PATH
+
+    @property
+    def kind_text(self) -> str:
+        """The kind as the README and ``config`` show it, with its domain."""
+        if self.choices:
+            return f"{self.kind.value} ({'/'.join(c for c in self.choices if c)})"
+        if self.kind is Kind.PORT:
+            return f"port (1-{PORT_MAX}" + (f"; 0 = {self.zero})" if self.zero else ")")
+        return self.kind.value
 
 
 def setting(
@@ -75,6 +95,7 @@ def setting(
     choices: tuple[str, ...] = (),
     flag: str | None = None,
     cluster: str | None = None,
+    zero: str = "",
 ) -> Any:
     """Declare a Config field backed by environment variable ``name``."""
     return field(
@@ -90,6 +111,7 @@ def setting(
                 choices=choices,
                 flag=flag,
                 cluster=cluster,
+                zero=zero,
             )
         }
     )
@@ -169,11 +191,17 @@ class Config:
         "Realtime feed: KRX (H0STCNT0), NXT (H0NXCNT0) or UN, integrated (H0UNCNT0).",
         choices=("KRX", "NXT", "UN"),
     )  # fmt: skip
+    after_hours: bool = setting(
+        "OBSERVER_AFTER_HOURS", Kind.BOOL, "false",
+        "Also collect KRX after-hours single-price trades (H0STOUP0, 16:00-18:00) of the "
+        "watchlist into the scalp track (session after_hours); each symbol then takes two of "
+        f"the {MAX_REGISTRATIONS} registrations. OBSERVER_MARKET=KRX only.",
+    )  # fmt: skip
     symbols: tuple[str, ...] = setting(
         "OBSERVER_SYMBOLS", Kind.SYMBOLS, "005930,000660,035420,035720,005380,051910,006400,068270",
         "Scalp watchlist: comma-separated symbols (6-digit KRX codes, or Q and 6 characters for "
-        f"ETNs) subscribed on the websocket (max {MAX_REGISTRATIONS}).",
-        flag="--symbols",
+        f"ETNs) subscribed on the websocket (1 to {MAX_REGISTRATIONS}; empty is refused).",
+        flag="--symbols", required=True,
     )  # fmt: skip
     swing_symbols: tuple[str, ...] = setting(
         "OBSERVER_SWING_SYMBOLS", Kind.SYMBOLS, "",
@@ -215,8 +243,9 @@ class Config:
 
     # --- API ---------------------------------------------------------------------------
     service_port: int = setting(
-        "SERVICE_PORT", Kind.INT, "50051", "gRPC port (status, tail, control, health, reflection).",
-        flag="--port",
+        "SERVICE_PORT", Kind.PORT, "50051",
+        "gRPC port (status, tail, control, health, reflection); 0 = any free port (tests).",
+        flag="--port", zero="any free port",
     )  # fmt: skip
     listen_address: str = setting(
         "OBSERVER_LISTEN_ADDRESS", Kind.STR, "auto",
@@ -224,7 +253,8 @@ class Config:
         flag="--listen", cluster="[::]",
     )  # fmt: skip
     metrics_port: int = setting(
-        "OBSERVER_METRICS_PORT", Kind.INT, "9464", "Prometheus metrics port (0 disables).",
+        "OBSERVER_METRICS_PORT", Kind.PORT, "9464", "Prometheus metrics port (0 disables).",
+        zero="off",
     )  # fmt: skip
     control_token: str = setting(
         "OBSERVER_CONTROL_TOKEN", Kind.SECRET, "",
@@ -245,7 +275,7 @@ class Config:
         "DB_HOST", Kind.STR, "", "PostgreSQL host; unset disables the PostgreSQL sink.",
         cluster="observer-postgres",
     )  # fmt: skip
-    db_port: int = setting("DB_PORT", Kind.INT, "5432", "PostgreSQL port.")
+    db_port: int = setting("DB_PORT", Kind.PORT, "5432", "PostgreSQL port.")
     db_name: str = setting("DB_NAME", Kind.STR, "observer", "PostgreSQL database.")
     db_user: str = setting("DB_USER", Kind.STR, "observer", "PostgreSQL user.")
     db_password: str = setting("DB_PASSWORD", Kind.SECRET, "", "PostgreSQL password.")
@@ -403,6 +433,11 @@ class Config:
         "OBSERVER_SIM_MALFORMED", Kind.FLOAT, "0",
         "Simulator fault: fraction of realtime frames sent malformed (0..1).",
     )  # fmt: skip
+    sim_wide_share: float = setting(
+        "OBSERVER_SIM_WIDE_SHARE", Kind.FLOAT, "0.2",
+        "Simulator: fraction of realtime frames whose records carry the 47th column "
+        "(MARKET_CLS_CODE), as newer KIS servers send (0..1).",
+    )  # fmt: skip
     sim_market_hours: str = setting(
         "OBSERVER_SIM_MARKET_HOURS", Kind.CHOICE, "always",
         "Simulator: trade around the clock (always) or only 09:00-15:30 KST (krx).",
@@ -455,11 +490,46 @@ class Origin:
         return f"{self.source} {self.detail}".strip()
 
 
+def closest_name(name: str) -> str | None:
+    """The table's variable most like ``name`` (a likely typo), if any is close."""
+    found = difflib.get_close_matches(name, list(BY_NAME), n=1, cutoff=0.6)
+    return found[0] if found else None
+
+
+@dataclass(frozen=True)
+class UnknownName:
+    """An OBSERVER_/KIS_/DB_ name that is set but is no setting of this table."""
+
+    name: str
+    #: ``env`` or ``env-file PATH``.
+    source: str
+    closest: str | None
+
+    def message(self) -> str:
+        hint = (
+            f"did you mean {self.closest}?"
+            if self.closest
+            else "`observer-daemon config` lists every setting."
+        )
+        return f"{self.name} (from {self.source}) is not a setting of observer-daemon and is ignored; {hint}"
+
+
+def unknown_names(values: Mapping[str, str], source: str) -> list[UnknownName]:
+    """The names in ``values`` that look like settings (by prefix) but are not in the table."""
+    return [
+        UnknownName(name, source, closest_name(name))
+        for name in sorted(values)
+        if name.startswith(OWN_PREFIXES) and name not in BY_NAME
+    ]
+
+
 @dataclass(frozen=True)
 class Loaded:
     config: Config
     origins: Mapping[str, Origin]
     raw: Mapping[str, str]
+    #: Names that look like settings but are not (typos): warned about once at start.
+    unknown: tuple[UnknownName, ...] = ()
 
 
 def parse_dotenv(text: str, where: str = "env file") -> dict[str, str]:
@@ -493,6 +563,24 @@ def _convert(v: Var, text: str, origin: Origin) -> Any:
 
     if v.kind is Kind.PATH:
         return Path(text).expanduser().absolute() if text else Path()
+    if v.required and not text.replace(",", "").strip():
+        if v.kind is Kind.SYMBOLS:
+            raise bad(
+                "the watchlist is empty, so nothing would be collected in realtime; list at "
+                "least one symbol (e.g. 005930), or unset it for the default watchlist"
+            )
+        raise bad("it must not be empty")
+    if v.kind is Kind.PORT:
+        try:
+            port = int(text)
+        except ValueError:
+            raise bad(f"expected a port number, 1-{PORT_MAX}") from None
+        if port == 0 and v.zero:
+            return 0
+        if not 1 <= port <= PORT_MAX:
+            zero = f", or 0 for {v.zero}" if v.zero else ""
+            raise bad(f"a port is 1-{PORT_MAX}{zero}")
+        return port
     if v.kind is Kind.INT:
         try:
             n = int(text)
@@ -592,7 +680,10 @@ def load_config(
         values[v.attr] = _convert(v, text, origins[v.name])
     cfg = Config(**values)
     _cross_checks(cfg)
-    return Loaded(cfg, origins, raw)
+    unknown = unknown_names(env, "env") + [
+        u for u in unknown_names(file_values, f"env-file {env_file_name}") if u.name not in env
+    ]
+    return Loaded(cfg, origins, raw, tuple(unknown))
 
 
 #: restic backends that are not a local directory (the scheme before the first colon).
@@ -622,22 +713,33 @@ def _cross_checks(cfg: Config) -> None:
             "APP_ENV=production but KIS_APP_KEY/KIS_APP_SECRET are unset: the daemon would "
             "record simulated ticks as production data. Provide the KIS secret or change APP_ENV."
         )
-    if len(cfg.symbols) > MAX_REGISTRATIONS:
+    if cfg.after_hours and cfg.market != "KRX":
         raise ConfigError(
-            f"OBSERVER_SYMBOLS lists {len(cfg.symbols)} symbols; KIS allows at most "
-            f"{MAX_REGISTRATIONS} realtime registrations per app key. Remove some."
+            f"OBSERVER_AFTER_HOURS=true needs OBSERVER_MARKET=KRX (it is {cfg.market}): "
+            "H0STOUP0 is KRX's after-hours single-price feed; NXT's hours are in its own TR."
+        )
+    per = 2 if cfg.after_hours else 1
+    if len(cfg.symbols) * per > MAX_REGISTRATIONS:
+        each = (
+            f" and OBSERVER_AFTER_HOURS subscribes each twice (H0STCNT0 and H0STOUP0): "
+            f"{len(cfg.symbols) * per} registrations"
+            if per > 1
+            else ""
+        )
+        raise ConfigError(
+            f"OBSERVER_SYMBOLS lists {len(cfg.symbols)} symbols{each}; KIS allows at most "
+            f"{MAX_REGISTRATIONS} realtime registrations per app key. Remove some"
+            + (" or turn OBSERVER_AFTER_HOURS off." if per > 1 else ".")
         )
 
 
-def fingerprint(secret: str) -> str:
-    """First 8 hex digits of the secret's sha256: enough to compare, useless to attack."""
-    return hashlib.sha256(secret.encode()).hexdigest()[:8]
-
-
-def display_value(v: Var, value: str) -> str:
-    """A value fit to print: secrets become presence and fingerprint, never the value."""
+def display_value(v: Var, value: str, fingerprint: Callable[[str], str] | None = None) -> str:
+    """A value fit to print: a secret becomes its presence and (given the installation's
+    keyed ``fingerprint``, daemon/fingerprints.py) its fingerprint, never the value."""
     if v.secret:
-        return f"set (sha256:{fingerprint(value)})" if value else "unset"
+        if not value:
+            return "unset"
+        return f"set (fingerprint {fingerprint(value)})" if fingerprint else "set"
     return value
 
 
@@ -658,9 +760,8 @@ def markdown_table() -> str:
     ]
     for v in ENV_TABLE:
         default = f"`{v.default}`" if v.default else "(unset)"
-        kind = v.kind.value + (f" ({'/'.join(c for c in v.choices if c)})" if v.choices else "")
         lines.append(
-            f"| `{v.name}` | {default} | {kind} | {'yes' if v.written else ''} | "
+            f"| `{v.name}` | {default} | {v.kind_text} | {'yes' if v.written else ''} | "
             f"{'yes' if v.secret else ''} | {v.help.replace('|', '/')} |"
         )
     return "\n".join(lines)

@@ -23,12 +23,13 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from observer.daemon.clock import shown
 from observer.daemon.config import Config, Var, written_paths
 from observer.daemon.errors import ContractError, LockHeldError
 from observer.daemon.volumes import (
     Mount,
     VolumeKind,
-    in_container,
+    container_evidence,
     mount_for,
     read_mounts,
     usage,
@@ -45,17 +46,50 @@ class Problem:
     path: str
     message: str
     fix: str
+    #: Raised only because container mode is on (a path off a persistent volume).
+    container_rule: bool = False
 
     def line(self) -> str:
         return f"{self.severity}: {self.variable}={self.path}: {self.message} Fix: {self.fix}"
 
 
+#: The way out of container rules detected on a machine that is not a container.
+OPT_OUT = "on a laptop or VM (not a container) set OBSERVER_CONTAINER=false"
+
+
+@dataclass(frozen=True)
+class ContainerMode:
+    """Whether the container rules apply, and why, in words for the operator."""
+
+    on: bool
+    #: What found the container when OBSERVER_CONTAINER=auto ("/.dockerenv exists"); empty
+    #: when the mode was set explicitly or nothing was found.
+    evidence: str = ""
+    detected: bool = False
+
+    def why(self) -> str:
+        if not self.detected:
+            return f"OBSERVER_CONTAINER={'true' if self.on else 'false'}"
+        if self.on:
+            return f"OBSERVER_CONTAINER=auto detected a container ({self.evidence})"
+        return "OBSERVER_CONTAINER=auto found no container"
+
+    def explain(self) -> str:
+        """One sentence, with the opt-out when container mode was detected, not chosen."""
+        text = f"Container mode is {'on' if self.on else 'off'}: {self.why()}"
+        return f"{text}; {OPT_OUT}." if self.on and self.detected else f"{text}."
+
+
+def container_mode(cfg: Config) -> ContainerMode:
+    """OBSERVER_CONTAINER resolved: ``auto`` looks for a container and says what it found."""
+    if cfg.container in ("true", "false"):
+        return ContainerMode(cfg.container == "true")
+    evidence = container_evidence()
+    return ContainerMode(bool(evidence), evidence, detected=True)
+
+
 def is_container_mode(cfg: Config) -> bool:
-    if cfg.container == "true":
-        return True
-    if cfg.container == "false":
-        return False
-    return in_container()
+    return container_mode(cfg).on
 
 
 def _probe_write(path: Path) -> OSError | None:
@@ -74,6 +108,17 @@ def _probe_write(path: Path) -> OSError | None:
             probe.unlink(missing_ok=True)
         return e
     return None
+
+
+def _ignore_in_git(created: Path) -> None:
+    """A directory the daemon just created inside a git work tree (a relative path set in a
+    clone) holds runtime data, not source: keep it out of ``git status``, as ``venv`` does."""
+    if not any((a / ".git").exists() for a in created.parents):
+        return
+    with contextlib.suppress(OSError):
+        (created / ".gitignore").write_text(
+            "# Created by observer-daemon: runtime data, not source.\n*\n", encoding="utf-8"
+        )
 
 
 def _check_path(
@@ -97,6 +142,7 @@ def _check_path(
         )
         return out
     if create:
+        created = next((a for a in reversed((path, *path.parents)) if not a.exists()), None)
         try:
             path.mkdir(parents=True, exist_ok=True)
         except OSError as e:
@@ -107,6 +153,8 @@ def _check_path(
                 "at a writable volume.",
             )
             return out
+        if created is not None:
+            _ignore_in_git(created)
     where = path
     if not path.is_dir():
         # Not created yet (a dry check such as doctor): the daemon will create it, so judge
@@ -141,13 +189,16 @@ def _check_path(
     if vol.inodes_total and vol.inodes_free < 1000:
         add(CRITICAL, f"only {vol.inodes_free} inodes free on {vol.mount_point}.", "free inodes.")
     if container and not vol.kind.survives_restart:
-        add(
-            CRITICAL,
-            f"it is not on a persistent volume: {vol.reason}. Data written there would be "
-            "lost at restart.",
-            f"mount a PersistentVolumeClaim at {p} (or point {v.name} under an existing "
-            "PVC mount).",
-        )
+        out.append(
+            Problem(
+                CRITICAL, v.name, p,
+                f"it is not on a persistent volume: {vol.reason}. Data written there would "
+                "be lost at restart.",
+                f"mount a PersistentVolumeClaim at {p} (or point {v.name} under an existing "
+                "PVC mount).",
+                container_rule=True,
+            )
+        )  # fmt: skip
     elif not container and vol.kind in (VolumeKind.EPHEMERAL, VolumeKind.TMPFS):
         add(WARNING, f"{vol.reason}.", f"point {v.name} at a disk-backed directory.")
     return out
@@ -168,6 +219,7 @@ def check(cfg: Config, *, container: bool, create: bool = True) -> list[Problem]
                 str(cfg.data_dir),
                 f"{data.mount_point} is mounted read-only.",
                 "mount the data PVC read-write.",
+                container_rule=True,
             )
         )
     if container and cfg.config_dir and not cfg.config_dir.exists():
@@ -189,14 +241,23 @@ def worst(problems: list[Problem]) -> str | None:
     return max(problems, key=lambda p: _RANK.get(p.severity, 0)).severity
 
 
-def enforce(problems: list[Problem]) -> list[Problem]:
-    """Raise ContractError for CRITICAL/HIGH problems; return the warnings that remain."""
+def enforce(problems: list[Problem], mode: ContainerMode | None = None) -> list[Problem]:
+    """Raise ContractError for CRITICAL/HIGH problems; return the warnings that remain.
+
+    When a container rule failed, the message says how container mode was decided (``mode``)
+    and, when it was detected, how to turn it off on a machine that is not a container.
+    """
     fatal = [p for p in problems if p.severity in (CRITICAL, HIGH)]
     if fatal:
         lines = "\n".join(f"  - {p.line()}" for p in fatal)
+        why = (
+            f"\n{mode.explain()}"
+            if mode is not None and any(p.container_rule for p in fatal)
+            else ""
+        )
         raise ContractError(
             "The startup contract failed, so the daemon will not collect (ticks written now "
-            f"could be lost or never written):\n{lines}"
+            f"could be lost or never written).{why}\n{lines}"
         )
     return [p for p in problems if p not in fatal]
 
@@ -230,8 +291,7 @@ class DataDirLock:
             holder = self._read(fd)
             os.close(fd)
             who = (
-                f"pid {holder.pid} on host {holder.host}, since "
-                f"{time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(holder.started_at))}"
+                f"pid {holder.pid} on host {holder.host}, since {shown(holder.started_at)}"
                 if holder
                 else "an unknown process"
             )

@@ -2,9 +2,19 @@
 
 Every message is written for the operator who will read it: what failed, the value, and
 what to do. Each class maps to one process exit code (CLI) and one gRPC status (API).
+
+Exit codes of every ``observer-daemon`` command (the README lists them): 0 ok, 1 an
+operation failed, 2 configuration error, 3 startup contract failed, 4 another daemon holds
+the data directory, 5 a backup failed verification, 64 usage error (a command line that
+cannot be run as given: an unknown flag, a missing archive, a non-empty restore target),
+130 interrupted. ``doctor`` maps its findings to 0-3 and uses 64 the same way.
 """
 
 from __future__ import annotations
+
+#: Exit code of a command line that cannot be run as given (sysexits.h EX_USAGE). argparse's
+#: own 2 would read as "configuration error" here.
+EXIT_USAGE = 64
 
 
 class ObserverError(Exception):
@@ -36,10 +46,20 @@ class LockHeldError(ContractError):
 
 
 class InvalidRequest(ObserverError):
+    """A request (or command line) with a value that cannot be used."""
+
+    exit_code = EXIT_USAGE
     grpc_code = "INVALID_ARGUMENT"
 
 
+class UsageError(InvalidRequest):
+    """A command line that cannot be parsed (unknown flag, missing argument)."""
+
+
 class NotFound(ObserverError):
+    """A request (or command line) names something that does not exist."""
+
+    exit_code = EXIT_USAGE
     grpc_code = "NOT_FOUND"
 
 

@@ -89,7 +89,8 @@ class TextFormatter(logging.Formatter):
         super().__init__("%(asctime)s %(levelname)-7s %(name)s: %(message)s")
 
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
-        return to_kst(record.created).strftime("%Y-%m-%d %H:%M:%S") + f".{int(record.msecs):03d}"
+        # KST with its offset, as every time an operator reads (the machine's zone may differ).
+        return to_kst(record.created).isoformat(sep=" ", timespec="milliseconds")
 
 
 class DailyFileHandler(logging.Handler):

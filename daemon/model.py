@@ -44,10 +44,17 @@ class Tick:
     cum_volume: int
     cum_value: int  # won
     strength: float  # CTTR, buy/sell strength %
-    side: int  # CCLD_DVSN: 1 buy, 3 pre-market, 5 sell
+    side: int  # CCLD_DVSN: 1 buy, 3 pre-market, 5 sell, 0 not given
     halted: bool  # TRHT_YN == "Y"
     received_at: float  # POSIX seconds
     seq: int = 0  # assigned by the hub
+    # Schema version 2 (None in lines written before it; see daemon/schema/fields.py).
+    market_op: str | None = None  # NEW_MKOP_CLS_CODE
+    hour_code: str | None = None  # HOUR_CLS_CODE
+    random_end: str | None = None  # MRKT_TRTM_CLS_CODE
+    vi_price: int | None = None  # VI_STND_PRC, won
+    market_class: str | None = None  # MARKET_CLS_CODE (47th column), when sent
+    session: str | None = None  # "regular" or "after_hours" (H0STOUP0)
 
 
 @dataclass(slots=True)

@@ -12,8 +12,9 @@ from typing import Final
 STARTUP: Final = "observer.startup"
 #: NOT_SERVING when the event loop or the tick writer has stalled past the watchdog threshold.
 LIVENESS: Final = "observer.liveness"
-#: NOT_SERVING when the data volume is unwritable or nearly full, the contract failed, or
-#: the collector stopped. A PostgreSQL outage only degrades status.
+#: NOT_SERVING when the data volume is unwritable or nearly full, the contract failed, the
+#: collector stopped, or KIS refuses the session (another one uses the app key). A
+#: PostgreSQL outage only degrades status.
 READINESS: Final = "observer.readiness"
 #: The whole server (grpc.health.v1 convention).
 OVERALL: Final = ""

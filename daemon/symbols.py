@@ -38,10 +38,12 @@ def parse_symbols(
     *,
     limit: int | None = MAX_REGISTRATIONS,
     allow_empty: bool = False,
+    tr_ids: tuple[str, ...] = (),
 ) -> list[str]:
     """The distinct symbols of ``items`` in order; SymbolError names what is wrong.
 
-    ``limit`` is the most symbols allowed (None: no limit, as for the swing universe).
+    ``limit`` is the most registrations allowed (None: no limit, as for the swing
+    universe); each symbol takes one per realtime TR of ``tr_ids`` (one when empty).
     """
     wanted = list(dict.fromkeys(x.strip() if isinstance(x, str) else x for x in items))
     bad = [x for x in wanted if not is_symbol(x)]
@@ -50,9 +52,16 @@ def parse_symbols(
         raise SymbolError(f"symbols must be {DESCRIPTION}; not valid: {shown}")
     if not wanted and not allow_empty:
         raise SymbolError("no symbols given; give at least one")
-    if limit is not None and len(wanted) > limit:
+    per = max(1, len(tr_ids))
+    if limit is not None and len(wanted) * per > limit:
+        each = (
+            f" on {per} realtime TRs each ({', '.join(tr_ids)}): {len(wanted) * per} registrations"
+            if per > 1
+            else ""
+        )
         raise SymbolError(
-            f"{len(wanted)} symbols given; KIS allows at most {limit} realtime registrations "
-            f"per app key (the {limit + 1}th is refused with MAX SUBSCRIBE OVER); remove some"
+            f"{len(wanted)} symbols given{each}; KIS allows at most {limit} realtime "
+            f"registrations per app key (the {limit + 1}th is refused with MAX SUBSCRIBE "
+            "OVER); remove some"
         )
     return [str(s) for s in wanted]

@@ -103,17 +103,25 @@ def mount_for(path: Path, mounts: list[Mount]) -> Mount | None:
     return best
 
 
-def in_container() -> bool:
-    """Best-effort: are we inside a container (Kubernetes, Docker, Podman, containerd)?"""
+def container_evidence() -> str:
+    """Why this looks like a container (Kubernetes, Docker, Podman, containerd), in words an
+    operator can check; empty when nothing does. Best-effort, from the usual markers."""
     if os.environ.get("KUBERNETES_SERVICE_HOST"):
-        return True
-    if Path("/.dockerenv").exists() or Path("/run/.containerenv").exists():
-        return True
+        return "KUBERNETES_SERVICE_HOST is set"
+    for marker in ("/.dockerenv", "/run/.containerenv"):
+        if Path(marker).exists():
+            return f"{marker} exists"
     try:
         cg = Path("/proc/1/cgroup").read_text()
     except OSError:
-        return False
-    return any(k in cg for k in ("kubepods", "docker", "containerd", "libpod"))
+        return ""
+    found = [k for k in ("kubepods", "docker", "containerd", "libpod") if k in cg]
+    return f"/proc/1/cgroup names {found[0]}" if found else ""
+
+
+def in_container() -> bool:
+    """Best-effort: are we inside a container (see :func:`container_evidence`)?"""
+    return bool(container_evidence())
 
 
 _NETWORK_FS = frozenset({"nfs", "nfs4", "cifs", "smb3", "ceph", "glusterfs", "9p"})
@@ -181,6 +189,37 @@ def usage(path: Path, *, mounts: list[Mount] | None = None, container: bool) -> 
         inodes_total=st.f_files,
         inodes_free=st.f_favail,
     )
+
+
+def own_roots(paths: list[Path]) -> list[Path]:
+    """The paths that are not inside another of ``paths`` (each file is counted once)."""
+    real = sorted({Path(os.path.realpath(p)) for p in paths}, key=lambda p: len(p.parts))
+    roots: list[Path] = []
+    for p in real:
+        if not any(p.is_relative_to(r) for r in roots):
+            roots.append(p)
+    return roots
+
+
+def tree_bytes(roots: list[Path]) -> int:
+    """Bytes allocated to the files under ``roots`` (st_blocks, as ``du`` counts them; what
+    fills a volume), links not followed. Files that vanish meanwhile are skipped."""
+    total = 0
+    stack = [str(r) for r in own_roots(roots)]
+    while stack:
+        try:
+            with os.scandir(stack.pop()) as it:
+                for entry in it:
+                    try:
+                        if entry.is_dir(follow_symlinks=False):
+                            stack.append(entry.path)
+                        elif entry.is_file(follow_symlinks=False):
+                            total += entry.stat(follow_symlinks=False).st_blocks * 512
+                    except OSError:
+                        continue
+        except OSError:
+            continue
+    return total
 
 
 @dataclass

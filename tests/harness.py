@@ -9,6 +9,7 @@ elsewhere.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -16,6 +17,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -25,6 +27,8 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from observer.daemon import probes
+from observer.daemon.simulator.server import SimEndpoints, Simulator
+from observer.daemon.simulator.state import SimConfig
 
 CONTROL_TOKEN = "test-control-token-0123456789"
 DAEMON = [sys.executable, "-m", "observer.daemon"]
@@ -125,9 +129,15 @@ def check_health(target: str, service: str, timeout: float = 2.0) -> str:
 
 
 def start_daemon(
-    root: Path, *, wait: bool = True, timeout: float = 30.0, **env: str
+    root: Path,
+    *,
+    wait: bool = True,
+    timeout: float = 30.0,
+    settings: dict[str, str] | None = None,
+    **env: str,
 ) -> DaemonProcess:
-    return _spawn(root, env, wait=wait, timeout=timeout)
+    """``settings`` and ``env``: extra environment (a dict, or as keywords)."""
+    return _spawn(root, {**(settings or {}), **env}, wait=wait, timeout=timeout)
 
 
 def _spawn(root: Path, env: dict[str, str], *, wait: bool, timeout: float) -> DaemonProcess:
@@ -192,3 +202,41 @@ def wait_for(pred: object, timeout: float = 10.0, every: float = 0.1) -> bool:
             return True
         time.sleep(every)
     return bool(pred())
+
+
+@contextlib.contextmanager
+def external_simulator(cfg: SimConfig | None = None) -> Iterator[tuple[Simulator, SimEndpoints]]:
+    """The KIS-protocol simulator on loopback in a thread of this process (so its counters
+    can be read), for daemons pointed at it with KIS_REST_URL/KIS_WS_URL."""
+    loop = asyncio.new_event_loop()
+    sim = Simulator(cfg or SimConfig(rate=200, seed=7))
+    ready = threading.Event()
+    holder: dict[str, SimEndpoints] = {}
+
+    def run() -> None:
+        asyncio.set_event_loop(loop)
+        holder["ep"] = loop.run_until_complete(sim.start("127.0.0.1"))
+        ready.set()
+        loop.run_forever()
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    assert ready.wait(10)
+    try:
+        yield sim, holder["ep"]
+    finally:
+        asyncio.run_coroutine_threadsafe(sim.stop(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        t.join(5)
+        loop.close()
+
+
+def kis_env(ep: SimEndpoints) -> dict[str, str]:
+    """Settings that make a daemon collect from ``ep`` as from KIS (test credentials)."""
+    return {
+        "KIS_APP_KEY": "PSk3yForTestsOnly0000000000000000000",
+        "KIS_APP_SECRET": "secretForTestsOnly" + "x" * 100,
+        "KIS_ENV": "paper",
+        "KIS_REST_URL": ep.rest_url,
+        "KIS_WS_URL": ep.ws_url,
+    }

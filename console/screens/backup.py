@@ -13,6 +13,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, ProgressBar, Static
 
 from observer.console import format as fmt
+from observer.console.messages import BackupRequested
 from observer.console.state import ConsoleState
 from observer.console.widgets.backups import added_bytes, backup_name, checksum, shorten
 from observer.v1 import observer_pb2 as pb
@@ -72,6 +73,20 @@ def done_text(m: pb.BackupManifest) -> Text:
     return out
 
 
+#: What the dialog says a backup holds when the daemon does not say (no status yet).
+_UNKNOWN_CONTENTS = "the daemon's data (the daemon did not say what)"
+
+
+def describe(state: ConsoleState) -> str:
+    """What pressing "Back up now" does, with what a backup holds as the daemon says it."""
+    contents = state.status.backups.contents if state.status is not None else ""
+    return (
+        f"A backup holds {contents or _UNKNOWN_CONTENTS}. It carries Observer's manifest (a "
+        "sha256 per file). Only what the repository does not hold yet is sent, and the new "
+        "files are restored and re-hashed before it counts. Collection continues meanwhile."
+    )
+
+
 class BackupDialog(ModalScreen[None]):
     """Asks first; the app runs the backup and this dialog draws its progress."""
 
@@ -80,17 +95,15 @@ class BackupDialog(ModalScreen[None]):
         Binding("escape,n", "close", "Close"),
     ]
 
+    def __init__(self) -> None:
+        super().__init__()
+        #: A backup was asked for from this dialog: its progress and result are shown.
+        self._asked = False
+
     def compose(self) -> ComposeResult:
         with Vertical(id="backup-dialog"):
             yield Static("Take a snapshot of the data volume now?", id="backup-title")
-            yield Static(
-                "restic snapshots assets/, the event bus, the config directory and the "
-                "Parquet datasets into the backup repository, with Observer's manifest (a "
-                "sha256 per file). Only what the repository does not hold yet is sent, and "
-                "the new files are restored and re-hashed before it counts. Collection "
-                "continues while it runs.",
-                id="backup-detail",
-            )
+            yield Static("", id="backup-detail")
             yield ProgressBar(total=100, show_eta=False, id="backup-bar")
             with Horizontal(id="backup-buttons"):
                 yield Button("Back up now [y]", id="backup-confirm", variant="primary")
@@ -107,14 +120,24 @@ class BackupDialog(ModalScreen[None]):
             self.action_close()
 
     def action_confirm(self) -> None:
-        start = getattr(self.app, "start_backup", None)
-        if callable(start):
-            start()
+        # The app owns the backup worker; the dialog only asks for it and draws its progress.
+        self._asked = True
+        # At once, not at the next draw: a second y cannot ask twice, and the focus is on
+        # Close whether or not a draw came while the backup ran (a short one may be done
+        # before the next one).
+        self.query_one("#backup-confirm", Button).disabled = True
+        self.query_one("#backup-close", Button).focus()
+        self.post_message(BackupRequested())
 
     def action_close(self) -> None:
         self.dismiss(None)
 
     def draw(self, state: ConsoleState) -> None:
+        if not (self._asked or state.backup_running):
+            # A fresh question: what an earlier backup from this console did is in the
+            # backups panel, not above these buttons.
+            self.query_one("#backup-detail", Static).update(describe(state))
+            return
         progress = state.backup_progress
         if progress is None and not state.backup_running and not state.control_error:
             return

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import ClassVar
 
 from rich.text import Text
@@ -12,6 +13,7 @@ from textual.screen import Screen
 from textual.widgets import Input, Static
 
 from observer.console import format as fmt
+from observer.console.actions import ACTIONS, TAIL_ACTIONS
 from observer.console.state import ConsoleState, TickRow
 from observer.console.widgets.footer import KeysFooter
 from observer.console.widgets.header import Banner
@@ -19,44 +21,80 @@ from observer.console.widgets.ticks import tape_line
 
 #: Seconds without a matching tick before the screen says so instead of waiting silently.
 QUIET_AFTER = 3.0
+#: A symbol as the daemon accepts one: 6 digits, or Q and 6 digits or capitals (an ETN).
+_SYMBOL = re.compile(r"[0-9]{6}|Q[0-9A-Z]{6}")
 
 
-def parse_filter(text: str) -> frozenset[str]:
-    """``"005930, 000660"`` -> the set of 6-digit symbols in it; empty = everything."""
-    return frozenset(re.findall(r"(?<!\d)\d{6}(?!\d)", text))
+@dataclass(frozen=True)
+class Filter:
+    """What the operator typed, as symbols, and what of it was not a symbol."""
+
+    symbols: frozenset[str] = frozenset()
+    rejected: tuple[str, ...] = ()
+
+
+def parse_filter(text: str) -> Filter:
+    """``"005930, 000660"`` -> those symbols; empty = every symbol. A piece that is not a
+    symbol ("12345", "abc", "p005930") is kept aside to be shown, never guessed at."""
+    pieces = [p.strip() for p in re.split(r"[,\s]+", text) if p.strip()]
+    good = [p.upper() if p[:1] in "qQ" else p for p in pieces]
+    symbols = frozenset(p for p in good if _SYMBOL.fullmatch(p))
+    rejected = tuple(p for p, g in zip(pieces, good, strict=True) if g not in symbols)
+    return Filter(symbols, rejected)
+
+
+class FilterInput(Input):
+    """The filter: Enter applies it, Escape and Tab leave it (the screen's keys work again)."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,tab,shift+tab", "leave", "Leave filter", show=True),
+    ]
+
+    def action_leave(self) -> None:
+        self.screen.set_focus(None)
 
 
 class TailScreen(Screen[None]):
+    """The newest ticks; its keys work wherever the focus is except in the filter, which
+    gets the focus only when asked for (``/``) and gives it back on Enter, Escape or Tab."""
+
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "back", "Dashboard"),
-        Binding("space,p", "pause", "Pause/follow"),
-        Binding("slash", "filter", "Filter"),
-        Binding("c", "clear", "Clear filter"),
+        *(Binding(a.key, a.action, a.footer, show=bool(a.footer)) for a in TAIL_ACTIONS),
+        # The app's keys work here too, but only help and quit share the footer with the
+        # tail's own: at 80 columns all of them would not fit.
+        *(
+            Binding(a.key, f"app.{a.action}", a.title, show=False)
+            for a in ACTIONS
+            if a.footer and a.key not in ("question_mark", "q")
+        ),
     ]
+    #: Nothing takes the focus on open: the keys belong to the screen.
+    AUTO_FOCUS = ""
 
     def __init__(self) -> None:
         super().__init__()
-        self.symbols: frozenset[str] = frozenset()
+        self.filter = Filter()
         self.paused = False
         self._frozen: list[TickRow] = []
 
+    @property
+    def symbols(self) -> frozenset[str]:
+        return self.filter.symbols
+
     def compose(self) -> ComposeResult:
         yield Banner("", id="banner")
-        yield Input(
-            placeholder="filter: 6-digit symbols, comma separated (enter to apply)",
+        yield FilterInput(
+            placeholder="/ to filter: symbols, comma separated (enter applies, esc or tab leaves)",
             id="tail-filter",
         )
         yield Static("", id="tail-status")
         yield Static("", id="tail-lines")
         yield KeysFooter()
 
-    def on_mount(self) -> None:
-        # Keys belong to the screen until the operator asks for the filter ("/").
-        self.set_focus(None)
-
     def on_input_submitted(self, event: Input.Submitted) -> None:
-        self.symbols = parse_filter(event.value)
-        self.query_one("#tail-lines").focus()
+        self.filter = parse_filter(event.value)
+        self._frozen = []
+        self.set_focus(None)
 
     def action_back(self) -> None:
         if self.focused is self.query_one(Input):
@@ -73,7 +111,8 @@ class TailScreen(Screen[None]):
 
     def action_clear(self) -> None:
         self.query_one(Input).value = ""
-        self.symbols = frozenset()
+        self.filter = Filter()
+        self._frozen = []
 
     def _matching(self, state: ConsoleState, room: int) -> list[TickRow]:
         out: list[TickRow] = []
@@ -96,7 +135,7 @@ class TailScreen(Screen[None]):
             rows = self._matching(state, room)
         status = Text()
         status.append(
-            "PAUSED (space to follow)" if self.paused else "following",
+            "PAUSED (p follows)" if self.paused else "following (p pauses)",
             "bold yellow" if self.paused else "bold green",
         )
         status.append(
@@ -105,11 +144,26 @@ class TailScreen(Screen[None]):
         status.append(
             f" · filter {', '.join(sorted(self.symbols)) if self.symbols else 'all symbols'}", "dim"
         )
+        second = Text()
+        if self.filter.rejected:
+            second.append(
+                f"not understood: {', '.join(self.filter.rejected)} (a symbol is 6 digits, or "
+                "Q and 6 for an ETN)",
+                "bold yellow",
+            )
         quiet = self._quiet_for(state)
         if quiet is not None and quiet >= QUIET_AFTER:
-            status.append(f"\nno ticks for {fmt.duration(quiet)}", "bold yellow")
+            second.append(" · " if second else "")
+            second.append(f"no ticks for {fmt.duration(quiet)}", "bold yellow")
             if state.down_for() is not None:
-                status.append(" — the daemon is unreachable", "bold red")
+                second.append(" — the daemon is unreachable", "bold red")
+        width = self.query_one("#tail-status", Static).content_size.width
+        said = [status, second] if second else [status]
+        for line in said:  # each stays one line (the stylesheet gives the status two)
+            line.no_wrap = True
+            if width and line.cell_len > width:
+                line.truncate(width, overflow="ellipsis")
+        status = Text("\n").join(said)
         # Both heights are fixed by the stylesheet: repaint without a layout pass.
         self.query_one("#tail-status", Static).update(status, layout=False)
         if rows:

@@ -109,8 +109,10 @@ def holdings_line(b: pb.BackupStatus, now: float) -> Text:
     return line
 
 
-def schedule_line(b: pb.BackupStatus, now: float) -> Text:
-    """The weekly restore drill, the next snapshot, the daily one and the policy."""
+def schedule_line(b: pb.BackupStatus, now: float, width: int = 70) -> Text:
+    """The weekly restore drill, the next snapshot, a retry, the daily one and the policy, in
+    one line of ``width`` cells: what does not fit is left out whole (first the policy, then
+    the daily time and the legacy archives), never wrapped onto a line of its own."""
     line = Text("drill ", "dim")
     drill = fmt.ts_seconds(b.last_drill_at)
     if drill is None:
@@ -121,17 +123,24 @@ def schedule_line(b: pb.BackupStatus, now: float) -> Text:
     else:
         line.append("FAILED", "bold red")
         line.append(f" {fmt.duration(now - drill)} ago", "dim")
+    # (text, style, rank): the lowest rank is left out first when the line is too wide
+    parts: list[tuple[str, str, int]] = []
     soon = fmt.ts_seconds(b.next_snapshot_at)
     if soon is not None:
-        line.append(f" · next in {fmt.duration(soon - now)}", "dim")
+        parts.append((f"next in {fmt.duration(soon - now)}", "dim", 4))
     nxt = fmt.ts_seconds(b.next_scheduled_at)
-    sched = "daily off" if nxt is None else f"daily {fmt.kst_time(nxt)[:5]} KST"
-    line.append(f" · {sched} · keep {b.retain_days} daily", "dim")
+    parts.append(("daily off" if nxt is None else f"daily {fmt.kst_time(nxt)[:5]} KST", "dim", 1))
+    parts.append((f"keep {b.retain_days} daily", "dim", 0))
     retry = fmt.ts_seconds(b.next_retry_at)
     if retry is not None:
-        line.append(f" · retry in {fmt.duration(retry - now)}", "yellow")
+        parts.append((f"retry in {fmt.duration(retry - now)}", "yellow", 5))
     if b.legacy_archives:
-        line.append(f" · {b.legacy_archives} legacy .tar.gz", "dim")
+        parts.append((f"{b.legacy_archives} legacy .tar.gz", "dim", 2))
+    while parts and line.cell_len + sum(3 + len(t) for t, _, _ in parts) > width:
+        parts.remove(min(parts, key=lambda p: p[2]))
+    for text, style, _ in parts:
+        line.append(" · ", "dim")
+        line.append(text, style)
     return line
 
 
@@ -154,7 +163,8 @@ def status_lines(b: pb.BackupStatus, now: float, width: int = 70) -> list[Text]:
     lines = [last]
     if b.last_error:
         lines.append(Text(f"error: {b.last_error}", "bold red"))
-    lines += [rpo_line(b), repository_line(b, width), holdings_line(b, now), schedule_line(b, now)]
+    lines += [rpo_line(b), repository_line(b, width), holdings_line(b, now),
+              schedule_line(b, now, width)]  # fmt: skip
     return lines
 
 
@@ -173,6 +183,13 @@ def listed_line(m: pb.BackupManifest) -> Text:
 
 class Backups(Panel):
     TITLE = "Backups · b back up · v verify"
+
+    def redraw_key(self, state: ConsoleState) -> object:
+        # Besides the status: the backups and verifications run from this console.
+        return (
+            state.status_at, state.control_error, state.backup_manifest, state.verify_result,
+            len(state.backup_list),
+        )  # fmt: skip
 
     def render_state(self, state: ConsoleState) -> RenderableType:
         if state.status is None:

@@ -19,8 +19,6 @@ class Panel(Static):
     """A titled panel; subclasses implement :meth:`render_state`."""
 
     TITLE = ""
-    #: Panels drawn from the status only skip redraws while the status did not change.
-    STATUS_ONLY = True
     #: Panels whose height the stylesheet fixes never need a layout pass for new content.
     FIXED_HEIGHT = False
 
@@ -47,12 +45,7 @@ class Panel(Static):
         stale = state.stale and state.status is not None
         age = state.status_age()
         subtitle = f"stale · last seen {fmt.duration(age)} ago" if stale else ""
-        key: object = (
-            (state.status_at, subtitle, self.size, state.control_error, state.backup_manifest,
-             state.verify_result, len(state.backup_list))
-            if self.STATUS_ONLY
-            else (state.version, subtitle, self.size)
-        )  # fmt: skip
+        key = (self.redraw_key(state), subtitle, self.size)
         if key == self._drawn:
             return
         self._drawn = key
@@ -75,6 +68,12 @@ class Panel(Static):
         relayout = not self.FIXED_HEIGHT and (lines is None or lines != self._lines)
         self._lines = lines
         self.update(content, layout=relayout)
+
+    def redraw_key(self, state: ConsoleState) -> object:
+        """A value that changes whenever what this panel shows may have changed (its size
+        and staleness are compared besides). By default the status snapshot: a panel
+        showing ticks or this console's own actions declares what else it shows."""
+        return state.status_at
 
     def render_state(self, state: ConsoleState) -> RenderableType:
         raise NotImplementedError

@@ -8,6 +8,7 @@ from __future__ import annotations
 from rich.console import RenderableType
 from rich.table import Table
 from rich.text import Text
+from textual.widget import Widget
 
 from observer.console import format as fmt
 from observer.console.state import ConsoleState, TickRow
@@ -26,18 +27,54 @@ def arrow(move: int) -> Text:
     return Text("▲", UP) if move > 0 else Text("▼", DOWN) if move < 0 else Text("·", "dim")
 
 
+def watchlist_first(state: ConsoleState) -> list[TickRow]:
+    """The latest tick of each watchlist symbol in the watchlist's order, then the other
+    symbols seen (the swing universe, polled once a minute) by code."""
+    watch = list(state.status.collector.subscriptions) if state.status is not None else []
+    first = [state.latest[s] for s in watch if s in state.latest]
+    listed = set(watch)
+    rest = sorted((r for s, r in state.latest.items() if s not in listed), key=lambda r: r.symbol)
+    return first + rest
+
+
 class LatestTicks(Panel):
-    """One row per symbol, in symbol order, newest values."""
+    """One row per symbol, newest values: the watchlist first, as tall as the watchlist."""
 
     TITLE = "Live ticks"
-    STATUS_ONLY = False
     FIXED_HEIGHT = True
+    #: Lines the tape below keeps at least.
+    TAPE_MIN = 6
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._height = 0
+
+    def redraw_key(self, state: ConsoleState) -> object:
+        return state.version
+
+    def draw(self, state: ConsoleState) -> None:
+        self._fit_height(state)
+        super().draw(state)
+
+    def _fit_height(self, state: ConsoleState) -> None:
+        """As tall as the watchlist (a header line and the borders besides): the room below
+        goes to the tape rather than to rows that stay empty."""
+        n = len(state.status.collector.subscriptions) if state.status is not None else 0
+        if not n:
+            return  # watchlist unknown yet: the stylesheet's share
+        column = self.parent.size.height if isinstance(self.parent, Widget) else 0
+        want = n + 3
+        if column:
+            want = max(4, min(want, column - self.TAPE_MIN))
+        if want != self._height:
+            self._height = want
+            self.styles.height = want
 
     def render_state(self, state: ConsoleState) -> RenderableType:
         if not state.latest:
             quiet = "waiting for the first tick"
             return Text(quiet, "dim")
-        rows = sorted(state.latest.values(), key=lambda r: r.symbol)
+        rows = watchlist_first(state)
         room = max(1, self.size.height - 1) if self.size.height else len(rows)
         rows = rows[:room]
         width = self.content_size.width
@@ -55,7 +92,7 @@ _COLUMNS = (
     columns.Column("", width=1),
     columns.Column("change", right=True),
     columns.Column("%", right=True),
-    columns.Column("time", style="dim"),
+    columns.Column("time KST", style="dim"),
 )
 _ARROWS: dict[int, tuple[str, str]] = {1: ("▲", UP), -1: ("▼", DOWN), 0: ("·", "dim")}
 
@@ -80,7 +117,7 @@ def _table(rows: list[TickRow]) -> Table:
     table.add_column("", width=1, no_wrap=True)
     table.add_column("change", justify="right", no_wrap=True)
     table.add_column("%", justify="right", no_wrap=True)
-    table.add_column("time", style="dim", no_wrap=True)
+    table.add_column("time KST", style="dim", no_wrap=True)
     for r in rows:
         style = change_style(r.change)
         table.add_row(
@@ -111,8 +148,10 @@ class Tape(Panel):
     """The newest trades, newest at the top; only the visible rows are built."""
 
     TITLE = "Tape"
-    STATUS_ONLY = False
     FIXED_HEIGHT = True
+
+    def redraw_key(self, state: ConsoleState) -> object:
+        return state.version
 
     def render_state(self, state: ConsoleState) -> RenderableType:
         room = max(1, self.size.height) if self.size.height else 8

@@ -12,11 +12,12 @@ from __future__ import annotations
 import hmac
 import logging
 import re
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 import grpc
 
+from observer.daemon.api.intercept import HandlerInterceptor
 from observer.daemon.errors import ObserverError, Precondition
 
 log = logging.getLogger(__name__)
@@ -77,20 +78,15 @@ def _refusal(handler: Handler, err: ObserverError, method: str) -> Handler:
     return grpc.unary_unary_rpc_method_handler(refuse, des, ser)
 
 
-class BearerAuth(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
+class BearerAuth(HandlerInterceptor):
     """Refuses ControlService calls without the control token, before any servicer runs."""
 
     def __init__(self, token: str) -> None:
         self._token = token
 
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Handler]],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> Handler:
-        handler = await continuation(handler_call_details)
-        method = handler_call_details.method
-        if handler is None or not method.startswith(PROTECTED):
+    def replace(self, handler: Handler, details: grpc.HandlerCallDetails) -> Handler:
+        method = details.method
+        if not method.startswith(PROTECTED):
             return handler
-        err = check_bearer(handler_call_details.invocation_metadata, self._token)
+        err = check_bearer(details.invocation_metadata, self._token)
         return handler if err is None else _refusal(handler, err, method.rsplit("/", 1)[-1])

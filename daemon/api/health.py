@@ -5,8 +5,9 @@
             by a watchdog thread that checks a heartbeat the loop updates), or a writer
             has had data pending without progress for that long.
 * readiness NOT_SERVING when the data volume is not writable or below OBSERVER_MIN_FREE_MB,
-            the contract failed, or the collector stopped. A PostgreSQL outage is not
-            unreadiness (the files keep collecting); it only shows in status.
+            the contract failed, the collector stopped, or KIS refuses the session
+            (another session uses the app key). A PostgreSQL outage is not unreadiness
+            (the files keep collecting); it only shows in status.
 * ""        the whole process: SERVING while the other three are.
 
 The grpc.health.v1 servicer is updated from the event loop (``refresh``); the watchdog
@@ -26,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+import grpc
 from grpc_health.v1 import health_pb2
 from grpc_health.v1.health import aio as health_aio  # type: ignore[attr-defined]
 
@@ -79,6 +81,28 @@ def check_volume(path: Path, min_free_mb: int) -> VolumeCheck:
     return VolumeCheck(True, free)
 
 
+class HealthService(health_aio.HealthServicer):  # type: ignore[misc]  # no stubs
+    """grpc.health.v1, answering a name it does not serve with NOT_FOUND and the names it
+    does (the library's own answer carries no message)."""
+
+    async def Check(
+        self,
+        request: health_pb2.HealthCheckRequest,
+        context: grpc.aio.ServicerContext[
+            health_pb2.HealthCheckRequest, health_pb2.HealthCheckResponse
+        ],
+    ) -> health_pb2.HealthCheckResponse:
+        if request.service not in probes.ALL:
+            known = ", ".join(name or '""' for name in probes.ALL)
+            await context.abort(
+                grpc.StatusCode.NOT_FOUND,
+                f"unknown health service {request.service!r}; this server answers for "
+                f'{known} ("" is the whole server).',
+            )
+        response: health_pb2.HealthCheckResponse = await super().Check(request, context)
+        return response
+
+
 class HealthState:
     """Decides each probe's status and drives the grpc.health.v1 servicer."""
 
@@ -93,18 +117,22 @@ class HealthState:
         self.threshold = cfg.watchdog_seconds
         self._clock = clock
         self._volume_check = volume_check or (lambda: check_volume(cfg.data_dir, cfg.min_free_mb))
-        self.servicer = health_aio.HealthServicer()
+        self.servicer = HealthService()
         self._contract_ok = False
         self._contract_reason = "startup contract not checked yet"
         self._api_up = False
         self._collector_ok = False
         self._collector_reason = "collector not started yet"
         self._writers: list[WriterLike] = []
+        self._session_refused: Callable[[], str] = lambda: ""
+        self._crash_looping: Callable[[], list[str]] = list
         self._volume = VolumeCheck(True, 0)
         self._heartbeat = clock()
         self._loop_stall = ""  # latched: a loop that stalled this long is broken
         self._shutting_down = False
         self._published: dict[str, int] = {}
+        #: Services that have been SERVING at least once since start.
+        self._served: set[str] = set()
         self._watchdog: threading.Thread | None = None
         self._stop = threading.Event()
 
@@ -122,6 +150,15 @@ class HealthState:
     def watch_writer(self, writer: WriterLike) -> None:
         self._writers.append(writer)
 
+    def watch_session(self, refused: Callable[[], str]) -> None:
+        """``refused()``: why KIS refuses the realtime session as a whole ("" when it does
+        not), e.g. another session uses the app key: the pod is then not ready."""
+        self._session_refused = refused
+
+    def watch_tasks(self, crash_looping: Callable[[], list[str]]) -> None:
+        """Liveness also fails while a background task keeps failing (daemon/supervisor.py)."""
+        self._crash_looping = crash_looping
+
     def beat(self) -> None:
         """Called from the event loop: proves it is running."""
         self._heartbeat = self._clock()
@@ -138,6 +175,7 @@ class HealthState:
         live_reasons = []
         if self._loop_stall:
             live_reasons.append(self._loop_stall)
+        live_reasons += self._crash_looping()
         ready_reasons = []
         for w in self._writers:
             if w.last_error:
@@ -156,6 +194,9 @@ class HealthState:
             ready_reasons.append(self._contract_reason)
         if not self._collector_ok:
             ready_reasons.append(self._collector_reason)
+        refused = self._session_refused()
+        if refused:
+            ready_reasons.append(f"KIS session refused: {refused}")
         if self._volume.reason:
             ready_reasons.append(self._volume.reason)
         out = {
@@ -189,15 +230,21 @@ class HealthState:
             status = SERVING if ok else NOT_SERVING
             if self._published.get(name) != status:
                 if self._published.get(name) is not None or not ok:
+                    # NOT_SERVING before a service ever served is the expected start, not
+                    # a warning; losing it once it served is.
+                    starting = not ok and name not in self._served
                     log.log(
-                        logging.INFO if ok else logging.WARNING,
-                        "health %r -> %s %s",
+                        logging.INFO if ok or starting else logging.WARNING,
+                        "health %r -> %s %s%s",
                         name,
                         "SERVING" if ok else "NOT_SERVING",
                         why,
+                        " (starting)" if starting else "",
                     )
                 self._published[name] = status
                 await self.servicer.set(name, status)
+            if ok:
+                self._served.add(name)
 
     async def run(self, interval: float = 1.0) -> None:
         """Event-loop side: heartbeat and refresh every ``interval`` seconds (a task)."""

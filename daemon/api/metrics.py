@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from prometheus_client import CollectorRegistry, start_http_server
@@ -196,18 +196,28 @@ def _off_volume(b: BackupStatus) -> Iterator[Any]:
 class _StatusCollector(Collector):
     def __init__(self) -> None:
         self.latest: Status | None = None
+        self.connections: int | None = None
 
     def collect(self) -> Iterator[Any]:
         if self.latest is not None:
             yield from families(self.latest)
+        if self.connections is not None:
+            yield GaugeMetricFamily(
+                "observer_grpc_connections",
+                "Connections to the gRPC port (bounded; idle ones are closed)",
+                value=self.connections,
+            )
 
 
 class MetricsServer:
     """Serves /metrics from the daemon's status snapshots."""
 
-    def __init__(self, port: DaemonPort, cfg: Config) -> None:
+    def __init__(
+        self, port: DaemonPort, cfg: Config, *, connections: Callable[[], int] | None = None
+    ) -> None:
         self.daemon = port
         self.cfg = cfg
+        self._connections = connections
         self.registry = CollectorRegistry(auto_describe=False)
         self._collector = _StatusCollector()
         self.registry.register(self._collector)
@@ -216,6 +226,8 @@ class MetricsServer:
 
     def update(self) -> None:
         self._collector.latest = self.daemon.status()
+        if self._connections is not None:
+            self._collector.connections = self._connections()
 
     def start(self) -> int:
         """Start the HTTP endpoint (0 when OBSERVER_METRICS_PORT=0); returns the port."""

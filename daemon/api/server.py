@@ -17,6 +17,7 @@ from grpc_reflection.v1alpha import reflection
 
 from observer.daemon.api.auth import BearerAuth
 from observer.daemon.api.control import ControlServicer
+from observer.daemon.api.decoding import RequestDecoding
 from observer.daemon.api.ports import DaemonPort
 from observer.daemon.api.services import StatusServicer, TailServicer, tail_handler
 from observer.daemon.config import Config
@@ -42,23 +43,80 @@ def service_names() -> list[str]:
     return [*ours, health, reflection.SERVICE_NAME]
 
 
-class ApiServer:
-    """One grpc.aio server serving status, tail, control, health and reflection."""
+#: A connection that has not finished the HTTP/2 handshake by then is closed (ms).
+HANDSHAKE_TIMEOUT_MS = 5_000
+#: A connection with no call in flight for this long is closed (ms); clients reconnect.
+IDLE_TIMEOUT_MS = 30_000
+#: Connections accepted at once at most; more are refused until some close.
+MAX_CONNECTIONS = 128
 
-    def __init__(self, port: DaemonPort, cfg: Config) -> None:
+# TCP states of /proc/net/tcp that hold a socket of ours: ESTABLISHED, SYN_RECV, CLOSE_WAIT.
+_HELD = {"01", "03", "08"}
+
+
+def count_connections(
+    port: int, tables: tuple[str, ...] = ("/proc/net/tcp", "/proc/net/tcp6")
+) -> int:
+    """Sockets connected to ``port`` on this host (what the connection cap counts)."""
+    n = 0
+    for table in tables:
+        try:
+            with open(table, encoding="ascii") as f:
+                next(f, None)
+                for row in f:
+                    cols = row.split()
+                    if (
+                        len(cols) > 3
+                        and cols[3] in _HELD
+                        and int(cols[1].rsplit(":", 1)[1], 16) == port
+                    ):
+                        n += 1
+        except (OSError, ValueError):
+            continue
+    return n
+
+
+class ApiServer:
+    """One grpc.aio server serving status, tail, control, health and reflection.
+
+    Connections are bounded: an unfinished handshake is closed after
+    ``handshake_timeout_ms``, a connection without a call after ``idle_timeout_ms``, and at
+    most ``max_connections`` are accepted at once.
+    """
+
+    def __init__(
+        self,
+        port: DaemonPort,
+        cfg: Config,
+        *,
+        handshake_timeout_ms: int = HANDSHAKE_TIMEOUT_MS,
+        idle_timeout_ms: int = IDLE_TIMEOUT_MS,
+        max_connections: int = MAX_CONNECTIONS,
+    ) -> None:
         self.daemon = port
         self.cfg = cfg
         self.server: grpc.aio.Server | None = None
         self.bound_port = 0
+        self._limits = [
+            ("grpc.server_handshake_timeout_ms", handshake_timeout_ms),
+            ("grpc.max_connection_idle_ms", idle_timeout_ms),
+            ("grpc.max_allowed_incoming_connections", max_connections),
+        ]
+
+    def connections(self) -> int:
+        """Connections to the gRPC port right now (for metrics)."""
+        return count_connections(self.bound_port) if self.bound_port else 0
 
     async def start(self) -> int:
         """Bind and start; returns the bound port. ContractError when the port is taken."""
         server = grpc.aio.server(
-            interceptors=[BearerAuth(self.cfg.control_token)],
+            # The token is checked first: a refused control call is refused whatever its body.
+            interceptors=[BearerAuth(self.cfg.control_token), RequestDecoding()],
             options=[
                 ("grpc.so_reuseport", 0),
                 ("grpc.keepalive_permit_without_calls", 1),
                 ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
+                *self._limits,
             ],
         )
         pb_grpc.add_StatusServiceServicer_to_server(StatusServicer(self.daemon), server)  # type: ignore[no-untyped-call]
@@ -66,6 +124,8 @@ class ApiServer:
         pb_grpc.add_ControlServiceServicer_to_server(ControlServicer(self.daemon), server)  # type: ignore[no-untyped-call]
         health_pb2_grpc.add_HealthServicer_to_server(self.daemon.health.servicer, server)
         reflection.enable_server_reflection(service_names(), server)
+        # Every probe name answers from the first call on (NOT_SERVING while starting).
+        await self.daemon.health.publish()
         address = f"{listen_host(self.cfg)}:{self.cfg.service_port}"
         try:
             self.bound_port = server.add_insecure_port(address)

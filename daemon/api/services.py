@@ -43,6 +43,13 @@ def _comparable(s: pb.Status) -> bytes:
     return c.SerializeToString(deterministic=True)
 
 
+#: WatchStatus: the fewest milliseconds between two snapshots a client may ask for, and the
+#: defaults for 0 (see WatchStatusRequest in the proto).
+MIN_STATUS_INTERVAL_MS = 100
+DEFAULT_STATUS_INTERVAL_MS = 250
+DEFAULT_STATUS_HEARTBEAT_MS = 5000
+
+
 class StatusServicer(pb_grpc.StatusServiceServicer):
     def __init__(self, daemon: DaemonPort) -> None:
         self.daemon = daemon
@@ -59,8 +66,18 @@ class StatusServicer(pb_grpc.StatusServiceServicer):
         request: pb.WatchStatusRequest,
         context: grpc.aio.ServicerContext[pb.WatchStatusRequest, pb.Status],
     ) -> AsyncIterator[pb.Status]:
-        interval = max(0.1, (request.min_interval_ms or 250) / 1000)
-        heartbeat = max(interval, (request.heartbeat_ms or 5000) / 1000)
+        if 0 < request.min_interval_ms < MIN_STATUS_INTERVAL_MS:
+            await abort_with(
+                context,
+                InvalidRequest(
+                    f"min_interval_ms={request.min_interval_ms} is below the floor of "
+                    f"{MIN_STATUS_INTERVAL_MS} ms; ask for {MIN_STATUS_INTERVAL_MS} or more "
+                    f"(0 = the default {DEFAULT_STATUS_INTERVAL_MS} ms)."
+                ),
+            )
+            return
+        interval = (request.min_interval_ms or DEFAULT_STATUS_INTERVAL_MS) / 1000
+        heartbeat = max(interval, (request.heartbeat_ms or DEFAULT_STATUS_HEARTBEAT_MS) / 1000)
         last = b""
         last_sent = 0.0
         while True:

@@ -33,7 +33,7 @@ from observer.daemon.backup.engine import Engine
 from observer.daemon.backup.legacy import LegacyArchives
 from observer.daemon.backup.manifest import Manifest, load_snapshots, snapshots_dir
 from observer.daemon.backup.repository import on_same_volume, resolve
-from observer.daemon.backup.stage import state_dir
+from observer.daemon.backup.stage import CONTENTS, state_dir
 from observer.daemon.backup.verify import VerifyResult
 from observer.daemon.clock import KST, in_market_hours, iso, to_kst
 from observer.daemon.config import Config
@@ -513,6 +513,7 @@ class BackupService:
             next_retry_at=off.next_retry_at,
             next_snapshot_at=off.next_due_at,
             legacy_archives=len(legacy),
+            contents=CONTENTS,
         )
 
     def verified_copies(self) -> builtins.list[Manifest]:

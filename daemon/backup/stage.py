@@ -56,6 +56,16 @@ class Source:
     mode: str  # "link" (closed, immutable), "cut" (being appended to), "copy" (other fs)
 
 
+#: What a backup holds, in words (status shows it; the console's backup dialog says it).
+#: Keep it true to :func:`collect_sources`.
+CONTENTS = (
+    "the tick files (assets/), the Parquet datasets (datasets/), the event bus "
+    "(observer.jsonl) and the config directory, as a restic snapshot in the repository off "
+    "the data volume; PostgreSQL rows are derived from the tick files and are not in it, "
+    "nor are the logs"
+)
+
+
 def collect_sources(data_dir: Path, config_dir: Path) -> list[Source]:
     """What a snapshot holds, in a stable order."""
     out: list[Source] = []

@@ -13,11 +13,12 @@ import json
 import os
 import tarfile
 import time
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from observer.daemon.backup.manifest import EMBEDDED_NAME, FileEntry, Manifest
-from observer.daemon.errors import IntegrityError, Precondition
+from observer.daemon.errors import IntegrityError, InvalidRequest
 
 _CHUNK = 1 << 20
 
@@ -50,6 +51,27 @@ def sha256_file(path: Path) -> tuple[str, int]:
             h.update(b)
             n += len(b)
     return h.hexdigest(), n
+
+
+def compression_problem(path: Path) -> str:
+    """Why the gzip stream of ``path`` does not inflate to its end ("" when it does): a
+    corrupted archive then says so, instead of the odd members its damaged bytes decode to."""
+    inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)  # gzip framing, CRC checked at the end
+    try:
+        with open(path, "rb") as f:
+            while b := f.read(_CHUNK):
+                if inflate.eof:
+                    return "data after the end of the compressed stream"
+                while b:
+                    inflate.decompress(b, _CHUNK)
+                    b = inflate.unconsumed_tail
+    except zlib.error as e:
+        return f"invalid compressed data ({str(e).removeprefix('Error -3 while decompressing data: ')})"
+    except OSError as e:
+        return f"cannot be read ({e.strerror or e})"
+    if inflate.unused_data:
+        return "data after the end of the compressed stream"
+    return "" if inflate.eof else "the compressed stream is cut short (truncated archive)"
 
 
 def unsafe_reason(member: tarfile.TarInfo) -> str:
@@ -110,6 +132,15 @@ def verify_archive(
                 )
             )
     expected = {f.path: f for f in files}
+    broken = compression_problem(archive)
+    if broken:
+        mm.append(Mismatch(str(archive), f"archive unreadable: {broken}"))
+        mm.extend(
+            Mismatch(path, "not checked: the archive is unreadable", f.sha256,
+                     expected_bytes=f.bytes)
+            for path, f in sorted(expected.items())
+        )  # fmt: skip
+        return result
     seen: set[str] = set()
     try:
         with tarfile.open(archive, "r:gz") as tar:
@@ -190,6 +221,12 @@ def restore_archive(
 
     Returns the number of files written.
     """
+    if into.exists() and (not into.is_dir() or any(into.iterdir())):
+        # Checked first: a wrong target is a usage error, known before reading the archive.
+        raise InvalidRequest(
+            f"restore target {into} exists and is not an empty directory; restore into a new "
+            "directory and move files into place once checked."
+        )
     _safe_members(archive)
     result = verify_archive(archive, manifest, files)
     if not result.ok:
@@ -197,11 +234,6 @@ def restore_archive(
         raise IntegrityError(
             f"refusing to restore {archive}: verification failed ({len(result.mismatches)} "
             f"problem(s), first: {first.path}: {first.reason}). Use another backup."
-        )
-    if into.exists() and (not into.is_dir() or any(into.iterdir())):
-        raise Precondition(
-            f"restore target {into} exists and is not an empty directory; restore into a new "
-            "directory and move files into place once checked."
         )
     into.mkdir(parents=True, exist_ok=True)
     root = into.resolve()

@@ -9,30 +9,22 @@ environment. Exit code by the worst finding: 0 clean/INFO, 1 WARNING, 2 HIGH, 3 
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import NoReturn, TextIO
+from typing import TextIO
 
 from observer.daemon.doctor.findings import EXIT_USAGE, exit_code, to_json, to_table
 from observer.daemon.doctor.live import check_live
 from observer.daemon.doctor.manifests import check_manifests, check_text
+from observer.daemon.errors import UsageError
+from observer.daemon.usage import ArgumentParser
 
 
-class _Usage(Exception):
-    pass
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        # argparse exits with 2, which here would mean "HIGH finding".
-        raise _Usage(message)
-
-
-def _parser() -> _Parser:
-    p = _Parser(
+def _parser() -> ArgumentParser:
+    # argparse's own exit 2 would here mean "HIGH finding".
+    p = ArgumentParser(
         prog="observer-daemon doctor",
         description="Check manifests (or this environment) against the environment table.",
         epilog="Exit code: 0 clean or INFO only, 1 WARNING, 2 HIGH, 3 CRITICAL, 64 usage error.",
@@ -59,8 +51,8 @@ def main(
     err = stderr or sys.stderr
     try:
         args = _parser().parse_args(argv)
-    except _Usage as e:
-        print(f"observer-daemon doctor: {e}", file=err)
+    except UsageError as e:
+        print(f"observer-daemon: {e}", file=err)
         return EXIT_USAGE
     if args.dockerfile is not None and not args.dockerfile.is_file():
         print(f"observer-daemon doctor: Dockerfile {args.dockerfile} does not exist.", file=err)

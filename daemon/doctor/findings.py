@@ -14,6 +14,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from enum import IntEnum
 
+from observer.daemon import errors
+
 
 class Severity(IntEnum):
     """Ordered so that ``max()`` is the worst; the value is the exit code."""
@@ -24,8 +26,9 @@ class Severity(IntEnum):
     CRITICAL = 3
 
 
-#: Exit code when doctor could not run (usage error, unreadable manifests path).
-EXIT_USAGE = 64
+#: Exit code when doctor could not run (usage error, unreadable manifests path): the same
+#: 64 as every observer-daemon command.
+EXIT_USAGE = errors.EXIT_USAGE
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ def check_live(
     Nothing is created: a missing directory is reported, not made.
     """
     try:
-        cfg = load_config({}, environ, cwd=cwd).config
+        loaded = load_config({}, environ, cwd=cwd)
     except ConfigError as e:
         return [Finding(Severity.CRITICAL, "environment", "", f"the daemon refuses these "
                         f"settings and exits at start: {e}", "fix the setting the message names.")]  # fmt: skip
@@ -33,17 +33,34 @@ def check_live(
         return [Finding(Severity.HIGH, "environment", "", f"the startup contract is not "
                         f"available in this build ({e}); nothing was checked.",
                         "install a complete observer build.")]  # fmt: skip
-    container = bool(contract.is_container_mode(cfg))
+    cfg = loaded.config
+    mode = contract.container_mode(cfg)
+    container = bool(mode.on)
     problems = contract.check(cfg, container=container, create=False)
-    out: list[Finding] = []
+    out = [
+        Finding(
+            Severity.INFO, "OBSERVER_CONTAINER", "environment", str(mode.explain()),
+            "nothing to do if that is right.", "OBSERVER_CONTAINER",
+        )
+    ]  # fmt: skip
+    out += [
+        Finding(
+            Severity.WARNING, u.name, u.source, u.message(),
+            f"rename it to {u.closest}." if u.closest else "remove it.", u.name,
+        )
+        for u in loaded.unknown
+    ]  # fmt: skip
     for p in problems:
+        fix = str(p.fix)
+        if p.container_rule and mode.detected:
+            fix += f" Or, {contract.OPT_OUT} ({mode.why()})."
         out.append(
             Finding(
                 _SEVERITY.get(str(p.severity), Severity.WARNING),
                 f"{p.variable}={p.path}",
                 "environment" + (" (container mode)" if container else ""),
                 str(p.message),
-                str(p.fix),
+                fix,
                 str(p.variable),
             )
         )

@@ -155,6 +155,8 @@ class SegmentWriter:
         self._last_closed_size = (0, 0)  # lines, bytes
         self._last_fsync_at: float | None = None
         self.last_error: str | None = None
+        #: The most recent write error and when it happened (kept after writes resume).
+        self.last_failure: tuple[str, float] | None = None
         self._error_key: tuple[str, int | None] = ("", None)
         self.written = 0
         self.commits = 0
@@ -448,6 +450,7 @@ class SegmentWriter:
             self._log.error("%s", msg)
         self._error_key = (str(where), e.errno)
         self.last_error = msg
+        self.last_failure = (msg, self._clock())
 
     def _after_close(self, path: Path, lines: int, size: int, reason: str) -> None:
         if self._events is not None:

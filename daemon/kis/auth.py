@@ -22,13 +22,20 @@ from typing import Any
 import httpx
 
 from observer.daemon.clock import KST
-from observer.daemon.config import fingerprint
 from observer.daemon.errors import KisAuthError, KisError, KisRateLimited
+from observer.daemon.fingerprints import Fingerprints
 from observer.daemon.kis import codes
 from observer.daemon.kis._http import error_code, error_text, host_of, request_json
 from observer.daemon.kis.endpoints import APPROVAL_PATH, TOKEN_PATH
 
+#: The token cache's file name in KIS_TOKEN_CACHE_DIR.
+CACHE_NAME = "access-token.json"
+#: Fingerprints when none are given: stable within this process only.
+_THIS_PROCESS = Fingerprints.ephemeral()
+
 Sleep = Callable[[float], Awaitable[None]]
+#: Seconds an approval key is used: KIS's official samples reissue it after a day.
+APPROVAL_LIFETIME = 86_400.0
 
 
 @dataclass(frozen=True)
@@ -44,6 +51,8 @@ class AuthStatus:
     app_key_fingerprint: str
     cache_file: str
     last_error: str
+    approval_issued_at: float | None = None
+    approval_expires_at: float | None = None  # when it is reissued
 
 
 @dataclass
@@ -83,12 +92,17 @@ class KisAuth:
         refresh_margin: float = 600.0,
         reissue_wait: float = 61.0,
         sleep: Sleep = asyncio.sleep,
+        approval_lifetime: float = APPROVAL_LIFETIME,
+        fingerprint: Callable[[str], str] | None = None,
     ) -> None:
+        """``fingerprint``: the installation's keyed fingerprints (daemon/fingerprints.py);
+        without it, a key of this process only (nothing in the cache then matches later)."""
         self._rest = rest_url.rstrip("/")
         self._key = app_key
         self._secret = app_secret
-        self._fp = fingerprint(app_key)
-        self._cache_file = cache_dir / f"token-{self._fp}.json"
+        self._fp = (fingerprint or _THIS_PROCESS)(app_key)
+        # One fixed name: a name derived from the app key would be a hash of a secret.
+        self._cache_file = cache_dir / CACHE_NAME
         self._client = client
         self._clock = clock
         self._margin = refresh_margin
@@ -99,6 +113,8 @@ class KisAuth:
         self._source = "none"
         self._issues = 0
         self._approval: str | None = None
+        self._approval_at = 0.0
+        self._approval_lifetime = approval_lifetime
         self._last_error = ""
 
     # --- what other KIS components need ----------------------------------------------
@@ -189,7 +205,7 @@ class KisAuth:
             code = error_code(data) or f"HTTP {status}"
             raise self._fail(
                 KisAuthError(
-                    f"KIS refused an access token for app key sha256:{self._fp} at "
+                    f"KIS refused an access token for app key {self._fp} (fingerprint) at "
                     f"{host_of(self._rest)} ({code}: {error_text(data) or 'no description'}). "
                     "Check KIS_APP_KEY/KIS_APP_SECRET and KIS_ENV (real and paper keys differ).",
                     code,
@@ -202,9 +218,12 @@ class KisAuth:
 
     # --- approval key ------------------------------------------------------------------
     async def approval_key(self) -> str:
-        """The websocket approval key (kept in memory until :meth:`invalidate_approval`)."""
+        """The websocket approval key: kept in memory for a day (then reissued, as KIS's
+        samples do), or until :meth:`invalidate_approval` (KIS refused it)."""
         if self._approval is not None:
-            return self._approval
+            if self._clock() - self._approval_at < self._approval_lifetime - self._margin:
+                return self._approval
+            self._approval = None  # a day old: the next connection gets a new one
         body = {"grant_type": "client_credentials", "appkey": self._key, "secretkey": self._secret}
         status, data = await self._post(self._rest + APPROVAL_PATH, body)
         key = data.get("approval_key")
@@ -212,13 +231,13 @@ class KisAuth:
             code = error_code(data) or f"HTTP {status}"
             raise self._fail(
                 KisAuthError(
-                    f"KIS refused a websocket approval key for app key sha256:{self._fp} "
+                    f"KIS refused a websocket approval key for app key {self._fp} (fingerprint) "
                     f"({code}: {error_text(data) or 'no description'}). Check "
                     "KIS_APP_KEY/KIS_APP_SECRET and KIS_ENV.",
                     code,
                 )
             )
-        self._approval = key
+        self._approval, self._approval_at = key, self._clock()
         return key
 
     def invalidate_approval(self) -> None:
@@ -238,6 +257,10 @@ class KisAuth:
             app_key_fingerprint=self._fp,
             cache_file=str(self._cache_file),
             last_error=self._last_error,
+            approval_issued_at=self._approval_at if self._approval is not None else None,
+            approval_expires_at=(
+                self._approval_at + self._approval_lifetime if self._approval is not None else None
+            ),
         )
 
     def note_error(self, message: str) -> None:
@@ -262,6 +285,8 @@ class KisAuth:
             return None
         if not isinstance(data, dict) or data.get("rest_host") != host_of(self._rest):
             return None
+        if data.get("app_key_fingerprint") != self._fp:
+            return None  # another app key's token (or an older cache): not ours
         try:
             return _Token(
                 str(data["access_token"]), float(data["issued_at"]), float(data["expires_at"])
@@ -274,7 +299,7 @@ class KisAuth:
         d = self._cache_file.parent
         payload = json.dumps(
             {
-                "app_key_sha256": self._fp,
+                "app_key_fingerprint": self._fp,
                 "rest_host": host_of(self._rest),
                 "access_token": tok.value,
                 "issued_at": tok.issued_at,

@@ -68,12 +68,15 @@ def split_code(why: str) -> tuple[str, str]:
 RATE_LIMITED = "EGW00201"
 TOKEN_REISSUE_LIMIT = "EGW00133"
 TOKEN_INVALID = "EGW00121"
+TOKEN_NOT_FOUND = "EGW00122"
 TOKEN_EXPIRED = "EGW00123"
-TOKEN_ERRORS = frozenset({TOKEN_INVALID, TOKEN_EXPIRED})
+#: A token KIS no longer takes: the client invalidates it, reissues once and retries once.
+TOKEN_ERRORS = frozenset({TOKEN_INVALID, TOKEN_NOT_FOUND, TOKEN_EXPIRED})
 
 REST_CODES: dict[str, str] = {
     RATE_LIMITED: "request rate over the per-app-key limit",
     TOKEN_REISSUE_LIMIT: "access token reissued too soon (KIS allows about one per minute)",
     TOKEN_INVALID: "access token invalid",
+    TOKEN_NOT_FOUND: "access token not found",
     TOKEN_EXPIRED: "access token expired",
 }

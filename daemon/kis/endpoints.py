@@ -21,6 +21,10 @@ WS_URLS = {
 }
 #: Realtime trade TR per OBSERVER_MARKET value.
 REALTIME_TR = {"KRX": "H0STCNT0", "NXT": "H0NXCNT0", "UN": "H0UNCNT0"}
+#: KRX after-hours single-price trades, 16:00-18:00 (OBSERVER_AFTER_HOURS).
+AFTER_HOURS_TR = "H0STOUP0"
+#: inquire-price's FID_COND_MRKT_DIV_CODE per OBSERVER_MARKET.
+QUOTE_MARKET = {"KRX": "J", "NXT": "NX", "UN": "UN"}
 #: REST quote TR (inquire-price).
 QUOTE_TR = "FHKST01010100"
 QUOTE_PATH = "/uapi/domestic-stock/v1/quotations/inquire-price"
@@ -46,6 +50,13 @@ def realtime_tr(market: str) -> str:
         raise ConfigError(
             f"OBSERVER_MARKET={market!r} has no realtime TR; use one of KRX, NXT or UN."
         ) from None
+
+
+def realtime_trs(cfg: Config) -> tuple[str, ...]:
+    """The realtime TRs each symbol is subscribed to: the market's trade TR, and H0STOUP0
+    when OBSERVER_AFTER_HOURS is on."""
+    trade = realtime_tr(cfg.market)
+    return (trade, AFTER_HOURS_TR) if cfg.after_hours else (trade,)
 
 
 def endpoints_for(cfg: Config) -> Endpoints:

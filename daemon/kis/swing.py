@@ -3,7 +3,9 @@
 Each sweep asks KIS for every symbol once, paced below the per-app-key rate limit. On
 EGW00201 (rate over) the poller backs off exponentially and retries that symbol later in the
 sweep; on a token error it invalidates the token once and retries. Each sweep's snapshots
-are published as one list.
+are published as one list. inquire-price has no date field: a snapshot carries the trading
+day the market calendar gives for its arrival, and on a day the market is closed (weekend,
+holiday) nothing is asked at all.
 """
 
 from __future__ import annotations
@@ -19,12 +21,12 @@ from typing import Any
 
 import httpx
 
-from observer.daemon.clock import to_kst
+from observer.daemon.clock import MarketCalendar, to_kst
 from observer.daemon.errors import KisAuthError, KisError
 from observer.daemon.kis import codes
 from observer.daemon.kis._http import error_code, error_text, request_json
 from observer.daemon.kis.auth import KisAuth
-from observer.daemon.kis.endpoints import QUOTE_PATH, QUOTE_TR
+from observer.daemon.kis.endpoints import QUOTE_MARKET, QUOTE_PATH, QUOTE_TR
 from observer.daemon.model import Snapshot
 from observer.daemon.schema.fields import SWING, Kind
 
@@ -37,7 +39,7 @@ MAX_ATTEMPTS = 5
 
 @dataclass(frozen=True)
 class SwingStatus:
-    state: str  # idle | sweeping | backoff | stopped
+    state: str  # idle | sweeping | backoff | closed | stopped
     sweeps: int
     snapshots: int
     skipped_below_min: int
@@ -46,6 +48,7 @@ class SwingStatus:
     last_sweep_at: float | None
     last_sweep_s: float | None
     last_error: str
+    closed_skipped: int = 0  # sweeps not made: the market was closed that day
 
 
 def _int(out: dict[str, Any], key: str) -> int:
@@ -71,10 +74,13 @@ def _float(out: dict[str, Any], key: str) -> float:
         return 0.0
 
 
-def to_snapshot(symbol: str, out: dict[str, Any], received_at: float) -> Snapshot:
+def to_snapshot(
+    symbol: str, out: dict[str, Any], received_at: float, trade_date: str | None = None
+) -> Snapshot:
     """Map an inquire-price ``output`` to a Snapshot by the schema table's ``rest_key``s;
     missing or odd numbers become 0 (inquire-price has no date or time: the quote is
-    stamped with its arrival, KST)."""
+    stamped with its arrival, KST, and ``trade_date`` (YYYYMMDD), the trading day the
+    calendar gives, else the KST date of arrival)."""
     k = to_kst(received_at)
     values: dict[str, Any] = {}
     for f in SWING:
@@ -91,7 +97,7 @@ def to_snapshot(symbol: str, out: dict[str, Any], received_at: float) -> Snapsho
     values["sign"] = values["sign"] or 3
     return Snapshot(
         symbol=symbol,
-        trade_date=f"{k:%Y%m%d}",
+        trade_date=trade_date or f"{k:%Y%m%d}",
         time=f"{k:%H%M%S}",
         received_at=received_at,
         **values,
@@ -114,7 +120,11 @@ class SwingPoller:
         backoff_max: float = 30.0,
         clock: Callable[[], float] = time.time,
         sleep: Sleep = asyncio.sleep,
+        calendar: MarketCalendar | None = None,
+        market: str = "KRX",
     ) -> None:
+        """``calendar``: the trading days (default: the Korea Exchange's); ``market``:
+        OBSERVER_MARKET, which sets inquire-price's FID_COND_MRKT_DIV_CODE (J, NX, UN)."""
         if rate <= 0:
             raise ValueError("rate must be positive (requests per second)")
         self._rest = rest_url.rstrip("/")
@@ -129,6 +139,8 @@ class SwingPoller:
         self._bmax = backoff_max
         self._clock = clock
         self._sleep = sleep
+        self._calendar = calendar or MarketCalendar(market)
+        self._market_code = QUOTE_MARKET[market]
         self._stop = asyncio.Event()
         self._next_slot = 0.0
 
@@ -141,6 +153,8 @@ class SwingPoller:
         self._last_sweep_at: float | None = None
         self._last_sweep_s: float | None = None
         self._last_error = ""
+        self._closed = 0
+        self._day = ""
 
     async def run(self) -> None:
         """Sweep every ``interval`` seconds until :meth:`stop`."""
@@ -153,7 +167,8 @@ class SwingPoller:
                 log.exception("swing sweep failed")
                 self._failures += 1
             wait = max(0.0, self._interval - (time.monotonic() - began))
-            self._state = "idle"
+            if self._state != "closed":
+                self._state = "idle"
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), wait)
         self._state = "stopped"
@@ -162,7 +177,14 @@ class SwingPoller:
         self._stop.set()
 
     async def sweep(self) -> list[Snapshot]:
-        """Quote every symbol once (retrying rate-limited ones later); publish the list."""
+        """Quote every symbol once (retrying rate-limited ones later); publish the list.
+        Nothing on a day the market is closed."""
+        day = self._calendar.trade_date(to_kst(self._clock()))
+        if day is None:
+            self._state = "closed"
+            self._closed += 1
+            return []
+        self._day = f"{day:%Y%m%d}"
         self._state = "sweeping"
         began = time.monotonic()
         todo: deque[tuple[str, int]] = deque((s, 0) for s in self._symbols)
@@ -211,6 +233,7 @@ class SwingPoller:
             last_sweep_at=self._last_sweep_at,
             last_sweep_s=self._last_sweep_s,
             last_error=self._last_error,
+            closed_skipped=self._closed,
         )
 
     # --- internals ---------------------------------------------------------------------
@@ -222,7 +245,7 @@ class SwingPoller:
         self._next_slot = max(now, self._next_slot) + self._gap
 
     async def _quote(self, symbol: str) -> Snapshot:
-        params = {"FID_COND_MRKT_DIV_CODE": "J", "FID_INPUT_ISCD": symbol}
+        params = {"FID_COND_MRKT_DIV_CODE": self._market_code, "FID_INPUT_ISCD": symbol}
         url = self._rest + QUOTE_PATH
         for retry in (False, True):
             headers = await self._auth.rest_headers(QUOTE_TR)
@@ -250,7 +273,7 @@ class SwingPoller:
             output = data.get("output")
             if not isinstance(output, dict):
                 raise KisError(f"inquire-price {symbol}: response has no output object")
-            return to_snapshot(symbol, output, self._clock())
+            return to_snapshot(symbol, output, self._clock(), self._day)
         raise AssertionError("unreachable")
 
     def _fail(self, message: str) -> None:

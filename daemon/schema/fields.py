@@ -61,6 +61,8 @@ class Field:
     hi: float | None = None
     #: The values a code may take (empty: any value of the kind).
     choices: tuple[int | str, ...] = ()
+    #: A code from KIS: at most this many capital letters or digits (0: not a code).
+    length: int = 0
     #: Schema version that added the field; lines written before lack it (null).
     since: int = 1
 
@@ -120,7 +122,28 @@ FIELDS: Final[tuple[Field, ...]] = (
     _price("w52_low", "52-week low", tracks=_SWING, rest_key="w52_lwpr"),
     Field("market_cap", Kind.INT, "market capitalisation", unit="100 million won",
           tracks=_SWING, rest_key="hts_avls", lo=0, hi=10**12),
+    Field("market_op", Kind.STR, "market operation code (NEW_MKOP_CLS_CODE) as KIS sends it: "
+          "first character 1 pre-open, 2 regular session, 3 after the close, 4 after-hours "
+          "single price, 7 general buy-in, 8 same-day buy-in; second 0 normal, 1 closing price, "
+          "2 block, 3 basket, 7 liquidation trading, 8 buy-in (20: regular, normal)",
+          tracks=_SCALP, column=34, length=2, since=2),
     Field("halted", Kind.BOOL, "trading halted", column=35, rest_key="temp_stop_yn"),
+    Field("hour_code", Kind.STR, "session time code (HOUR_CLS_CODE): 0 regular session, "
+          "A after-close expected price, B pre-open expected price, C expected price after "
+          "09:00 or VI triggered, D after-hours single-price expected price",
+          tracks=_SCALP, column=43, length=1, since=2),
+    Field("random_end", Kind.STR, "random-end code of a single-price auction "
+          "(MRKT_TRTM_CLS_CODE) as KIS sends it; empty when none",
+          tracks=_SCALP, column=44, length=1, since=2),
+    _price("vi_price", "static volatility-interruption reference price (VI_STND_PRC)",
+           tracks=_SCALP, column=45, since=2),
+    Field("market_class", Kind.STR, "market class (MARKET_CLS_CODE, the 47th column newer "
+          "servers send; KIS announced 1 pre-market, 2 regular, 3 after-market, 5 closing "
+          "price); null when the server sends 46 columns",
+          tracks=_SCALP, column=46, length=2, since=2),
+    Field("session", Kind.STR, "the feed that carried the trade: regular (H0STCNT0, "
+          "H0NXCNT0, H0UNCNT0) or after_hours (H0STOUP0: KRX after-hours single-price "
+          "trading, 16:00-18:00)", tracks=_SCALP, choices=("regular", "after_hours"), since=2),
     Field("vi", Kind.STR, "volatility-interruption code as KIS sends it", tracks=_SWING,
           rest_key="vi_cls_code"),
     Field("received_at", Kind.TIMESTAMP, "when the daemon received it (microseconds), KST"),

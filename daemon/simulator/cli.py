@@ -7,13 +7,15 @@ import asyncio
 import signal
 import sys
 
+from observer.daemon.errors import UsageError
 from observer.daemon.simulator.server import Simulator
 from observer.daemon.simulator.state import SimConfig
 from observer.daemon.symbols import SymbolError, parse_symbols
+from observer.daemon.usage import ArgumentParser
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = ArgumentParser(
         prog="observer-daemon simulate",
         description="Serve the KIS Open API protocol (REST + websocket) on loopback.",
     )
@@ -28,8 +30,28 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--stall-every", type=float, default=0.0, metavar="S")
     p.add_argument("--stall-for", type=float, default=0.0, metavar="S")
     p.add_argument("--refuse-tokens", action="store_true")
-    p.add_argument("--pingpong-every", type=float, default=10.0, metavar="S")
+    p.add_argument(
+        "--pingpong-every",
+        type=float,
+        default=100.0,
+        metavar="S",
+        help="seconds between PINGPONGs on a connection (KIS: about 100 s)",
+    )
+    p.add_argument(
+        "--pingpong-jitter",
+        type=float,
+        default=0.3,
+        metavar="F",
+        help="each gap is up to this fraction longer",
+    )
     p.add_argument("--market-hours", choices=("always", "krx"), default="always")
+    p.add_argument(
+        "--wide-share",
+        type=float,
+        default=0.2,
+        metavar="F",
+        help="fraction of frames with the 47th column (MARKET_CLS_CODE)",
+    )
     return p
 
 
@@ -39,9 +61,12 @@ def config_from_args(argv: list[str]) -> tuple[SimConfig, tuple[str, int, int]]:
     try:
         symbols = parse_symbols(a.symbols, limit=None, allow_empty=True)
     except SymbolError as e:
-        raise SystemExit(f"--symbols: {e}") from None
-    if not 0.0 <= a.malformed <= 1.0:
-        raise SystemExit(f"--malformed must be a fraction between 0 and 1; got {a.malformed}")
+        raise UsageError(f"--symbols: {e}") from None
+    for name in ("malformed", "wide_share"):
+        value = getattr(a, name)
+        if not 0.0 <= value <= 1.0:
+            flag = "--" + name.replace("_", "-")
+            raise UsageError(f"{flag} must be a fraction between 0 and 1; got {value}")
     return SimConfig(
         symbols=tuple(symbols),
         rate=a.rate,
@@ -52,7 +77,9 @@ def config_from_args(argv: list[str]) -> tuple[SimConfig, tuple[str, int, int]]:
         stall_for=a.stall_for,
         refuse_tokens=a.refuse_tokens,
         pingpong_every=a.pingpong_every,
+        pingpong_jitter=a.pingpong_jitter,
         market_hours=a.market_hours,
+        wide_share=a.wide_share,
     ), (a.host, a.rest_port, a.ws_port)
 
 

@@ -1,9 +1,20 @@
 """The simulated market: a random walk on real KRX tick sizes, rendered as KIS would send it.
 
 One :class:`Market` holds per-symbol state (price, open/high/low, cumulative volume and
-value, buy/sell counts) and renders H0STCNT0 records (46 fields in the official order) and
-inquire-price ``output`` objects. Records are built in batches per call because benchmarks
-drive the simulator at tens of thousands of ticks per second.
+value, buy/sell counts) and renders H0STCNT0 records (46 fields in the official order, 47
+with MARKET_CLS_CODE as newer servers send), H0STOUP0 after-hours records (their first 43)
+and inquire-price ``output`` objects, with the values real frames show: a buy prints at the
+ask and a sell at the bid, SHNU_RATE is a fraction, MRKT_TRTM_CLS_CODE is empty and
+VI_STND_PRC a price. Records are built in batches per call because benchmarks drive the
+simulator at tens of thousands of ticks per second.
+
+The day's phases, when the simulator keeps KRX hours (:func:`phase`): the opening
+single-price auction 08:30-09:00 (no trade; its result is each symbol's first print at
+09:00, NEW_MKOP_CLS_CODE 10), continuous trading to 15:20 (20), the closing auction to
+15:30 (no trade; one print per symbol at 15:30, 21: the closing price) and after-hours
+single-price trading 16:00-18:00 on H0STOUP0 (40). The codes follow their documented
+meaning (first character: 1 pre-open, 2 regular, 4 after-hours single price; second: 0
+normal, 1 closing price).
 """
 
 from __future__ import annotations
@@ -13,11 +24,35 @@ import random
 import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from importlib import resources
 
 from observer.daemon.clock import to_kst
 
 FIELDS_PER_RECORD = 46
+#: H0STOUP0 (after-hours single price) carries the first 43 of them.
+AFTER_HOURS_FIELDS = 43
+#: NEW_MKOP_CLS_CODE per kind of print.
+MARKET_OP = {"open": "10", "regular": "20", "close": "21", "after_hours": "40"}
+
+
+def phase(k: datetime) -> str:
+    """The KRX phase at ``k`` (KST): opening_auction, regular, closing_auction, closing
+    (the minute of the closing print), after_hours or closed."""
+    hm = (k.hour, k.minute)
+    if k.weekday() >= 5:
+        return "closed"
+    if (8, 30) <= hm < (9, 0):
+        return "opening_auction"
+    if (9, 0) <= hm < (15, 20):
+        return "regular"
+    if (15, 20) <= hm < (15, 30):
+        return "closing_auction"
+    if hm == (15, 30):
+        return "closing"
+    if (16, 0) <= hm < (18, 0):
+        return "after_hours"
+    return "closed"
 
 
 def tick_size(price: int) -> int:
@@ -79,8 +114,8 @@ def synthetic_base(symbol: str) -> int:
 
 class _Sym:
     __slots__ = (
-        "buy_count", "buy_vol", "cum_value", "cum_vol", "high", "high_t", "low", "low_t",
-        "lower", "open", "open_t", "prev_close", "prev_vol", "price", "sell_count",
+        "buy_count", "buy_vol", "closed", "cum_value", "cum_vol", "high", "high_t", "low",
+        "low_t", "lower", "open", "open_t", "prev_close", "prev_vol", "price", "sell_count",
         "sell_vol", "symbol", "upper",
     )  # fmt: skip
 
@@ -95,6 +130,7 @@ class _Sym:
         self.cum_vol = self.cum_value = 0
         self.buy_count = self.sell_count = self.buy_vol = self.sell_vol = 0
         self.prev_vol = 1_000_000 + zlib.crc32(symbol.encode()) % 9_000_000
+        self.closed = False  # the closing auction's print is out
 
 
 def _sign(diff: int, price: int, s: _Sym) -> str:
@@ -136,64 +172,89 @@ class Market:
         k = to_kst(self._clock())
         return f"{k:%Y%m%d}", f"{k:%H%M%S}"
 
-    def records(self, symbols: Iterable[str], n: int) -> list[str]:
-        """``n`` trades spread at random over ``symbols``, each a 46-field ``^`` record."""
+    def records(
+        self, symbols: Iterable[str], n: int, *, kind: str = "regular", wide: bool = False
+    ) -> list[str]:
+        """``n`` trades spread at random over ``symbols``, each a ``^`` record: 46 fields,
+        47 when ``wide`` (MARKET_CLS_CODE), 43 for ``kind`` "after_hours" (H0STOUP0). A
+        symbol's first trade of the day is the opening auction's print."""
         syms = [self._state(s) for s in symbols]
         if not syms or n <= 0:
             return []
-        self._fed.update(s.symbol for s in syms)
-        date, hms = self.clock_fields()
+        now = self.clock_fields()
+        pick = self._rng.choice
+        return [self._record(pick(syms), kind, wide, now) for _ in range(n)]
+
+    def auction_prints(self, symbols: Iterable[str], *, wide: bool = False) -> list[str]:
+        """The closing auction's print of every symbol that has none yet today."""
+        out = []
+        now = self.clock_fields()
+        for sym in symbols:
+            s = self._state(sym)
+            if not s.closed:
+                s.closed = True
+                out.append(self._record(s, "close", wide, now))
+        return out
+
+    def _record(self, s: _Sym, kind: str, wide: bool, now: tuple[str, str]) -> str:
+        self._fed.add(s.symbol)
+        date, hms = now
         rnd = self._rng.random
         expo = self._rng.expovariate
-        pick = self._rng.choice
-        out: list[str] = []
-        for _ in range(n):
-            s = pick(syms)
-            p = s.price
-            r = rnd()
-            if r < 0.4:
-                p = max(s.lower, p - tick_size(p - 1))
-            elif r > 0.6:
-                p = min(s.upper, p + tick_size(p))
-            s.price = p
-            vol = int(expo(0.02)) + 1
-            buy = rnd() < 0.5
-            if buy:
-                s.buy_count += 1
-                s.buy_vol += vol
-            else:
-                s.sell_count += 1
-                s.sell_vol += vol
-            if s.open == 0:
-                s.open = s.high = s.low = p
-                s.open_t = s.high_t = s.low_t = hms
-            if p > s.high:
-                s.high, s.high_t = p, hms
-            if p < s.low:
-                s.low, s.low_t = p, hms
-            s.cum_vol += vol
-            s.cum_value += vol * p
-            diff = p - s.prev_close
-            pc = s.prev_close
-            tick = tick_size(p)
-            strength = s.buy_vol * 100 / s.sell_vol if s.sell_vol else 100.0
-            buy_rate = s.buy_vol * 100 / s.cum_vol
-            ask_q = int(expo(0.001)) + 1
-            bid_q = int(expo(0.001)) + 1
-            out.append(
-                f"{s.symbol}^{hms}^{p}^{_sign(diff, p, s)}^{diff}^{diff * 100 / pc:.2f}^"
-                f"{s.cum_value / s.cum_vol:.2f}^{s.open}^{s.high}^{s.low}^{p + tick}^{p}^"
-                f"{vol}^{s.cum_vol}^{s.cum_value}^{s.sell_count}^{s.buy_count}^"
-                f"{s.buy_count - s.sell_count}^{strength:.2f}^{s.sell_vol}^{s.buy_vol}^"
-                f"{'1' if buy else '5'}^{buy_rate:.2f}^{s.cum_vol * 100 / s.prev_vol:.2f}^"
-                f"{s.open_t}^{_sign(p - s.open, p, s)}^{p - s.open}^"
-                f"{s.high_t}^{_sign(p - s.high, p, s)}^{p - s.high}^"
-                f"{s.low_t}^{_sign(p - s.low, p, s)}^{p - s.low}^"
-                f"{date}^20^N^{ask_q}^{bid_q}^{ask_q * 37}^{bid_q * 41}^"
-                f"{s.cum_vol * 100 / (s.prev_vol * 50):.2f}^{s.prev_vol}^"
-                f"{s.cum_vol * 100 / s.prev_vol:.2f}^0^N^0"
-            )
-        return out
+        p = s.price
+        r = rnd()
+        if r < 0.4:
+            p = max(s.lower, p - tick_size(p - 1))
+        elif r > 0.6:
+            p = min(s.upper, p + tick_size(p))
+        s.price = p
+        opening = s.open == 0
+        vol = int(expo(0.02)) + 1
+        if opening or kind == "close":  # an auction's print matches the book at once
+            vol *= 50
+        buy = rnd() < 0.5
+        if buy:
+            s.buy_count += 1
+            s.buy_vol += vol
+        else:
+            s.sell_count += 1
+            s.sell_vol += vol
+        if opening:
+            s.open = s.high = s.low = p
+            s.open_t = s.high_t = s.low_t = hms
+            kind = "open" if kind == "regular" else kind
+        if p > s.high:
+            s.high, s.high_t = p, hms
+        if p < s.low:
+            s.low, s.low_t = p, hms
+        s.cum_vol += vol
+        s.cum_value += vol * p
+        diff = p - s.prev_close
+        pc = s.prev_close
+        # A buy takes the best ask and a sell hits the best bid: the print is at that side.
+        ask1, bid1 = (p, max(1, p - tick_size(p - 1))) if buy else (p + tick_size(p), p)
+        strength = s.buy_vol * 100 / s.sell_vol if s.sell_vol else 100.0
+        buy_rate = s.buy_vol / s.cum_vol  # SHNU_RATE: a fraction, as in real frames
+        ask_q = int(expo(0.001)) + 1
+        bid_q = int(expo(0.001)) + 1
+        rec = (
+            f"{s.symbol}^{hms}^{p}^{_sign(diff, p, s)}^{diff}^{diff * 100 / pc:.2f}^"
+            f"{s.cum_value / s.cum_vol:.2f}^{s.open}^{s.high}^{s.low}^{ask1}^{bid1}^"
+            f"{vol}^{s.cum_vol}^{s.cum_value}^{s.sell_count}^{s.buy_count}^"
+            f"{s.buy_count - s.sell_count}^{strength:.2f}^{s.sell_vol}^{s.buy_vol}^"
+            f"{'1' if buy else '5'}^{buy_rate:.2f}^{s.cum_vol * 100 / s.prev_vol:.2f}^"
+            f"{s.open_t}^{_sign(p - s.open, p, s)}^{p - s.open}^"
+            f"{s.high_t}^{_sign(p - s.high, p, s)}^{p - s.high}^"
+            f"{s.low_t}^{_sign(p - s.low, p, s)}^{p - s.low}^"
+            f"{date}^{MARKET_OP[kind]}^N^{ask_q}^{bid_q}^{ask_q * 37}^{bid_q * 41}^"
+            f"{s.cum_vol * 100 / (s.prev_vol * 50):.2f}^{s.prev_vol}^"
+            f"{s.cum_vol * 100 / s.prev_vol:.2f}"
+        )
+        if kind == "after_hours":
+            return rec  # H0STOUP0: 43 columns
+        # HOUR_CLS_CODE 0, MRKT_TRTM_CLS_CODE empty, VI_STND_PRC: the static VI reference
+        # (the day's open), and MARKET_CLS_CODE (2 regular) on servers that send 47.
+        return rec + f"^0^^{s.open}" + ("^2" if wide else "")
 
     def quote(self, symbol: str) -> dict[str, str]:
         """An inquire-price ``output`` (official keys, string values) for ``symbol``.

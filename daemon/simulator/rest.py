@@ -14,6 +14,7 @@ from observer.daemon.clock import to_kst
 from observer.daemon.kis import codes
 from observer.daemon.kis.endpoints import (
     APPROVAL_PATH,
+    QUOTE_MARKET,
     QUOTE_PATH,
     QUOTE_TR,
     REVOKE_PATH,
@@ -24,6 +25,12 @@ from observer.daemon.simulator.state import SimState
 from observer.daemon.symbols import is_symbol
 
 Reply = tuple[int, dict[str, Any]]
+#: Length of the access tokens the simulator issues.
+TOKEN_CHARS = 40
+#: A token asked for again within this many seconds of its issue is the same token.
+SAME_TOKEN_WITHIN = 6 * 3600.0
+#: inquire-price's market codes: KRX (J), NXT (NX), integrated (UN).
+QUOTE_MARKETS = frozenset(QUOTE_MARKET.values())
 
 
 def _oauth_error(code: str, text: str) -> Reply:
@@ -61,12 +68,20 @@ class RestApi:
         last = s.last_issue.get(key)
         if last is not None and now - last < s.cfg.reissue_limit:
             s.stats.token_refusals += 1
-            return _oauth_error(codes.TOKEN_REISSUE_LIMIT, "token reissue limited: 1 per minute")
-        token = s.new_key(40)
-        expires = now + s.cfg.token_ttl
-        s.tokens[token] = (key, expires)
+            return _oauth_error(
+                codes.TOKEN_REISSUE_LIMIT, "접근토큰 발급 잠시 후 다시 시도하세요(1분당 1회)"
+            )
         s.last_issue[key] = now
         s.stats.token_issuances += 1
+        # KIS gives the same token again when it issued one to this key within 6 hours.
+        recent = [(t, exp) for t, (k, exp) in s.tokens.items()
+                  if k == key and exp - s.cfg.token_ttl > now - SAME_TOKEN_WITHIN and exp > now]  # fmt: skip
+        if recent:
+            token, expires = recent[-1]
+        else:
+            token = s.new_key(TOKEN_CHARS)
+            expires = now + s.cfg.token_ttl
+            s.tokens[token] = (key, expires)
         return 200, {
             "access_token": token,
             "access_token_token_expired": f"{to_kst(expires):%Y-%m-%d %H:%M:%S}",
@@ -97,10 +112,12 @@ class RestApi:
         token = auth[7:] if auth.lower().startswith("bearer ") else ""
         entry = s.tokens.get(token)
         if entry is None:
-            return _quote_error(codes.TOKEN_INVALID, "invalid access token")
+            if len(token) != TOKEN_CHARS:  # not one of the tokens this server issues
+                return _quote_error(codes.TOKEN_INVALID, "유효하지 않은 token 입니다")
+            return _quote_error(codes.TOKEN_NOT_FOUND, "token을 찾을 수 없습니다")
         appkey, expires = entry
         if expires <= s.cfg.clock():
-            return _quote_error(codes.TOKEN_EXPIRED, "access token expired")
+            return _quote_error(codes.TOKEN_EXPIRED, "기간이 만료된 token 입니다")
         if req.headers.get("appkey") != appkey:
             return _quote_error("EGW00103", "appkey does not match the token")
         if req.headers.get("tr_id") != QUOTE_TR:
@@ -111,14 +128,18 @@ class RestApi:
             window.popleft()
         if len(window) >= s.cfg.rest_rate_limit:
             s.stats.rate_limited += 1
-            return _quote_error(codes.RATE_LIMITED, "rate over: too many requests per second")
+            return _quote_error(codes.RATE_LIMITED, "초당 거래건수를 초과하였습니다.")
         window.append(now)
+        market = req.query.get("FID_COND_MRKT_DIV_CODE", "")
+        if market not in QUOTE_MARKETS:
+            return _quote_error("OPSQ2001", f"invalid FID_COND_MRKT_DIV_CODE {market[:4]!r}")
+        s.stats.quote_markets[market] = s.stats.quote_markets.get(market, 0) + 1
         symbol = req.query.get("FID_INPUT_ISCD", "")
         if not is_symbol(symbol):
             return _quote_error("OPSQ2001", f"invalid FID_INPUT_ISCD {symbol[:12]!r}")
         return 200, {
             "rt_cd": "0",
             "msg_cd": "MCA00000",
-            "msg1": "normal processing",
+            "msg1": "정상처리 되었습니다.",
             "output": s.market.quote(symbol),
         }

@@ -88,6 +88,11 @@ class Simulator:
         """Abort every websocket connection now; returns how many were dropped."""
         return self._feed.drop_all()
 
+    def inject(self, frames: list[str]) -> None:
+        """Send these frames as they are (a poison corpus, say) on the next connection
+        with a subscription, before any new trade."""
+        self._state.injected.extend(frames)
+
     def stall(self, seconds: float) -> None:
         """Send nothing on any connection for ``seconds`` (connections stay open)."""
         self._state.stall_until = time.monotonic() + seconds

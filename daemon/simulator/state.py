@@ -21,7 +21,10 @@ class SimConfig:
     seed: int = 0  # 0 = random
     max_records: int = 8  # records per frame at most
     batch_interval: float = 0.01  # seconds between two frame batches
-    pingpong_every: float = 10.0
+    #: PINGPONG on a quiet connection about every 100 s (as KIS's servers do), each gap
+    #: drawn from [every, every x (1 + jitter)].
+    pingpong_every: float = 100.0
+    pingpong_jitter: float = 0.3
     max_registrations: int = 41
     token_ttl: float = 86_400.0
     reissue_limit: float = 60.0  # EGW00133 when the same app key asks again within this
@@ -31,6 +34,8 @@ class SimConfig:
     # --- fault knobs -------------------------------------------------------------------
     drop_every: float = 0.0  # abort every websocket connection after this many seconds
     malformed: float = 0.0  # fraction of frames sent malformed
+    #: Fraction of frames whose records carry 47 columns (MARKET_CLS_CODE, newer servers).
+    wide_share: float = 0.0
     stall_every: float = 0.0  # after this many seconds of sending ...
     stall_for: float = 0.0  # ... send nothing (not even PINGPONG) for this long
     refuse_tokens: bool = False  # /oauth2/tokenP and /oauth2/Approval answer an error
@@ -47,6 +52,7 @@ class SimConfig:
             drop_every=cfg.sim_drop_every,
             malformed=cfg.sim_malformed,
             market_hours=cfg.sim_market_hours,
+            wide_share=cfg.sim_wide_share,
         )
 
 
@@ -70,6 +76,9 @@ class SimStats:
     frames_sent: int = 0
     ticks_sent: int = 0
     malformed_sent: int = 0
+    injected_sent: int = 0  # frames given to Simulator.inject, sent as they were
+    #: inquire-price requests per FID_COND_MRKT_DIV_CODE (J, NX, UN)
+    quote_markets: dict[str, int] = field(default_factory=dict)
 
 
 class SimState:
@@ -90,6 +99,7 @@ class SimState:
         self.registrations: dict[str, set[tuple[str, str]]] = {}  # appkey -> {(tr_id, tr_key)}
         self.owner: dict[str, object] = {}  # appkey -> the connection holding its session
         self.stall_until = 0.0  # monotonic; set by Simulator.stall()
+        self.injected: deque[str] = deque()  # raw frames to send next (Simulator.inject)
 
     def new_key(self, n: int) -> str:
         alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"

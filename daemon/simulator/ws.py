@@ -17,13 +17,15 @@ from typing import Any
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
-from observer.daemon.clock import in_market_hours, to_kst
-from observer.daemon.simulator.market import frame, malformed
+from observer.daemon.clock import to_kst
+from observer.daemon.simulator.market import frame, malformed, phase
 from observer.daemon.simulator.state import SimState
 from observer.daemon.symbols import is_symbol
 
 PATHS = ("/", "/tryitout")
-TR_IDS = frozenset({"H0STCNT0", "H0NXCNT0", "H0UNCNT0", "H0STASP0"})
+#: KRX after-hours single-price trades (16:00-18:00).
+AFTER_HOURS_TR = "H0STOUP0"
+TR_IDS = frozenset({"H0STCNT0", "H0NXCNT0", "H0UNCNT0", "H0STASP0", AFTER_HOURS_TR})
 
 _MSG = {
     "OPSP0000": "SUBSCRIBE SUCCESS",
@@ -46,7 +48,7 @@ class _Conn:
         self.ws = ws
         self.index = index
         self.appkey = ""
-        self.subs: dict[str, str] = {}  # tr_key -> tr_id
+        self.subs: set[tuple[str, str]] = set()  # (tr_id, tr_key)
         self.opened = time.monotonic()
 
 
@@ -141,22 +143,27 @@ class WsFeed:
             if (tr_id, tr_key) not in regs:
                 return self._ack(tr_id, tr_key, "OPSP0003")
             regs.discard((tr_id, tr_key))
-            conn.subs.pop(tr_key, None)
+            conn.subs.discard((tr_id, tr_key))
             return self._ack(tr_id, tr_key, "OPSP0001")
         if (tr_id, tr_key) in regs:
-            conn.subs[tr_key] = tr_id
+            conn.subs.add((tr_id, tr_key))
             return self._ack(tr_id, tr_key, "OPSP0002")
         if len(regs) >= s.cfg.max_registrations:
             return self._ack(tr_id, tr_key, "OPSP0008")
         regs.add((tr_id, tr_key))
-        conn.subs[tr_key] = tr_id
+        conn.subs.add((tr_id, tr_key))
         return self._ack(tr_id, tr_key, "OPSP0000")
 
     def _ack(self, tr_id: str, tr_key: str, code: str) -> str:
+        """An ack as the real servers write it: rt_cd "0" only for a (un)subscribe done now
+        (ALREADY IN SUBSCRIBE comes with "1"), and OPSP8996 as a session-level answer with
+        tr_id "(null)", an empty tr_key and rt_cd "9"."""
         s = self._s
         s.stats.ack_codes[code] = s.stats.ack_codes.get(code, 0) + 1
-        ok = code in ("OPSP0000", "OPSP0001", "OPSP0002")
-        body: dict[str, Any] = {"rt_cd": "0" if ok else "1", "msg_cd": code, "msg1": _MSG[code]}
+        rt_cd = "0" if code in ("OPSP0000", "OPSP0001") else "1"
+        if code == "OPSP8996":
+            tr_id, tr_key, rt_cd = "(null)", "", "9"
+        body: dict[str, Any] = {"rt_cd": rt_cd, "msg_cd": code, "msg1": _MSG[code]}
         if code == "OPSP0000":
             body["output"] = {"iv": s.new_key(16), "key": s.new_key(32)}
         header = {"tr_id": tr_id, "tr_key": tr_key, "encrypt": "N"}
@@ -176,6 +183,7 @@ class WsFeed:
     async def _keep(self, conn: _Conn) -> None:
         s = self._s
         last_ping = time.monotonic()
+        gap = s.cfg.pingpong_every
         while True:
             await asyncio.sleep(0.05)
             now = time.monotonic()
@@ -183,8 +191,9 @@ class WsFeed:
                 s.stats.drops += 1
                 conn.ws.transport.abort()
                 return
-            if s.cfg.pingpong_every > 0 and now - last_ping >= s.cfg.pingpong_every:
+            if s.cfg.pingpong_every > 0 and now - last_ping >= gap:
                 last_ping = now
+                gap = s.cfg.pingpong_every * (1 + s.rng.uniform(0, s.cfg.pingpong_jitter))
                 if self._stalled(conn):
                     continue
                 stamp = f"{to_kst(s.cfg.clock()):%Y%m%d%H%M%S}"
@@ -207,38 +216,69 @@ class WsFeed:
             if not conn.subs or self._stalled(conn):
                 owed = 0.0
                 continue
-            if cfg.market_hours == "krx" and not in_market_hours(to_kst(cfg.clock())):
+            if s.injected and not await self._send_injected(conn):
+                return
+            ph = phase(to_kst(cfg.clock()))
+            krx = cfg.market_hours == "krx"
+            by_tr: dict[str, list[str]] = {}
+            for tr, key in sorted(conn.subs):
+                after = tr == AFTER_HOURS_TR
+                if (ph == "after_hours") if after else (not krx or ph == "regular"):
+                    by_tr.setdefault(tr, []).append(key)
+            closing: list[str] = []
+            if krx and ph == "closing":  # the closing auction's one print per symbol
+                for tr, key in sorted(conn.subs):
+                    if tr != AFTER_HOURS_TR:
+                        closing.extend(
+                            frame(tr, [r])
+                            for r in s.market.auction_prints([key], wide=self._wide())
+                        )
+            if not by_tr and not closing:
                 owed = 0.0
                 continue
             # Cap the catch-up so a slow loop does not burst (a real feed would not either).
             owed = min(owed + elapsed * cfg.rate, max(1.0, cfg.rate * 0.25))
-            n = int(owed)
-            if n <= 0:
-                continue
+            n = int(owed) if by_tr else 0
             owed -= n
-            by_tr: dict[str, list[str]] = {}
-            for key, tr in conn.subs.items():
-                by_tr.setdefault(tr, []).append(key)
             groups = list(by_tr.items())
-            frames: list[str] = []
-            sent_ticks = 0
+            frames: list[tuple[str, int]] = [(f, 1) for f in closing]  # (frame, its ticks)
             # A busy feed packs more records per frame; per-frame cost dominates at high rates.
             most = max(1, cfg.max_records, int(cfg.rate // 1000))
             while n > 0:
                 k = min(n, rng.randint(1, most))
                 n -= k
                 tr_id, keys = groups[rng.randrange(len(groups))]
-                recs = s.market.records(keys, k)
+                kind = "after_hours" if tr_id == AFTER_HOURS_TR else "regular"
+                recs = s.market.records(keys, k, kind=kind, wide=self._wide())
                 if cfg.malformed > 0 and rng.random() < cfg.malformed:
-                    frames.append(malformed(tr_id, recs, rng))
-                    st.malformed_sent += 1
+                    frames.append((malformed(tr_id, recs, rng), 0))
                 else:
-                    frames.append(frame(tr_id, recs))
-                    sent_ticks += k
-            try:
-                for f in frames:
+                    frames.append((frame(tr_id, recs), k))
+            # Counted as they go out: a connection dropped mid-batch sent only the first ones.
+            for f, ticks in frames:
+                try:
                     await conn.ws.send(f)
+                except ConnectionClosed:
+                    return
+                st.frames_sent += 1
+                st.ticks_sent += ticks
+                if not ticks:
+                    st.malformed_sent += 1
+
+    def _wide(self) -> bool:
+        """Whether a frame's records carry the 47th column (MARKET_CLS_CODE)."""
+        share = self._s.cfg.wide_share
+        return share > 0 and self._s.rng.random() < share
+
+    async def _send_injected(self, conn: _Conn) -> bool:
+        """Send the frames given to Simulator.inject as they are; False once closed."""
+        s = self._s
+        while s.injected:
+            text = s.injected.popleft()
+            try:
+                await conn.ws.send(text)
             except ConnectionClosed:
-                return
-            st.frames_sent += len(frames)
-            st.ticks_sent += sent_ticks
+                s.injected.appendleft(text)
+                return False
+            s.stats.injected_sent += 1
+        return True

@@ -16,18 +16,20 @@ import socket
 import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 
 from observer.daemon import __version__
 from observer.daemon import volumes as vol
 from observer.daemon.api.health import HealthState
 from observer.daemon.backup.service import BackupService
-from observer.daemon.clock import iso, now_kst, to_kst
+from observer.daemon.clock import MarketCalendar, iso, now_kst, to_kst
 from observer.daemon.config import Loaded, written_paths
 from observer.daemon.contract import Problem
 from observer.daemon.ingest.events import EventBus
 from observer.daemon.ingest.hub import Hub
+from observer.daemon.ingest.intake import Intake
 from observer.daemon.ingest.recovery import RecoveryReport
 from observer.daemon.ingest.writer import SegmentWriter
 from observer.daemon.kis.auth import KisAuth
@@ -45,6 +47,7 @@ _SESSION_STATE = {
     SessionPhase.SUBSCRIBING: st.SessionState.CONNECTING,
     SessionPhase.STREAMING: st.SessionState.CONNECTED,
     SessionPhase.BACKOFF: st.SessionState.BACKOFF,
+    SessionPhase.APPKEY_IN_USE: st.SessionState.APPKEY_IN_USE,
     SessionPhase.STOPPED: st.SessionState.DISCONNECTED,
 }
 _POSTGRES_STATE = {
@@ -55,6 +58,8 @@ _POSTGRES_STATE = {
     "stopped": st.SinkState.DISABLED,
 }
 SNAPSHOT_EVERY = 10.0
+#: Seconds between two walks of the written paths for Observer's own bytes per volume.
+OWN_BYTES_EVERY = 5.0
 #: Observer's files are measured for the capacity projection this often (seconds).
 CAPACITY_EVERY = 60.0
 
@@ -80,6 +85,10 @@ class StatusSources:
     auth: KisAuth
     source_url: str  # the KIS (or simulator) websocket URL; never carries credentials
     stopping: Callable[[], bool]
+    intake: Intake
+    fingerprints: Callable[[str], str]  # the installation's keyed fingerprints
+    tasks: Callable[[], dict[str, str]]  # background tasks that failed lately (supervisor)
+    calendar: MarketCalendar = field(default_factory=MarketCalendar)
 
 
 def _ts(dt: datetime | None) -> float | None:
@@ -96,28 +105,37 @@ class StatusBuilder:
         self._mounts: list[vol.Mount] = []
         self._mounts_at = 0.0
         self._growth: dict[str, vol.GrowthTracker] = {}
+        #: Observer's own bytes per mount point (the last walk), and their growth.
+        self._own: dict[str, int] = {}
+        self._own_growth: dict[str, vol.GrowthTracker] = {}
         self._counts: deque[tuple[float, dict[Track, int]]] = deque(maxlen=62)
         self._failures: dict[str, str] = {}
         self._gaps_cache: tuple[str, float, list[st.GapRecord]] = ("", 0.0, [])
         self._projections: dict[str, capacity.Projection] = {}
 
-    def note_failure(self, component: str, message: str) -> None:
-        self._failures[component] = message
+    def _problems(self) -> dict[str, str]:
+        """Background tasks that failed lately, and the status's own failures."""
+        return {**self.d.tasks(), **self._failures}
 
     # --- sampling --------------------------------------------------------------------
-    def sample(self, now: float) -> None:
-        """One sample of the counters that rates and growth are computed from."""
+    def sample(self, now: float, *, walk: bool = False) -> None:
+        """One sample of the counters that rates and growth are computed from; with ``walk``
+        also of Observer's own bytes per volume (a directory walk: blocks, so the loop
+        runs it in a thread)."""
         self._counts.append((now, dict(self.d.hub.published)))
-        for v in self._volumes():
-            self._growth.setdefault(v.mount_point, vol.GrowthTracker()).add(v.used_bytes, now)
+        self.sample_volumes(now, walk=walk)
 
     async def sample_loop(self) -> None:
-        """Sample once a second; keep ``status.json`` every SNAPSHOT_EVERY seconds; project
-        the volumes' capacity every CAPACITY_EVERY seconds."""
-        last_snapshot = last_capacity = -CAPACITY_EVERY
+        """Sample once a second (off the event loop: statvfs, and every OWN_BYTES_EVERY
+        seconds a walk of the written paths); keep ``status.json`` every SNAPSHOT_EVERY
+        seconds; project the volumes' capacity every CAPACITY_EVERY seconds."""
+        last_snapshot = last_walk = last_capacity = -CAPACITY_EVERY
         while True:
             now = time.monotonic()
-            self.sample(now)
+            walk = now - last_walk >= OWN_BYTES_EVERY
+            if walk:
+                last_walk = now
+            await asyncio.to_thread(self.sample, now, walk=walk)
             if now - last_capacity >= CAPACITY_EVERY:
                 last_capacity = now
                 await asyncio.to_thread(self.project_capacity)
@@ -125,6 +143,16 @@ class StatusBuilder:
                 last_snapshot = now
                 await asyncio.to_thread(self._write_snapshot, st.to_json(self.build()))
             await asyncio.sleep(1.0)
+
+    def sample_volumes(self, now: float, *, walk: bool) -> None:
+        """One sample of every volume's used bytes (statvfs) and, with ``walk``, of Observer's
+        own bytes on it (a walk of the written paths there). Blocks: run it in a thread."""
+        for v in self._volumes():
+            self._growth.setdefault(v.mount_point, vol.GrowthTracker()).add(v.used_bytes, now)
+            if walk:
+                own = vol.tree_bytes([Path(p) for p in v.paths])
+                self._own[v.mount_point] = own
+                self._own_growth.setdefault(v.mount_point, vol.GrowthTracker()).add(own, now)
 
     def project_capacity(self, now: float | None = None) -> None:
         """Measure Observer's files per volume and project each volume at the policy."""
@@ -189,6 +217,7 @@ class StatusBuilder:
             if vs is None:
                 kind = u.kind
                 growth = self._growth.get(u.mount_point)
+                own = self._own_growth.get(u.mount_point)
                 vs = st.VolumeStatus(
                     mount_point=u.mount_point,
                     kind=kind,
@@ -200,9 +229,13 @@ class StatusBuilder:
                     inodes_total=u.inodes_total,
                     inodes_free=u.inodes_free,
                     growth_bytes_per_second=growth.rate() if growth else 0.0,
-                    seconds_until_full=growth.seconds_until_full(u.free) if growth else None,
+                    # Observer's own growth, not the filesystem's: another tenant writing to
+                    # the same disk must not make Observer's time-to-full jump.
+                    seconds_until_full=own.seconds_until_full(u.free) if own else None,
                     writable=not u.read_only,
                     nearly_full=u.free < cfg.min_free_mb * 1024 * 1024,
+                    observer_bytes=self._own.get(u.mount_point),
+                    observer_growth_bytes_per_second=own.rate() if own else 0.0,
                 )
                 pr = self._projections.get(u.mount_point)
                 if pr is not None:
@@ -224,10 +257,13 @@ class StatusBuilder:
             state, error = st.SinkState.DEGRADED, p.last_error
         else:
             state, error = st.SinkState.OK, ""
+        since = p.lag_since.get(track.value)
         return st.SinkLag(
             name="parquet",
             state=state,
-            lag_rows=p.pending + len(failed),  # closed segments not yet converted
+            # Lines of the closed segments not yet converted (queued, converting or failed).
+            lag_rows=p.lag_rows.get(track.value, 0),
+            lag_seconds=max(0.0, time.time() - since) if since is not None else 0.0,
             checkpoint_file=p.last_converted,
             last_error=error,
         )
@@ -252,9 +288,10 @@ class StatusBuilder:
         return out
 
     def _degraded(self, backups: st.BackupStatus) -> list[str]:
-        """Degraded-but-collecting conditions: a failed background part, PostgreSQL away,
-        the RPO over its bound."""
-        out = [f"{k}: {v}" for k, v in self._failures.items()]
+        """Degraded-but-collecting conditions: a failed background part, intake paused,
+        PostgreSQL away, the RPO over its bound."""
+        out = [f"{k}: {v}" for k, v in self._problems().items()]
+        out += self.d.intake.paused()
         pg = self.d.postgres
         if pg is not None:
             s = pg.status()
@@ -305,10 +342,18 @@ class StatusBuilder:
 
     def _collector(self) -> st.CollectorStatus:
         d = self.d
-        c = st.CollectorStatus(market=self.cfg.market)
+        now = now_kst()
+        c = st.CollectorStatus(
+            market=self.cfg.market,
+            market_open=d.calendar.in_hours(now),
+            market_hours=d.calendar.describe(now),
+        )
         s = d.session.status()
+        # Refused (OPSP8996) stays the state while it retries, until a subscribe round is
+        # accepted again.
+        state = st.SessionState.APPKEY_IN_USE if s.refused else _SESSION_STATE[s.state]
         c.session = st.KisSessionStatus(
-            state=_SESSION_STATE.get(s.state, st.SessionState.DISCONNECTED),
+            state=state,
             url=d.source_url,
             connected_since=s.connected_since,
             reconnects=s.reconnects,
@@ -322,23 +367,33 @@ class StatusBuilder:
         ]
         if d.stopping():
             c.state = st.CollectorState.STOPPING
-        elif self._failures.get("kis-session"):
-            c.state, c.last_error = st.CollectorState.FAILED, self._failures["kis-session"]
+        elif "kis-session" in (problems := self._problems()):
+            c.state, c.last_error = st.CollectorState.FAILED, problems["kis-session"]
+        elif s.refused:
+            c.state, c.last_error = st.CollectorState.RECONNECTING, s.refused
         elif c.session.state is st.SessionState.CONNECTED:
             c.state = st.CollectorState.RUNNING
         elif c.session.reconnects:
             c.state = st.CollectorState.RECONNECTING
         else:
             c.state = st.CollectorState.STARTING
+        today = now_kst().strftime("%Y%m%d")
         for t in Track:
             r1, r60 = self._rates(t)
-            c.rates.append(st.TrackRate(track=t, rate_1s=r1, rate_1m=r60, total=d.hub.published[t]))
+            c.rates.append(
+                st.TrackRate(
+                    track=t, rate_1s=r1, rate_1m=r60, total=d.hub.published[t],
+                    # seq numbers each track's records of a trade date from 1, across
+                    # restarts: the day's last seq is the day's count.
+                    today=d.hub.seq.last(t, today),
+                )
+            )  # fmt: skip
         c.malformed_frames = d.parser.malformed
         return c
 
     def _secrets(self) -> list[st.SecretStatus]:
         d = self.d
-        out = st.secret_statuses(self.cfg, d.loaded.origins, loaded_at=d.started_at)
+        out = st.secret_statuses(self.cfg, d.loaded.origins, d.fingerprints, loaded_at=d.started_at)
         a = d.auth.status()
         now = time.time()
         out.append(
@@ -355,6 +410,8 @@ class StatusBuilder:
                 name="KIS approval key",
                 present=a.approval_key_present,
                 source="issued" if a.approval_key_present else "none",
+                age_seconds=now - a.approval_issued_at if a.approval_issued_at else None,
+                expires_at=a.approval_expires_at,
             )
         )
         return out
@@ -364,6 +421,16 @@ class StatusBuilder:
         out = [
             st.ContractWarning(st.Severity.WARNING, p.variable, p.path, p.message, p.fix)
             for p in d.warnings
+        ]
+        out += [
+            st.ContractWarning(
+                st.Severity.WARNING,
+                u.name,
+                "",
+                f"{u.name} (from {u.source}) is not a setting of observer-daemon and is ignored.",
+                f"rename it to {u.closest}." if u.closest else "remove it.",
+            )
+            for u in d.loaded.unknown
         ]
         out += [
             st.ContractWarning(
@@ -386,7 +453,7 @@ class StatusBuilder:
                         "free space or fix the volume; accepted ticks are held and retried.",
                     )
                 )
-        for component, message in self._failures.items():
+        for component, message in self._problems().items():
             out.append(st.ContractWarning(st.Severity.ERROR, "", "", f"{component}: {message}", ""))
         return out
 

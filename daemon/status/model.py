@@ -7,7 +7,7 @@ Times are POSIX seconds (``None`` = never / unknown), converted to
 ``google.protobuf.Timestamp`` on the wire and to ISO-8601 KST in JSON.
 
 Nothing here ever holds a secret value: :func:`secret_statuses` reduces each secret
-setting to presence, source and fingerprint.
+setting to presence, source and its keyed fingerprint (daemon/fingerprints.py).
 """
 
 from __future__ import annotations
@@ -15,13 +15,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
 from observer.daemon.clock import iso, to_kst
-from observer.daemon.config import Config, Origin, fingerprint, secrets_of
+from observer.daemon.config import Config, Origin, secrets_of
 from observer.daemon.model import Track
 from observer.daemon.volumes import VolumeKind
 
@@ -47,6 +47,7 @@ class SessionState(StrEnum):
     CONNECTING = "connecting"
     CONNECTED = "connected"
     BACKOFF = "backoff"
+    APPKEY_IN_USE = "appkey_in_use"  # KIS refuses the session: another one holds the app key
 
 
 class SinkState(StrEnum):
@@ -119,6 +120,10 @@ class CollectorStatus:
     rates: list[TrackRate] = field(default_factory=list)
     malformed_frames: int = 0
     market: str = ""
+    #: A session of the market runs now (the exchange calendar's trading days and hours).
+    market_open: bool = False
+    #: Today's session hours ("09:00-15:30 KST") or why the market is closed today.
+    market_hours: str = ""
 
 
 @dataclass
@@ -134,10 +139,16 @@ class VolumeStatus:
     free_bytes: int = 0
     inodes_total: int = 0
     inodes_free: int = 0
+    #: Growth of the filesystem's used bytes: every writer on it, other tenants included.
     growth_bytes_per_second: float = 0.0
+    #: Seconds until free_bytes runs out at Observer's own growth (None: not growing).
     seconds_until_full: float | None = None
     writable: bool = True
     nearly_full: bool = False
+    #: Bytes of Observer's own files under ``paths`` (None until first measured).
+    observer_bytes: int | None = None
+    #: Growth of observer_bytes, bytes per second (what drives seconds_until_full).
+    observer_growth_bytes_per_second: float = 0.0
     # --- capacity at the retention policy (daemon/status/capacity.py) ---------------------
     observer_bytes_per_trading_day: float = 0.0  # Observer's own files, not the filesystem
     projected_days_until_full: float | None = None  # None: never, or no rate yet
@@ -196,6 +207,8 @@ class BackupStatus:
     #: When ``last_verified_snapshot`` was verified.
     last_verified_at: float | None = None
     retain_days: int = 0
+    #: What a backup holds, in words.
+    contents: str = ""
     # --- off the data volume (the RPO) -------------------------------------------------
     repository: str = ""  # display form, never credentials
     off_volume: bool = False  # False: a local repository on the data volume's filesystem
@@ -343,7 +356,12 @@ def source_of(cfg: Config) -> Source:
 
 
 def secret_statuses(
-    cfg: Config, origins: Mapping[str, Origin], *, loaded_at: float, now: float | None = None
+    cfg: Config,
+    origins: Mapping[str, Origin],
+    fingerprint: Callable[[str], str],
+    *,
+    loaded_at: float,
+    now: float | None = None,
 ) -> list[SecretStatus]:
     """Presence, source and fingerprint of every secret setting; never a value."""
     now = time.time() if now is None else now

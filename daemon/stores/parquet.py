@@ -32,7 +32,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, TypeVar
 
 import pyarrow as pa
 import pyarrow.json as pj
@@ -45,12 +45,14 @@ from observer.daemon.schema.fields import Kind, LineSchema
 from observer.daemon.segments import (
     closed_segments,
     complete_length,
+    count_lines,
     fsync_dir,
     segment_date,
     track_of,
 )
 
 log = logging.getLogger(__name__)
+_V = TypeVar("_V", int, float)
 
 KST_ZONE = "Asia/Seoul"
 _TS = pa.timestamp("us", tz=KST_ZONE)
@@ -215,6 +217,10 @@ class ParquetStatus:
     #: Closed segments whose conversion failed and has not succeeded since, with the error
     #: (retried whenever another segment closes, and at every start).
     failed: dict[str, str] = field(default_factory=dict)
+    #: Per track ("scalp", "swing"): lines of the pending and failed segments, the lag in
+    #: rows (each counted as it is queued), and when the oldest of them was queued.
+    lag_rows: dict[str, int] = field(default_factory=dict)
+    lag_since: dict[str, float] = field(default_factory=dict)
 
 
 class ParquetSink:
@@ -230,6 +236,9 @@ class ParquetSink:
         self._lock = asyncio.Lock()
         self._pending: set[Path] = set()
         self._failed: dict[Path, str] = {}
+        #: Lines of each queued or failed segment, and when it was first queued.
+        self._rows: dict[Path, int] = {}
+        self._since: dict[Path, float] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._converted = 0
         self._last_converted = ""
@@ -265,9 +274,22 @@ class ParquetSink:
         if path in self._pending:
             return
         self._pending.add(path)
-        task = asyncio.create_task(self._convert(path), name=f"parquet {path.name}")
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._since.setdefault(path, time.time())
+        for job in (self._count(path), self._convert(path)):
+            task = asyncio.create_task(job, name=f"parquet {path.name}")
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _count(self, path: Path) -> None:
+        """The segment's lines, for the lag in rows (a few ms, before its conversion ends)."""
+        if path in self._rows:
+            return
+        try:
+            rows = await asyncio.to_thread(count_lines, path)
+        except OSError:
+            return
+        if path in self._pending or path in self._failed:
+            self._rows[path] = rows
 
     async def _convert(self, path: Path) -> None:
         try:
@@ -302,6 +324,9 @@ class ParquetSink:
                     )
         finally:
             self._pending.discard(path)
+            if path not in self._failed:
+                self._rows.pop(path, None)
+                self._since.pop(path, None)
 
     # --- lifecycle ---------------------------------------------------------------------
     async def backfill(self) -> int:
@@ -337,7 +362,16 @@ class ParquetSink:
             last_error=self._last_error,
             last_duration_s=self._last_duration,
             failed={self._rel(p): why for p, why in self._failed.items()},
+            lag_rows=self._per_track(self._rows, sum),
+            lag_since=self._per_track(self._since, min),
         )
+
+    @staticmethod
+    def _per_track(values: dict[Path, _V], combine: Callable[[list[_V]], _V]) -> dict[str, _V]:
+        by_track: dict[str, list[_V]] = {}
+        for path, value in values.items():
+            by_track.setdefault(path.parent.name, []).append(value)
+        return {track: combine(vs) for track, vs in by_track.items()}
 
     def _rel(self, path: Path) -> str:
         with contextlib.suppress(ValueError):

@@ -15,8 +15,11 @@ field a 32-bit length (-1 for NULL) and the value in network byte order (bigint 
 double float64; boolean one byte; date int32 days and timestamptz int64 microseconds,
 both since 2000-01-01 UTC; text its UTF-8 bytes); a 16-bit -1 ends the data.
 
-A batch with a NULL in a fixed-width column (a line missing a key) is rare and returns
-None: the caller sends it as CSV, which keeps the server's own messages for such lines.
+A field added after the first schema version is null in the lines written before it:
+such a column, when it holds NULLs, is encoded value by value (length word and bytes, or
+the NULL marker) like text. A NULL in any other fixed-width column (a line missing a key)
+is rare and returns None: the caller sends that batch as CSV, which keeps the server's own
+messages for such lines.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from observer.daemon.model import Track
+from observer.daemon.schema.fields import SCHEMAS as LINES
 from observer.daemon.stores.parquet import SCHEMAS, parse_lines
 
 HEADER: Final = b"PGCOPY\n\xff\r\n\x00" + b"\x00\x00\x00\x00" + b"\x00\x00\x00\x00"
@@ -165,19 +169,32 @@ def _text(col: pa.Array) -> pa.Array:
     return pc.fill_null(joined, _NULL_TEXT)
 
 
+def _nullable_number(col: pa.Array) -> pa.Array:
+    """Length word + value per row, or the NULL marker (a fixed-width column with NULLs)."""
+    n = len(col)
+    filled = pc.fill_null(col, pa.scalar(False if col.type == pa.bool_() else 0, col.type))
+    values = _binary(_fixed_rows([filled], None, n), n)
+    return pc.if_else(pc.is_null(col), _NULL_TEXT, values)
+
+
 def encode(table: pa.Table, track: Track) -> bytes | None:
-    """The binary COPY payload of ``table`` (the track's stored schema), or None on NULLs."""
+    """The binary COPY payload of ``table`` (the track's stored schema), or None on NULLs
+    in a column of the first schema version."""
     n = table.num_rows
     if n == 0:
         return HEADER + TRAILER
     columns = [c.combine_chunks() if c.num_chunks != 1 else c.chunk(0) for c in table.columns]
-    if any(c.null_count for c in columns if _width(c.type)):
+    later = [LINES[track].field(name).nullable for name in table.column_names]
+    if any(c.null_count and not late for c, late in zip(columns, later, strict=True)
+           if _width(c.type)):  # fmt: skip
         return None
     # Usually every text column has one length (6-digit codes, one-letter flags): then a
     # row has a fixed size and is built in one piece. Otherwise such columns are joined.
     runs: list[list[pa.Array] | pa.Array] = []
     for c in columns:
-        if _width(c.type) or _text_width(c) is not None:
+        if (_width(c.type) and not c.null_count) or (
+            not _width(c.type) and _text_width(c) is not None
+        ):
             if runs and isinstance(runs[-1], list):
                 runs[-1].append(c)
             else:
@@ -192,6 +209,8 @@ def encode(table: pa.Table, track: Track) -> bytes | None:
         if isinstance(run, list):
             count = None if pieces else len(columns)
             pieces.append(_binary(_fixed_rows(run, count, n), n))
+        elif _width(run.type):
+            pieces.append(_nullable_number(run))
         else:
             pieces.append(_text(run))
     joined = pc.binary_join_element_wise(*pieces, b"")

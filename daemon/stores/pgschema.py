@@ -79,6 +79,12 @@ MIGRATIONS: Final[tuple[tuple[int, str, tuple[str, ...]], ...]] = (
 )""",
         ),
     ),
+    (
+        2,
+        "scalp: market operation, session time, random-end and market class codes, VI "
+        "reference price, session",
+        add_columns(2),
+    ),
 )
 
 LATEST: Final = MIGRATIONS[-1][0]

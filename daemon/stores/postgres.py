@@ -250,6 +250,7 @@ class PostgresSink:
         self._write_mirror()
         was = self._state
         self._state = "connected"
+        self._last_error = ""  # the outage (or an older problem) is over
         log.info("postgres: connected to %s:%s/%s", s.host, s.port, s.database)
         if was == "retrying":
             emit_safely(self._emit, "postgres_reconnected", host=s.host, port=s.port)

@@ -75,6 +75,8 @@ class _Summary:
 class _Plan:
     items: list[RetentionItem] = field(default_factory=list)
     summary: dict[tuple[str, str, str], _Summary] = field(default_factory=dict)
+    #: Files judged per folder, so a summary says how many of them it stands for.
+    seen: dict[str, int] = field(default_factory=dict)
 
     def keep_quietly(self, folder: str, category: str, reason: str, size: int) -> None:
         s = self.summary.setdefault((folder, category, reason), _Summary())
@@ -152,9 +154,9 @@ class Retention:
         for category, logs, days in log_classes(self.cfg):
             self._plan_plain(p, now, category, logs, days)
         for (where, category, reason), s in sorted(p.summary.items()):
-            p.items.append(
-                RetentionItem(where, category, KEEP, f"{s.files} file(s): {reason}", s.bytes)
-            )
+            total = p.seen.get(where, s.files)
+            count = f"all {total} file(s)" if s.files == total else f"{s.files} of {total} file(s)"
+            p.items.append(RetentionItem(where, category, KEEP, f"{count}: {reason}", s.bytes))
         return RetentionReport(dry_run=True, items=p.items, ran_at=now)
 
     def _rel(self, path: Path) -> str:
@@ -174,6 +176,7 @@ class Retention:
             st = path.stat()
         except FileNotFoundError:
             return None
+        p.seen[folder] = p.seen.get(folder, 0) + 1
         if days <= 0:
             p.keep_quietly(folder, category, "kept forever (retention set to 0 days)", st.st_size)
             return None

@@ -85,8 +85,10 @@ def canned_status(
         free_bytes=int(13.6 * gib),
         inodes_total=1_310_720,
         inodes_free=1_309_000,
-        growth_bytes_per_second=52_000,
+        growth_bytes_per_second=61_000,
         writable=True,
+        observer_bytes=int(5.9 * gib),
+        observer_growth_bytes_per_second=52_000,
     )
     data.seconds_until_full = 13.6 * gib / 52_000
     st.volumes.add(
@@ -100,6 +102,7 @@ def canned_status(
         free_bytes=int(4.3 * gib),
         growth_bytes_per_second=0,
         writable=True,
+        observer_bytes=int(0.6 * gib),
     )
     if ephemeral:
         st.volumes.add(
@@ -184,6 +187,12 @@ def canned_status(
     b.total_bytes = b.repository_bytes = backups * 512 * 1024**2
     b.repository_measured_at.CopyFrom(ts(NOW - 600))
     b.retain_days = 14
+    b.contents = (
+        "the tick files (assets/), the Parquet datasets (datasets/), the event bus "
+        "(observer.jsonl) and the config directory, as a restic snapshot in the repository off "
+        "the data volume; PostgreSQL rows are derived from the tick files and are not in it, "
+        "nor are the logs"
+    )
     for name in ("", "observer.startup", "observer.liveness", "observer.readiness"):
         st.health.add(service=name, serving=True)
     st.tail.subscribers = 1
@@ -246,6 +255,7 @@ class StandIn:
     backups_taken: int = 0
     hold_backup: asyncio.Event | None = None  # when set, the backup waits for it before DONE
     hold_after_files: int = 0  # ... or, when > 0, after this many files; < 0: before any
+    tail_requests: list[pb.TailRequest] = field(default_factory=list)
 
     @property
     def target(self) -> str:
@@ -278,8 +288,10 @@ class _Tail(pb_grpc.TailServiceServicer):
 
     async def Tail(self, request, context):
         wanted = set(request.symbols)
-        ticks = [t for t in self.s.ticks if not wanted or t.symbol in wanted]
-        yield pb.TickBatch(ticks=ticks, sent_at=ts(NOW))
+        self.s.tail_requests.append(request)
+        if request.replay_last:  # the canned ticks stand for the files' recent past
+            ticks = [t for t in self.s.ticks if not wanted or t.symbol in wanted]
+            yield pb.TickBatch(ticks=ticks[-request.replay_last :], replay=True, sent_at=ts(NOW))
         i = len(self.s.ticks)
         while True:
             if self.s.live_rate <= 0:

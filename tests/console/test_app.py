@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from observer.console.app import ObserverConsole
+from observer.daemon import fingerprints
 from tests.console.helpers import eventually
 from tests.console.screen_text import screen_text
 from tests.harness import DaemonProcess, daemon_process, start_daemon
@@ -46,12 +47,18 @@ async def test_live_ticks_of_subscribed_symbols_appear_on_the_dashboard(daemon) 
 async def test_volumes_rotation_secrets_and_backups_panels_fill_from_real_status(daemon) -> None:
     app = ObserverConsole(daemon.target, token=daemon.token)
     async with app.run_test(size=SIZE):
-        # A usage bar with used of capacity, once the daemon measured its volume.
+        # A usage bar with used of capacity, once the daemon measured its volume, and
+        # Observer's own bytes on it (a walk of its files, every few seconds).
         await eventually(
-            lambda: re.search(r"\d (B|[KMGT]iB) of \d+\.\d [KMGT]iB \d+%", screen_text(app))
+            lambda: re.search(
+                r"\d (B|[KMGT]iB) used of \d+\.\d [KMGT]iB \(\d+%\) · .* free", screen_text(app)
+            )
         )
+        await eventually(lambda: re.search(r"observer \d+(\.\d)? [KMG]?i?B", screen_text(app)))
         text = screen_text(app)
-        fingerprint = hashlib.sha256(daemon.token.encode()).hexdigest()[:8]
+        fps = fingerprints.existing(daemon.data_dir)  # the installation's key, made at start
+        assert fps is not None
+        fingerprint = fps(daemon.token)
         assert "OBSERVER_DATA_DIR" in text
         assert ".jsonl" in text and "lines" in text  # rotation: the current segment
         assert "OBSERVER_CONTROL_TOKEN" in text and fingerprint in text

@@ -14,6 +14,7 @@ from observer.console.widgets.backups import (
     listed_line,
     repository_line,
     rpo_line,
+    schedule_line,
     status_lines,
 )
 from observer.v1 import observer_pb2 as pb
@@ -73,6 +74,20 @@ def test_the_panel_says_the_last_verified_snapshot_the_drill_and_the_next_snapsh
     assert any(_styled(x, "bold red") == ["FAILED"] for x in status_lines(b, NOW))
     b.next_retry_at.CopyFrom(ts(NOW + 60))
     assert "retry in 1m00s" in "\n".join(x.plain for x in status_lines(b, NOW))
+
+
+def test_the_schedule_line_leaves_out_the_policy_rather_than_wrap_in_a_narrow_panel() -> None:
+    # A banner makes the right column scroll: its scrollbar takes two of the panel's cells.
+    b = canned_status().backups
+    line = schedule_line(b, NOW, 68).plain
+    assert line == "drill ok 2d01h ago · next in 55m00s · daily 16:20 KST"
+    b.next_retry_at.CopyFrom(ts(NOW + 60))
+    b.legacy_archives = 3
+    wide = schedule_line(b, NOW, 200).plain
+    assert wide.endswith("keep 14 daily · retry in 1m00s · 3 legacy .tar.gz")
+    line = schedule_line(b, NOW, 68).plain
+    assert len(line) <= 68 and "retry in 1m00s" in line and "next in 55m00s" in line
+    assert "keep" not in line
 
 
 def test_snapshots_are_listed_by_id_and_manifest_sha256_legacy_archives_as_archives() -> None:

@@ -7,6 +7,7 @@ import contextlib
 import json
 import os
 import pty
+import re
 import select
 import signal
 import subprocess
@@ -196,3 +197,27 @@ def test_the_console_leaves_at_once_when_its_terminal_hangs_up() -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_status_counts_todays_records_and_observers_own_bytes(daemon, capsys) -> None:
+    # `today` was never filled: "0 today" beside a total of thousands.
+    def scalp_today() -> int:
+        cli.main(["--target", daemon.target, "status", "--json"])
+        doc = json.loads(capsys.readouterr().out)
+        rates = doc["status"]["collector"]["rates"]
+        return int(next(r for r in rates if r["track"] == "TRACK_SCALP").get("today", 0))
+
+    deadline = time.monotonic() + 20
+    while scalp_today() == 0 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert scalp_today() > 0
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        cli.main(["--target", daemon.target, "status"])
+        out = capsys.readouterr().out
+        if "observer measuring" not in out:
+            break
+        time.sleep(0.5)
+    line = next(x for x in out.splitlines() if "scalp:" in x)
+    assert " 0 today" not in line and "today" in line
+    assert re.search(r"volume OBSERVER_DATA_DIR.*: observer \d", out), out

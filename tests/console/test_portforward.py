@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from observer.console.client import ObserverClient
-from observer.console.portforward import PortForward, TunnelPhase, TunnelState
+from observer.console.portforward import PortForward, TunnelPhase, TunnelState, meaningful
 from tests.console.helpers import eventually
 from tests.console.standin import run_standin
 
@@ -37,15 +37,23 @@ async def supervised(pf: PortForward) -> AsyncIterator[PortForward]:
         await asyncio.wait_for(task, 10)
 
 
-def _pf(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, target: int, **kw: object) -> PortForward:
+def fake_kubectl(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, target: int) -> str:
+    """A kubectl command that forwards to 127.0.0.1:``target`` (calls logged in calls.log)."""
     monkeypatch.setenv("FAKE_KUBECTL_TARGET_PORT", str(target))
     monkeypatch.setenv("FAKE_KUBECTL_LOG", str(tmp_path / "calls.log"))
     # fake_kubectl runs under this interpreter: a shebang-independent command.
     wrapper = tmp_path / "kubectl"
     wrapper.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{FAKE}" "$@"\n')
     wrapper.chmod(0o755)
+    return str(wrapper)
+
+
+def _pf(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, target: int, **kw: object) -> PortForward:
     opts: dict[str, object] = dict(
-        namespace="observer-prod", kubectl=str(wrapper), backoff_initial=0.1, backoff_max=0.4
+        namespace="observer-prod",
+        kubectl=fake_kubectl(monkeypatch, tmp_path, target),
+        backoff_initial=0.1,
+        backoff_max=0.4,
     )
     opts.update(kw)
     return PortForward("svc/observer", **opts)  # type: ignore[arg-type]
@@ -116,7 +124,6 @@ async def test_retry_now_leaves_gave_up_and_connects_once_kubectl_works(
 
 async def test_backoff_grows_between_failed_starts_and_is_capped(monkeypatch, tmp_path) -> None:
     monkeypatch.setenv("FAKE_KUBECTL_FAIL", "error: unable to forward")
-    pf = _pf(monkeypatch, tmp_path, 1, give_up_after=99, backoff_initial=0.05, backoff_max=0.2)
     waits: list[float] = []
     loop = asyncio.get_running_loop()
 
@@ -124,7 +131,10 @@ async def test_backoff_grows_between_failed_starts_and_is_capped(monkeypatch, tm
         if state.phase is TunnelPhase.RECONNECTING and state.retry_at is not None:
             waits.append(round(state.retry_at - loop.time(), 2))
 
-    pf._on_change = record
+    pf = _pf(
+        monkeypatch, tmp_path, 1,
+        give_up_after=99, backoff_initial=0.05, backoff_max=0.2, on_change=record,
+    )  # fmt: skip
     async with supervised(pf):
         await eventually(lambda: len(waits) >= 4)
     assert waits[0] < waits[1] < waits[2]
@@ -144,3 +154,31 @@ async def test_keepalive_restarts_a_tunnel_that_stops_answering(monkeypatch, tmp
             state = await _until(pf, TunnelPhase.RECONNECTING)
             assert "no answer through the tunnel 2 times" in state.last_error
             await _until(pf, TunnelPhase.CONNECTED)
+
+
+async def test_without_a_kubeconfig_the_tunnel_gives_up_at_once_saying_so(
+    monkeypatch, tmp_path
+) -> None:
+    monkeypatch.setenv("FAKE_KUBECTL_NO_CONTEXT", "1")
+    pf = _pf(monkeypatch, tmp_path, 1)
+    async with supervised(pf):
+        state = await _until(pf, TunnelPhase.GAVE_UP)
+        assert state.failures == 0  # no port-forward was tried: it could not work
+        assert "kubectl has no cluster configured" in state.last_error
+        assert "current-context is not set" in state.last_error
+        assert "KUBECONFIG" in state.last_error
+        assert not (tmp_path / "calls.log").exists()
+        monkeypatch.delenv("FAKE_KUBECTL_NO_CONTEXT")
+        pf.retry_now()  # r, once the kubeconfig is there
+        await _until(pf, TunnelPhase.CONNECTED)
+        assert (tmp_path / "calls.log").exists()
+
+
+def test_kubectls_client_log_noise_is_left_out_of_what_the_console_shows() -> None:
+    noise = (
+        'E1201 22:23:03.452538   31773 memcache.go:265] "Unhandled Error" err="couldn\'t get '
+        'current server API group list: Get \\"http://localhost:8080/api?timeout=32s\\""'
+    )
+    said = "The connection to the server localhost:8080 was refused - did you specify the right host or port?"
+    assert meaningful([noise, noise, noise, said]) == said
+    assert meaningful([noise, noise]) == noise.split("] ", 1)[1]

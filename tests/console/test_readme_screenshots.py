@@ -18,3 +18,11 @@ def test_every_readme_screenshot_equals_its_snapshot() -> None:
             f"{shot} is stale: copy {snap} over it after `pytest --snapshot-update`"
         )
         assert f"docs/console/{shot.name}" in readme, f"README does not show {shot.name}"
+
+
+def test_readme_screenshots_keep_their_blanks_in_any_svg_renderer() -> None:
+    # Without it, renderers that strip a text element's edge blanks (librsvg, image
+    # viewers) drew "postgres1,840 rows/9s" and "startup ●liveness".
+    for shot in sorted((ROOT / "docs" / "console").glob("*.svg")):
+        head = shot.read_text(encoding="utf-8")[:400]
+        assert '<svg xml:space="preserve"' in head, shot.name

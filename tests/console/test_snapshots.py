@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 
 import pytest
@@ -77,11 +77,17 @@ def _app() -> ObserverConsole:
 
 
 async def _settled(pilot: Pilot[object]) -> None:
-    """Wait until the canned status and ticks are in, then draw once and let it render."""
+    """Wait until the canned status, ticks, probes and backup list are in (each arrives on
+    its own worker, so under load any may come last), then draw once and let it render."""
     app = pilot.app
     assert isinstance(app, ObserverConsole)
     await eventually(
-        lambda: app.state.status is not None and len(app.state.latest) == 8 and app.state.probes
+        lambda: (
+            app.state.status is not None
+            and len(app.state.latest) == 8
+            and bool(app.state.probes)
+            and bool(app.state.backup_list)
+        )
     )
     app.workers.cancel_group(app, "probes")
     app.flush()
@@ -161,3 +167,31 @@ def test_disconnected_shows_the_banner_and_stale_panels(snap_compare, standin) -
         await pilot.pause()
 
     assert snap_compare(_app(), terminal_size=(120, 36), run_before=disconnect)
+
+
+def _pressing(*keys: str) -> Callable[[Pilot[object]], Awaitable[None]]:
+    """Settle, press ``keys``, draw once more and let it render."""
+
+    async def run_before(pilot: Pilot[object]) -> None:
+        await _settled(pilot)
+        await pilot.press(*keys)
+        app = pilot.app
+        assert isinstance(app, ObserverConsole)
+        app.state.touch()
+        app.flush()
+        await pilot.pause()
+
+    return run_before
+
+
+def test_dashboard_at_80x24_shows_one_panel_at_a_time(snap_compare, standin) -> None:
+    assert snap_compare(_app(), terminal_size=(80, 24), run_before=_pressing("3"))
+
+
+def test_tail_paused_with_a_filter_it_half_understood(snap_compare, standin) -> None:
+    keys = ("t", "slash", *"005930,00066", "enter", "p")
+    assert snap_compare(_app(), terminal_size=(80, 24), run_before=_pressing(*keys))
+
+
+def test_backup_dialog_asks_first_and_says_what_a_backup_holds(snap_compare, standin) -> None:
+    assert snap_compare(_app(), terminal_size=(80, 24), run_before=_pressing("b"))

@@ -4,9 +4,23 @@ from __future__ import annotations
 
 import random
 
+from observer.daemon.clock import to_kst
 from observer.daemon.model import Tick
 
 N = 46
+#: An arrival time on the records' default trade date: 2026-11-20 11:00:00.25 KST (the
+#: parser takes trade dates within a few days of the KST date of arrival).
+AT = 1_795_140_000.25
+
+
+def at() -> float:
+    """The parser clock of tests whose records carry the default trade date."""
+    return AT
+
+
+def kst_date(ts: float) -> str:
+    """YYYYMMDD of ``ts`` in KST: the trade date a record arriving then may carry."""
+    return f"{to_kst(ts):%Y%m%d}"
 
 
 def record(
@@ -72,4 +86,11 @@ def random_tick(rng: random.Random) -> Tick:
             ]
         ),
         seq=rng.randrange(1, 10**7),
+        # schema version 2; None as in lines written before it
+        market_op=rng.choice([None, "20", "10", "41"]),
+        hour_code=rng.choice([None, "0", "A"]),
+        random_end=rng.choice([None, "", "1"]),
+        vi_price=rng.choice([None, price, rng.randrange(0, 10**6)]),
+        market_class=rng.choice([None, "2", "3"]),
+        session=rng.choice([None, "regular", "after_hours"]),
     )

@@ -8,6 +8,7 @@ port. Every RPC is called through a real grpc.aio channel.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -29,6 +30,7 @@ from observer.daemon.api.health import HealthState, VolumeCheck
 from observer.daemon.api.server import ApiServer
 from observer.daemon.backup.service import BackupService
 from observer.daemon.config import Config, load_config
+from observer.daemon.fingerprints import Fingerprints
 from observer.daemon.ingest.hub import Hub
 from observer.daemon.ingest.recovery import SeqState
 from observer.daemon.ingest.writer import SegmentWriter
@@ -104,6 +106,7 @@ class LoopbackDaemon:
         self.health.watch_writer(self.writer)
         self.subscriptions = list(cfg.symbols)
         self.retention_calls: list[bool] = []
+        self.fingerprints = Fingerprints.ephemeral()
 
     async def start(self) -> None:
         await self.writer.start()
@@ -133,7 +136,12 @@ class LoopbackDaemon:
                     last_error=st.last_error or "",
                 )
             ],
-            secrets=secret_statuses(self.config, self._origins, loaded_at=self.started),  # type: ignore[arg-type]
+            secrets=secret_statuses(
+                self.config,
+                self._origins,  # type: ignore[arg-type]
+                self.fingerprints,
+                loaded_at=self.started,
+            ),
             backups=self.backups.status(),
             health=self.health.probes(),
             tail=TailStats(len(self.hub.subscribers()), self.hub.dropped_total),
@@ -214,13 +222,19 @@ async def stop_api(r: Running) -> None:
     await r.daemon.stop()
 
 
-@pytest.fixture
-async def api(tmp_path: Path) -> AsyncIterator[Running]:
-    r = await start_api(tmp_path)
+@contextlib.asynccontextmanager
+async def running_api(tmp_path: Path, **env: str) -> AsyncIterator[Running]:
+    r = await start_api(tmp_path, **env)
     try:
         yield r
     finally:
         await stop_api(r)
+
+
+@pytest.fixture
+async def api(tmp_path: Path) -> AsyncIterator[Running]:
+    async with running_api(tmp_path) as r:
+        yield r
 
 
 async def test_get_status_reports_version_source_and_secret_fingerprints_only(api: Running) -> None:
@@ -722,3 +736,40 @@ async def test_readiness_goes_not_serving_when_the_data_volume_is_unwritable_or_
     await h.refresh()
     ok, why = h.evaluate()[probes.READINESS]
     assert not ok and "collector stopped" in why
+
+
+async def test_silent_and_idle_connections_are_closed_and_the_count_is_bounded(
+    tmp_path: Path,
+) -> None:
+    import socket
+
+    from observer.daemon.api.server import count_connections
+
+    cfg, origins = make_config(tmp_path)
+    d = LoopbackDaemon(cfg, origins)
+    await d.start()
+    server = ApiServer(d, cfg, handshake_timeout_ms=500, idle_timeout_ms=800, max_connections=20)
+    port = await server.start()
+    socks = []
+    try:
+        for i in range(30):
+            s = socket.create_connection(("127.0.0.1", port))
+            if i % 2:
+                s.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00")
+            socks.append(s)
+        await asyncio.sleep(0.2)
+        assert server.connections() <= 20  # the cap
+        for _ in range(50):  # at most 10 s
+            if not server.connections():
+                break
+            await asyncio.sleep(0.2)
+        assert server.connections() == 0  # silent ones after the handshake limit, idle after theirs
+        assert count_connections(port) == 0
+        # A real client still gets through.
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as ch:
+            await pb_grpc.StatusServiceStub(ch).GetStatus(pb.GetStatusRequest(), timeout=5)
+    finally:
+        for s in socks:
+            s.close()
+        await server.shutdown(0.2)
+        await d.stop()

@@ -22,6 +22,7 @@ from observer.daemon.backup.archive import Progress
 from observer.daemon.backup.cli import backup_main, restore_main, verify_main
 from observer.daemon.backup.manifest import EMBEDDED_MANIFEST, parse_snapshot_manifest
 from observer.daemon.backup.service import BackupService
+from observer.daemon.backup.stage import collect_sources
 from observer.daemon.config import Config, load_config
 from observer.daemon.errors import Busy, ConfigError, IntegrityError, Precondition
 from tests.storedata import scalp_path, ticks, write_lines
@@ -381,3 +382,15 @@ def test_observer_daemon_backup_with_nothing_configured_just_works(tmp_path: Pat
     restore = run("restore", snapshot, "--into", str(tmp_path / "restored"))
     assert restore.returncode == 0, restore.stderr
     assert (tmp_path / "restored" / "assets" / "scalp" / "20261120_09.jsonl").is_file()
+
+
+def test_status_says_what_a_backup_holds_and_it_matches_what_is_archived(tmp_path: Path) -> None:
+    cfg = _cfg(tmp_path)
+    _populate(cfg)
+    contents = BackupService(cfg).status().contents
+    tops = {s.name.split("/")[0] for s in collect_sources(cfg.data_dir, cfg.config_dir)}
+    words = {"assets": "assets/", "datasets": "datasets/", "observer.jsonl": "observer.jsonl",
+             "config": "config"}  # fmt: skip
+    for top in tops:
+        assert words[top] in contents, top
+    assert "restic snapshot" in contents and "not in it" in contents

@@ -160,3 +160,36 @@ def test_backup_ids_that_could_name_a_path_are_invalid(bad: str) -> None:
 def test_verifying_an_unknown_backup_is_not_found(tmp_path: Path) -> None:
     with pytest.raises(NotFound):
         BackupService(_cfg(tmp_path)).verify_sync("20261120-160000-1a2b")
+
+
+@pytest.mark.parametrize("where", [1 / 3, 1 / 2, 2 / 3])
+def test_a_corrupted_archive_is_reported_as_invalid_compressed_data(
+    tmp_path: Path, where: float
+) -> None:
+    cfg = _cfg(tmp_path)
+    _populate(cfg)
+    m = _legacy(cfg)
+    archive = cfg.data_dir / m.archive
+    data = bytearray(archive.read_bytes())
+    pos = int(len(data) * where)
+    data[pos : pos + 8] = bytes(b ^ 0x5A for b in data[pos : pos + 8])
+    archive.write_bytes(bytes(data))
+    result = BackupService(cfg).verify_sync(m.id)
+    reasons = [x.reason for x in result.mismatches]
+    assert not result.ok
+    assert any(r.startswith("archive unreadable: invalid compressed data") for r in reasons)
+    # The damage is the cause: no member is blamed for what the damaged bytes decode to.
+    assert not any(r in ("not in manifest", "missing from archive") for r in reasons), reasons
+    out = io.StringIO()
+    assert verify_main(cfg, m.id, out, io.StringIO()) == IntegrityError.exit_code
+    assert "invalid compressed data" in out.getvalue() and "got  0 B" not in out.getvalue()
+
+
+def test_a_truncated_archive_says_it_is_cut_short(tmp_path: Path) -> None:
+    cfg = _cfg(tmp_path)
+    _populate(cfg)
+    m = _legacy(cfg)
+    archive = cfg.data_dir / m.archive
+    archive.write_bytes(archive.read_bytes()[:-40])
+    reasons = [x.reason for x in BackupService(cfg).verify_sync(m.id).mismatches]
+    assert any("cut short" in r or "invalid compressed data" in r for r in reasons), reasons

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from observer.daemon import config as c
-from observer.daemon.contract import CRITICAL, DataDirLock, check, enforce
+from observer.daemon.contract import CRITICAL, ContainerMode, DataDirLock, Problem, check, enforce
 from observer.daemon.errors import ContractError, LockHeldError
 from observer.daemon.volumes import VolumeKind, classify, mount_for, parse_mountinfo
 
@@ -70,7 +70,9 @@ def test_a_second_writer_is_refused_with_the_holder_named(tmp_path: Path) -> Non
     first = DataDirLock(tmp_path)
     first.acquire()
     try:
-        with pytest.raises(LockHeldError, match=rf"pid {os.getpid()} on host"):
+        # The holder's start time in KST with its offset, whatever the machine's zone.
+        since = r"since \d{4}-\d\d-\d\d \d\d:\d\d:\d\d\+09:00"
+        with pytest.raises(LockHeldError, match=rf"pid {os.getpid()} on host .*, {since}"):
             DataDirLock(tmp_path).acquire()
     finally:
         first.release()
@@ -139,6 +141,37 @@ def test_a_dry_check_judges_missing_directories_by_their_parent_and_creates_noth
     problems = check(cfg, container=False, create=False)
     assert [p for p in problems if p.severity == CRITICAL] == []
     assert not (tmp_path / "observer-runtime").exists()
+
+
+def test_a_refusal_in_container_mode_says_how_the_mode_was_decided(tmp_path: Path) -> None:
+    problem = Problem(CRITICAL, "OBSERVER_DATA_DIR", "/d", "not persistent.", "mount a PVC.", True)
+    detected = ContainerMode(True, "/.dockerenv exists", detected=True)
+    with pytest.raises(ContractError) as err:
+        enforce([problem], detected)
+    assert "OBSERVER_CONTAINER=auto detected a container (/.dockerenv exists)" in str(err.value)
+    assert "set OBSERVER_CONTAINER=false" in str(err.value)
+    with pytest.raises(ContractError) as err:
+        enforce([problem], ContainerMode(True))  # chosen: no opt-out advice
+    assert "Container mode is on: OBSERVER_CONTAINER=true." in str(err.value)
+    assert "set OBSERVER_CONTAINER=false" not in str(err.value)
+
+
+def test_a_data_directory_created_inside_a_git_clone_is_ignored_by_git(tmp_path: Path) -> None:
+    git = shutil.which("git")
+    if git is None:
+        pytest.skip("needs git")
+    clone = tmp_path / "clone"
+    subprocess.run([git, "init", "-q", str(clone)], check=True)
+    outside = tmp_path / "elsewhere"
+    cfg = _cfg(clone, OBSERVER_DATA_DIR="mydata", OBSERVER_LOG_DIR=str(outside / "logs"))
+    assert [p for p in check(cfg, container=False) if p.severity == CRITICAL] == []
+    assert (clone / "mydata").is_dir()
+    status = subprocess.run(
+        [git, "-C", str(clone), "status", "--porcelain", "--untracked-files=all"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert status.stdout == "", status.stdout
+    assert not (outside / ".gitignore").exists()  # outside a work tree nothing is added
 
 
 def test_the_lock_tells_a_clean_stop_from_a_run_that_died(tmp_path: Path) -> None:

@@ -3,7 +3,6 @@ built-in simulator (real websocket and REST servers on loopback, real files)."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
 import signal
@@ -11,17 +10,27 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
 import pytest
 
+from observer.daemon import fingerprints, probes
 from observer.daemon.simulator.server import SimEndpoints, Simulator
-from observer.daemon.simulator.state import SimConfig
 from observer.v1 import observer_pb2 as pb
 from observer.v1 import observer_pb2_grpc as pb_grpc
-from tests.harness import base_env, daemon_process, jsonl, run_cli, start_daemon, wait_for
+from tests.harness import (
+    base_env,
+    daemon_process,
+    external_simulator,
+    jsonl,
+    kis_env,
+    run_cli,
+    start_daemon,
+    wait_for,
+)
 
 
 def _scalp_lines(data_dir: Path) -> list[dict[str, object]]:
@@ -147,7 +156,12 @@ def test_config_command_shows_sources_and_masks_secrets(tmp_path: Path) -> None:
     out = run_cli("config", "--port", "6001", env=env)
     assert out.returncode == 0, out.stderr
     assert "canary-db-password-42" not in out.stdout
-    assert "DB_PASSWORD" in out.stdout and "sha256:" in out.stdout
+    db_line = next(line for line in out.stdout.splitlines() if line.startswith("DB_PASSWORD"))
+    assert " set " in db_line + " " and "fingerprint" not in db_line  # no key yet: presence
+    fingerprints.load_or_create(tmp_path / "data")  # as the daemon does at its first start
+    out = run_cli("config", "--port", "6001", env=env)
+    assert "canary-db-password-42" not in out.stdout
+    assert "DB_PASSWORD" in out.stdout and "set (fingerprint " in out.stdout
     port_line = next(line for line in out.stdout.splitlines() if line.startswith("SERVICE_PORT"))
     assert "6001" in port_line and "flag" in port_line
 
@@ -156,41 +170,16 @@ def test_config_command_shows_sources_and_masks_secrets(tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def external_simulator() -> Iterator[tuple[Simulator, SimEndpoints]]:
-    loop = asyncio.new_event_loop()
-    sim = Simulator(SimConfig(rate=200, seed=7))
-    ready = threading.Event()
-    holder: dict[str, SimEndpoints] = {}
-
-    def run() -> None:
-        asyncio.set_event_loop(loop)
-        holder["ep"] = loop.run_until_complete(sim.start("127.0.0.1"))
-        ready.set()
-        loop.run_forever()
-
-    t = threading.Thread(target=run, daemon=True)
-    t.start()
-    assert ready.wait(10)
-    try:
-        yield sim, holder["ep"]
-    finally:
-        asyncio.run_coroutine_threadsafe(sim.stop(), loop).result(10)
-        loop.call_soon_threadsafe(loop.stop)
-        t.join(5)
-        loop.close()
+def simulator() -> Iterator[tuple[Simulator, SimEndpoints]]:
+    with external_simulator() as running:
+        yield running
 
 
 def test_five_daemon_restarts_issue_exactly_one_access_token(
-    tmp_path: Path, external_simulator: tuple[Simulator, SimEndpoints]
+    tmp_path: Path, simulator: tuple[Simulator, SimEndpoints]
 ) -> None:
-    sim, ep = external_simulator
-    creds = {
-        "KIS_APP_KEY": "PSk3yForTestsOnly0000000000000000000",
-        "KIS_APP_SECRET": "secretForTestsOnly" + "x" * 100,
-        "KIS_ENV": "paper",
-        "KIS_REST_URL": ep.rest_url,
-        "KIS_WS_URL": ep.ws_url,
-    }
+    sim, ep = simulator
+    creds = kis_env(ep)
     for _ in range(5):
         with daemon_process(tmp_path, **creds) as d:
             data, n = d.data_dir, _count_lines(d.data_dir)
@@ -268,3 +257,42 @@ def test_parts_cut_by_rotate_now_reach_parquet_and_status_says_ok(tmp_path: Path
         assert sinks["parquet"].state == pb.SINK_STATE_OK and not sinks["parquet"].last_error
     events = [e["event"] for e in jsonl(d.data_dir / "observer.jsonl")]
     assert "parquet_failed" not in events
+
+
+def test_a_second_daemon_on_the_same_app_key_reports_it_while_the_first_keeps_streaming(
+    tmp_path: Path, simulator: tuple[Simulator, SimEndpoints]
+) -> None:
+    sim, ep = simulator
+    creds = kis_env(ep)
+    with daemon_process(tmp_path / "a", **creds) as first:
+        assert wait_for(lambda: _count_lines(first.data_dir) > 0, timeout=20)
+        with daemon_process(tmp_path / "b", **creds) as second:
+            assert wait_for(
+                lambda: (
+                    _status(second.target).collector.session.state == pb.SESSION_STATE_APPKEY_IN_USE
+                ),
+                timeout=20,
+            )
+            st = _status(second.target)
+            assert "another session uses this app key" in st.collector.session.last_error
+            assert "another session uses this app key" in st.collector.last_error
+            assert list(st.collector.failed_subscriptions) == []
+            assert wait_for(lambda: second.health(probes.READINESS) == "NOT_SERVING", 10)
+            assert second.health(probes.LIVENESS) == "SERVING"
+            st = _status(second.target)
+            ready = next(h for h in st.health if h.service == probes.READINESS)
+            assert "another session uses this app key" in ready.reason
+            metrics = (
+                urllib.request.urlopen(
+                    f"http://127.0.0.1:{second.env['OBSERVER_METRICS_PORT']}/metrics", timeout=5
+                )
+                .read()
+                .decode()
+            )
+            assert 'observer_kis_session_state{state="appkey_in_use"} 1.0' in metrics
+            n = _count_lines(first.data_dir)
+            assert wait_for(lambda: _count_lines(first.data_dir) > n + 50, timeout=20)
+            assert _status(first.target).collector.session.state == pb.SESSION_STATE_CONNECTED
+            assert first.health(probes.READINESS) == "SERVING"
+        assert "another session uses this app key" in second.output()
+    assert sim.stats.ack_codes.get("OPSP8996", 0) >= 1

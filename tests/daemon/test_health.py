@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
+
+import pytest
 
 from observer.daemon import probes
 from observer.daemon.api.health import HealthState
@@ -48,3 +51,34 @@ def test_a_writer_hung_without_an_error_fails_liveness(tmp_path: Path) -> None:
     w.stalled = 6.0
     ok, why = h.evaluate()[probes.LIVENESS]
     assert not ok and "without an error" in why
+
+
+async def test_not_serving_at_start_is_info_and_only_a_later_loss_is_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    cfg = load_config(environ={"OBSERVER_DATA_DIR": str(tmp_path)}).config
+    h = HealthState(cfg)
+    caplog.set_level(logging.INFO, logger="observer.daemon.api.health")
+    await h.publish()  # the normal start: nothing serves yet
+    assert caplog.records and all(r.levelno == logging.INFO for r in caplog.records)
+    assert "collector not started yet (starting)" in caplog.text
+    h.contract_passed()
+    h.api_up()
+    h.collector_running(True)
+    await h.publish()
+    caplog.clear()
+    h.collector_running(False, "KIS session stopped")
+    await h.publish()
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert warnings and "KIS session stopped" in warnings[0].getMessage()
+
+
+def test_a_refused_kis_session_makes_the_pod_unready_with_the_reason(tmp_path: Path) -> None:
+    h = _health(tmp_path, _Writer())
+    refused = [""]
+    h.watch_session(lambda: refused[0])
+    assert h.evaluate()[probes.READINESS] == (True, "")
+    refused[0] = "another session uses this app key (KIS OPSP8996 ALREADY IN USE appkey)"
+    ok, why = h.evaluate()[probes.READINESS]
+    assert not ok and "another session uses this app key" in why
+    assert h.evaluate()[probes.LIVENESS][0]  # alive: it retries on its own

@@ -9,12 +9,12 @@ from collections.abc import Sequence
 import pytest
 
 from observer.daemon.kis import parser as parser_module
-from observer.daemon.kis.frames import frame_pattern, layout
-from observer.daemon.kis.parser import FrameParser, record_builder
+from observer.daemon.kis.frames import frame_pattern, layout, scanner_config
+from observer.daemon.kis.parser import FrameParser, Malformed, record_builder, trade_dates
 from observer.daemon.model import Snapshot, Tick
 from observer.daemon.schema.fields import SCALP, SWING
 from observer.daemon.schema.lines import FrameBatch, LineFormatter, format_line, reference_line
-from tests.daemon.ingest_support import N, frame, random_tick, record
+from tests.daemon.ingest_support import N, at, frame, kst_date, random_tick, record
 
 
 def test_tick_lines_equal_the_reference_on_many_random_ticks() -> None:
@@ -87,9 +87,10 @@ _ODD_FLOATS = ["1.50", "0.00", "-0.00", "0.00001", "1e3", ".5", "5.", "5", "+1.5
                "1234567890123456.5", "-0.5", "10.000", "0.0001", "100", "nan", "1.2.3"]  # fmt: skip
 
 
-def _random_record(rng: random.Random, odd: bool) -> list[str]:
+def _random_record(rng: random.Random, odd: bool, date: str = "20261120") -> list[str]:
     r = record(
         rng.choice(["005930", "000660", "0000J0"]),
+        date=date,
         time=rng.choice(["090001", "090001", "095959"]),
         price=rng.randrange(1, 3_000_000),
         change=rng.randrange(-50_000, 50_000),
@@ -128,14 +129,15 @@ def test_parsed_frames_give_reference_lines_and_the_general_paths_ticks(
     fast = general = rejected = 0
     for i in range(3000):
         odd = rng.random() < 0.3
-        recs = [_random_record(rng, odd and k == 0) for k in range(rng.choice([1, 1, 3, 5]))]
-        text = frame(recs)
         clock = rng.choice([1_795_000_000.0, 1_795_000_000.5, rng.uniform(1.7e9, 1.9e9)])
+        day = kst_date(clock)
+        recs = [_random_record(rng, odd and k == 0, day) for k in range(rng.choice([1, 1, 3, 5]))]
+        text = frame(recs)
         batch = FrameParser(clock=lambda c=clock: c).parse(text)  # type: ignore[misc]
         count = len(recs)
         try:
-            expected = _build(text.split("|", 3)[3].split("^"), N, count, clock)
-        except ValueError:
+            expected = _build(text.split("|", 3)[3].split("^"), N, count, clock, trade_dates(clock))
+        except Malformed:
             assert batch == []
             rejected += 1
             continue
@@ -166,7 +168,7 @@ def test_a_frame_with_canonical_numbers_takes_the_fast_path_and_odd_ones_do_not(
 
 
 def test_frame_batch_ticks_are_built_once_and_follow_its_numbering() -> None:
-    batch = FrameParser().parse(frame([record("005930"), record("000660")]))
+    batch = FrameParser(clock=at).parse(frame([record("005930"), record("000660")]))
     assert isinstance(batch, FrameBatch)
     batch.number(41)
     first = batch[0]
@@ -199,8 +201,10 @@ def test_received_at_is_spelled_like_the_reference_across_many_frames_of_one_par
 def test_the_c_scanner_returns_what_the_pattern_matches() -> None:
     if parser_module._Scanner is None:
         pytest.skip("the C frame scanner was not built (no C compiler at install time)")
-    scan = FrameParser()._scanner.scan  # type: ignore[union-attr]
     lay = layout(SCALP)
+    lay_wide = layout(SCALP, width=N + 2)
+    scanners = {N: parser_module._Scanner(*scanner_config(lay)),
+                N + 2: parser_module._Scanner(*scanner_config(lay_wide))}  # fmt: skip
     rng = random.Random(23)
     agree = matched = 0
     for _ in range(4000):
@@ -208,17 +212,22 @@ def test_the_c_scanner_returns_what_the_pattern_matches() -> None:
         width = rng.choice([N, N, N, N + 2])
         recs = [_random_record(rng, rng.random() < 0.5) for _ in range(count)]
         for r in recs:
-            r += ["x"] * (width - N)
+            r += [rng.choice(["2", "x", "", "K1"])] * (width - N)
             if rng.random() < 0.1:  # a time or date of another shape, or another hour/date
-                r[rng.choice([1, 33])] = rng.choice(["0930", "2026112", "1a0000", "100001"])
+                r[rng.choice([1, 33])] = rng.choice(
+                    ["0930", "2026112", "1a0000", "100001", "245959", "096000", "090060"]
+                )
             if rng.random() < 0.05:
-                r[0] = rng.choice(["", "00593!", "005930"])
+                r[0] = rng.choice(["", "00593!", "005930", "Q530036", "q53003", "Q5300361"])
+            if rng.random() < 0.1:  # the codes and the VI price (nullable: may be empty)
+                i = rng.choice([3, 21, 34, 43, 44, 45])
+                r[i] = rng.choice(["", "0", "6", "A", "a", "20", "4A", "123", "-1", "72100"])
         payload = frame(recs).split("|", 3)[3]
         if rng.random() < 0.05:
             payload += "^extra"
-        m = frame_pattern(lay, count, width).fullmatch(payload)
+        m = frame_pattern(lay if width == N else lay_wide, count).fullmatch(payload)
         want = None if m is None else m.groups()
-        assert scan(payload, 0, count, width) == want, payload[:200]
+        assert scanners[width].scan(payload, 0, count, width) == want, payload[:200]
         agree += 1
         matched += want is not None
     assert agree == 4000 and 300 < matched < 3700  # both outcomes exercised

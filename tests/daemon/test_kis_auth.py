@@ -154,6 +154,20 @@ async def test_approval_key_is_36_characters_and_kept(tmp_path: Path) -> None:
         assert sim.stats.approval_issuances == 2
 
 
+async def test_the_approval_key_is_reissued_once_a_day(tmp_path: Path) -> None:
+    now = [1_795_140_000.0]
+    async with running(SimConfig(seed=1)) as (sim, ep), httpx.AsyncClient() as client:
+        auth = KisAuth(ep.rest_url, KEY, SECRET, tmp_path, client, clock=lambda: now[0])
+        key = await auth.approval_key()
+        now[0] += 20 * 3600
+        assert await auth.approval_key() == key and sim.stats.approval_issuances == 1
+        now[0] += 4 * 3600  # a day after it was issued
+        fresh = await auth.approval_key()
+        assert fresh != key and sim.stats.approval_issuances == 2
+        st = auth.status()
+        assert st.approval_issued_at == now[0] and st.approval_expires_at == now[0] + 86_400
+
+
 async def test_unreachable_server_gives_kis_error_naming_the_setting(tmp_path: Path) -> None:
     async with httpx.AsyncClient() as client:
         auth = KisAuth("http://127.0.0.1:9", KEY, SECRET, tmp_path, client)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import json
 import random
 from collections.abc import AsyncIterator, Callable
@@ -190,21 +191,57 @@ async def test_invalid_symbol_sets_are_rejected_before_changing_anything(tmp_pat
         assert s.status().symbols == ("005930",)
 
 
-async def test_second_session_on_the_same_app_key_is_marked_app_key_in_use(
+async def test_a_second_session_on_the_same_app_key_is_refused_as_a_whole_and_retries_slowly(
     tmp_path: Path,
 ) -> None:
-    async with session(tmp_path, SimConfig(seed=3, rate=10)) as (sim, s, _f):
-        await until(lambda: s.status().state == "streaming")
+    async with session(tmp_path, SimConfig(seed=3, rate=50)) as (sim, first, frames):
+        await until(lambda: first.status().state == "streaming")
         assert sim.endpoints is not None
         async with httpx.AsyncClient() as client:
             auth = KisAuth(sim.endpoints.rest_url, KEY, SECRET, tmp_path / "tok", client)
-            other = RealtimeSession(sim.endpoints.ws_url, auth, "H0STCNT0", ["005380"], Frames())
+            other = RealtimeSession(
+                sim.endpoints.ws_url, auth, "H0STCNT0", ["005380"], Frames(),
+                rng=random.Random(4), in_use_backoff=(0.2, 0.4),
+            )  # fmt: skip
             task = asyncio.create_task(other.run())
-            await until(lambda: other.status().state == "streaming")
-            assert other.status().failed["005380"].startswith("OPSP8996")
-            assert other.status().subscribed == ()
+            await until(lambda: other.status().state == "appkey_in_use")
+            st = other.status()
+            assert "another session uses this app key" in st.refused
+            assert "OPSP8996" in st.refused and st.last_error == st.refused
+            assert st.failed == {} and st.subscribed == ()  # the session is refused, no symbol
+            assert st.backoff_until is not None
+            # it retries, slowly and capped, while the first keeps streaming
+            seen = len(frames.texts)
+            await until(lambda: other.status().connections >= 3, within=10)
+            assert all(other._delay(n, 0.2, 0.4) <= 0.4 for n in range(10))
+            assert len(frames.texts) > seen and first.status().state == "streaming"
+            assert sim.stats.ack_codes["OPSP8996"] >= 3
+            # the first lets the key go: the second streams, no longer refused
+            await first.stop()
+            await until(lambda: other.status().state == "streaming", within=10)
+            assert other.status().refused == "" and other.status().subscribed == ("005380",)
             await other.stop()
             await task
+
+
+async def test_the_simulator_answers_a_second_session_as_kis_does(tmp_path: Path) -> None:
+    async with session(tmp_path, SimConfig(seed=3, rate=10)) as (sim, first, _frames):
+        await until(lambda: first.status().state == "streaming")
+        assert sim.endpoints is not None
+        async with httpx.AsyncClient() as client:
+            auth = KisAuth(sim.endpoints.rest_url, KEY, SECRET, tmp_path / "tok", client)
+            key = await auth.approval_key()
+        from websockets.asyncio.client import connect
+
+        async with connect(sim.endpoints.ws_url) as ws:
+            await ws.send(json.dumps({
+                "header": {"approval_key": key, "custtype": "P", "tr_type": "1",
+                           "content-type": "utf-8"},
+                "body": {"input": {"tr_id": "H0STCNT0", "tr_key": "005380"}},
+            }))  # fmt: skip
+            ack = json.loads(await ws.recv())
+    assert ack["header"] == {"tr_id": "(null)", "tr_key": "", "encrypt": "N"}
+    assert ack["body"] == {"rt_cd": "9", "msg_cd": "OPSP8996", "msg1": "ALREADY IN USE appkey"}
 
 
 async def test_stalled_feed_is_detected_and_the_session_reconnects(tmp_path: Path) -> None:
@@ -236,3 +273,67 @@ async def test_unreachable_server_backs_off_with_growing_capped_delays(tmp_path:
     assert all(0.005 <= d <= 0.04 for d in delays)
     assert max(delays[4:]) > max(delays[:1])
     assert len(set(delays)) == len(delays)  # jittered
+
+
+async def test_a_quiet_connection_with_a_slow_keepalive_is_not_taken_for_a_stall(
+    tmp_path: Path,
+) -> None:
+    # No frames: only PINGPONG keeps the connection alive, every 0.3-0.6 s, and the
+    # configured watchdog (0.45 s) is below the slowest gap: the session learns the cadence.
+    cfg = SimConfig(seed=3, rate=0, pingpong_every=0.3, pingpong_jitter=1.0)
+    async with session(tmp_path, cfg, idle_timeout=0.45) as (_sim, s, _f):
+        await until(lambda: s.status().pingpongs >= 10, within=20)
+        st = s.status()
+        assert st.connections <= 2, st.last_error  # at most one before the cadence was known
+        assert st.keepalive_gap >= 0.3 and st.idle_limit >= 2.5 * 0.3
+
+
+def test_the_default_watchdog_is_well_above_the_simulator_s_realistic_keepalive() -> None:
+    cfg = SimConfig()
+    assert cfg.pingpong_every == 100.0  # KIS: about every 100+ s on a quiet connection
+    slowest = cfg.pingpong_every * (1 + cfg.pingpong_jitter)
+    idle = inspect.signature(RealtimeSession).parameters["idle_timeout"].default
+    assert idle >= 2 * slowest
+
+
+async def test_after_hours_trading_takes_a_second_registration_per_symbol_and_is_marked(
+    tmp_path: Path,
+) -> None:
+    from datetime import datetime
+
+    from observer.daemon.clock import KST
+    from observer.daemon.kis.parser import FrameParser
+
+    at = datetime(2026, 12, 24, 16, 30, tzinfo=KST).timestamp()  # after-hours single price
+    sim = Simulator(SimConfig(seed=3, rate=200, clock=lambda: at))
+    ep = await sim.start()
+    frames = Frames()
+    try:
+        async with httpx.AsyncClient() as client:
+            auth = KisAuth(ep.rest_url, KEY, SECRET, tmp_path / "tok", client)
+            s = RealtimeSession(
+                ep.ws_url, auth, ("H0STCNT0", "H0STOUP0"), ["005930", "000660"], frames,
+                rng=random.Random(1),
+            )  # fmt: skip
+            task = asyncio.create_task(s.run())
+            await until(lambda: s.status().subscribed == ("005930", "000660"))
+            await until(lambda: any(f.startswith("0|H0STOUP0|") for f in frames.texts))
+            await s.stop()
+            await task
+    finally:
+        await sim.stop()
+    regs = next(iter(sim._state.registrations.values()), set())
+    assert sim.stats.ack_codes["OPSP0000"] == 4 and sim.stats.subscribe_requests == 4
+    assert not regs  # released when the connection closed
+    p = FrameParser(frozenset({"H0STCNT0", "H0STOUP0"}), clock=lambda: at)
+    late = [t for f in frames.texts if f.startswith("0|H0STOUP0|") for t in p.parse(f)]
+    assert late and {t.session for t in late} == {"after_hours"}
+    assert {t.market_op for t in late} == {"40"} and p.malformed == 0
+
+
+def test_the_registration_limit_counts_every_tr_of_a_symbol() -> None:
+    syms = list(load_universe())[:21]
+    with pytest.raises(InvalidRequest, match="42 registrations"):
+        RealtimeSession("ws://x", None, ("H0STCNT0", "H0STOUP0"), syms, Frames())  # type: ignore[arg-type]
+    ok = RealtimeSession("ws://x", None, ("H0STCNT0", "H0STOUP0"), syms[:20], Frames())  # type: ignore[arg-type]
+    assert len(ok.status().symbols) == 20

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime
 from pathlib import Path
 
 import httpx
 
+from observer.daemon.clock import KST
 from observer.daemon.kis.auth import KisAuth
 from observer.daemon.kis.swing import SwingPoller, to_snapshot
 from observer.daemon.model import Snapshot
@@ -28,6 +31,13 @@ class Sink:
         self.batches.append(snaps)
 
 
+def trading_day_clock() -> Callable[[], float]:
+    """Time running from 2026-12-24 11:00 KST (a trading day): sweeps happen whatever day
+    the tests run on."""
+    t0, start = datetime(2026, 12, 24, 11, tzinfo=KST).timestamp(), time.monotonic()
+    return lambda: t0 + time.monotonic() - start
+
+
 @contextlib.asynccontextmanager
 async def poller(
     tmp_path: Path, cfg: SimConfig, symbols: list[str], **kw: object
@@ -38,7 +48,8 @@ async def poller(
     try:
         async with httpx.AsyncClient() as client:
             auth = KisAuth(ep.rest_url, KEY, SECRET, tmp_path, client)
-            args: dict[str, object] = {"interval": 60.0, "rate": 50.0, "min_price": 0}
+            args: dict[str, object] = {"interval": 60.0, "rate": 50.0, "min_price": 0,
+                                       "clock": trading_day_clock()}  # fmt: skip
             args.update(kw)
             p = SwingPoller(ep.rest_url, auth, symbols, publish=sink, client=client, **args)  # type: ignore[arg-type]
             yield sim, p, sink
@@ -92,11 +103,21 @@ async def test_token_rejected_mid_session_is_reissued_once_and_the_quote_retried
 ) -> None:
     async with poller(tmp_path, SimConfig(seed=5, reissue_limit=0), ["005930"]) as (sim, p, sink):
         await p.sweep()
-        sim._state.tokens.clear()  # KIS forgets the token: EGW00121 on the next call
+        sim._state.tokens.clear()  # KIS forgets the token: EGW00122 on the next call
         await p.sweep()
     assert [len(b) for b in sink.batches] == [1, 1]
     assert sim.stats.token_issuances == 2
     assert p.status().failures == 0
+
+
+async def test_a_token_of_another_shape_is_invalid_and_reissued_once(tmp_path: Path) -> None:
+    async with poller(tmp_path, SimConfig(seed=5, reissue_limit=0), ["005930"]) as (sim, p, sink):
+        await p.sweep()
+        tokens = sim._state.tokens
+        token, entry = tokens.popitem()
+        tokens[token + "x"] = entry  # what the client holds is no token of this server: EGW00121
+        await p.sweep()
+    assert [len(b) for b in sink.batches] == [1, 1] and sim.stats.token_issuances == 2
 
 
 async def test_run_sweeps_until_stopped(tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
@@ -243,6 +244,34 @@ async def test_a_failed_segment_stays_failed_until_a_retry_converts_it(tmp_path:
     await sink.drain()
     assert sink.status().failed == {}
     assert sink.is_current(bad)
+
+
+async def test_the_lag_of_a_closed_segment_is_its_lines_on_its_own_track(tmp_path: Path) -> None:
+    # It read "parquet ok 2 rows/0s" for a 32,295-line file: a count of files, on both tracks.
+    seg = scalp_path(tmp_path, "20261120", 9)
+    write_lines(seg, ticks("20261120", 9, 321))
+    sink = ParquetSink(tmp_path)
+    async with sink._lock:  # a conversion in progress: this one waits its turn
+        sink.on_segment_closed(seg)
+        for _ in range(200):
+            if sink.status().lag_rows:
+                break
+            await asyncio.sleep(0.01)
+        st = sink.status()
+        assert st.lag_rows == {"scalp": 321}
+        assert set(st.lag_since) == {"scalp"}
+    await sink.drain()
+    assert (sink.status().lag_rows, sink.status().lag_since) == ({}, {})
+
+
+async def test_a_failed_segment_keeps_its_rows_in_the_lag(tmp_path: Path) -> None:
+    bad = scalp_path(tmp_path, "20261120", 9)
+    bad.parent.mkdir(parents=True)
+    bad.write_text('{"seq":"one"}\n{"seq":"two"}\n', encoding="utf-8")
+    sink = ParquetSink(tmp_path)
+    sink.on_segment_closed(bad)
+    await sink.drain()
+    assert sink.status().lag_rows == {"scalp": 2}
 
 
 def _recorder(events: list[tuple[str, dict[str, object]]]) -> Emit:

@@ -7,7 +7,7 @@ import logging
 import pytest
 
 from observer.daemon.kis.parser import SAMPLE_CHARS, FrameParser
-from tests.daemon.ingest_support import frame, record
+from tests.daemon.ingest_support import at, frame, record
 
 
 def test_a_frame_with_several_records_yields_one_tick_per_record_in_order() -> None:
@@ -35,17 +35,17 @@ def test_a_frame_with_several_records_yields_one_tick_per_record_in_order() -> N
 
 
 def test_halted_flag_maps_to_true() -> None:
-    (t,) = FrameParser().parse(frame([record(halted="Y")]))
+    (t,) = FrameParser(clock=at).parse(frame([record(halted="Y")]))
     assert t.halted is True
 
 
 @pytest.mark.parametrize("tr_id", ["H0STCNT0", "H0NXCNT0", "H0UNCNT0"])
 def test_the_three_trade_tr_ids_share_the_layout(tr_id: str) -> None:
-    assert len(FrameParser().parse(frame([record()], tr_id=tr_id))) == 1
+    assert len(FrameParser(clock=at).parse(frame([record()], tr_id=tr_id))) == 1
 
 
 def test_extra_trailing_fields_per_record_are_tolerated_and_ignored() -> None:
-    p = FrameParser()
+    p = FrameParser(clock=at)
     ticks = p.parse(frame([record("005930", extra=3), record("000660", extra=3, price=5000)]))
     assert [(t.symbol, t.price) for t in ticks] == [("005930", 72100), ("000660", 5000)]
     assert p.malformed == 0
@@ -74,7 +74,7 @@ def _bad_frames() -> dict[str, str]:
 
 @pytest.mark.parametrize("kind", sorted(_bad_frames()))
 def test_each_malformed_kind_is_counted_and_returns_nothing_without_raising(kind: str) -> None:
-    p = FrameParser()
+    p = FrameParser(clock=at)
     assert p.parse(_bad_frames()[kind]) == []
     assert (p.frames, p.malformed, p.ticks) == (1, 1, 0)
     assert sum(p.reasons.values()) == 1
@@ -82,7 +82,7 @@ def test_each_malformed_kind_is_counted_and_returns_nothing_without_raising(kind
 
 
 def test_the_parser_goes_on_after_malformed_frames() -> None:
-    p = FrameParser()
+    p = FrameParser(clock=at)
     for bad in _bad_frames().values():
         p.parse(bad)
     assert len(p.parse(frame([record()]))) == 1
@@ -92,7 +92,7 @@ def test_the_parser_goes_on_after_malformed_frames() -> None:
 def test_malformed_log_is_rate_limited_and_carries_a_truncated_sample(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    p = FrameParser(log=logging.getLogger("test.parser"))
+    p = FrameParser(clock=at, log=logging.getLogger("test.parser"))
     long_bad = frame([record(pct="abc")] * 5)
     with caplog.at_level(logging.WARNING, logger="test.parser"):
         for _ in range(50):
@@ -109,7 +109,7 @@ def test_a_parser_without_lines_returns_the_same_ticks_as_plain_objects() -> Non
     from observer.daemon.schema.lines import FrameBatch
 
     f = frame([record("005930"), record("000660", price=183500, change=1500, pct="0.82")])
-    fast = FrameParser(clock=lambda: 1.0).parse(f)
-    plain = FrameParser(clock=lambda: 1.0, lines=False).parse(f)
+    fast = FrameParser(clock=at).parse(f)
+    plain = FrameParser(clock=at, lines=False).parse(f)
     assert isinstance(fast, FrameBatch) and isinstance(plain, list)
     assert list(plain) == list(fast)

@@ -252,7 +252,7 @@ def test_zero_days_keeps_a_class_forever_in_one_summary_line(volume: Config) -> 
     datasets = [i for i in report.items if i.category == "dataset"]
     assert len(datasets) == 1
     assert datasets[0].action is RetentionAction.KEPT
-    assert datasets[0].reason == "4 file(s): kept forever (retention set to 0 days)"
+    assert datasets[0].reason == "all 4 file(s): kept forever (retention set to 0 days)"
 
 
 def test_daily_run_is_scheduled_at_retention_time_kst(tmp_path: Path) -> None:
@@ -283,3 +283,19 @@ def test_a_part_cut_by_a_rotation_on_request_is_judged_like_any_segment(volume: 
     convert_segment(part, data / "datasets")
     _manifest(data, "20261121-160000-0003", NOW - 4 * DAY, [_entry(data, rel)], ok=True)
     assert _by_path(Retention(volume).plan(NOW))[rel][0] is RetentionAction.WOULD_DELETE
+
+
+def test_a_folder_summary_says_how_many_of_its_files_it_stands_for(tmp_path: Path) -> None:
+    # "assets/scalp 1 file(s)" read as if the folder held one file; it held three.
+    cfg = _cfg(tmp_path, OBSERVER_RETAIN_RAW_DAYS="3")
+    scalp = cfg.data_dir / "assets" / "scalp"
+    for name, hour in (
+        ("20261101_06.jsonl", 6),
+        ("20261101_06_p1.jsonl", 6),
+        ("20261125_09.jsonl", 9),
+    ):
+        write_lines(scalp / name, ticks(name[:8], hour, 2))
+    items = [i for i in Retention(cfg).plan(NOW).items if i.category == "raw"]
+    summary = next(i for i in items if i.path == "assets/scalp")
+    assert summary.reason == "1 of 3 file(s): younger than 3 day(s)"
+    assert len([i for i in items if i.path.startswith("assets/scalp/")]) == 2

@@ -21,7 +21,7 @@ from observer.daemon.status.proto import tick_to_proto
 from observer.daemon.stores import pgschema
 from observer.daemon.stores.parquet import SCHEMAS as ARROW
 from observer.daemon.stores.parquet import arrow_schema
-from tests.daemon.ingest_support import frame, random_tick, record
+from tests.daemon.ingest_support import at, frame, random_tick, record
 from tests.storedata import snapshots
 
 
@@ -77,22 +77,24 @@ def _field(name: str) -> Field:
     return next(f for f in FIELDS if f.name == name)
 
 
-MKOP = Field("market_op", Kind.STR, "market operation code (NEW_MKOP_CLS_CODE)",
-             tracks=frozenset({Track.SCALP}), column=34, since=2)  # fmt: skip
-VI_PRICE = Field("vi_price", Kind.INT, "VI reference price (VI_STND_PRC)", unit="won",
-                 tracks=frozenset({Track.SCALP}), column=45, lo=0, hi=10**10, since=2)  # fmt: skip
+# Two fields a later version might add: ASKP_RSQN1 (36) and PRDY_SMNS_HOUR_ACML_VOL (41).
+NEXT = max(f.since for f in FIELDS) + 1
+ASK_QTY = Field("ask1_qty", Kind.STR, "best ask quantity, as a code for the fixture",
+                tracks=frozenset({Track.SCALP}), column=36, length=8, since=NEXT)  # fmt: skip
+PREV_VOL = Field("prev_volume", Kind.INT, "volume of the previous day by now", unit="shares",
+                 tracks=frozenset({Track.SCALP}), column=41, lo=0, hi=10**13, since=NEXT)  # fmt: skip
 
 
 @dataclasses.dataclass(slots=True)
 class TickV2(Tick):
-    market_op: str | None = None
-    vi_price: int | None = None
+    ask1_qty: str | None = None
+    prev_volume: int | None = None
 
 
 def _extended() -> tuple[Field, ...]:
     out = list(FIELDS)
-    out.insert(out.index(_field("halted")), MKOP)  # column 34, before TRHT_YN (35)
-    out.insert(out.index(_field("received_at")), VI_PRICE)  # column 45, the last
+    out.insert(out.index(_field("hour_code")), ASK_QTY)  # column 36, after TRHT_YN (35)
+    out.insert(out.index(_field("hour_code")), PREV_VOL)  # column 41, before 43
     return tuple(out)
 
 
@@ -108,34 +110,35 @@ def test_a_field_added_to_the_table_reaches_the_fast_path_and_the_reference_line
     elif parser_module._Scanner is None:
         pytest.skip("the C frame scanner was not built (no C compiler at install time)")
     recs = [record("005930"), record("000660", price=5000)]
-    for r, (op, vi) in zip(recs, (("20", "71500"), ("A1", "4900")), strict=True):
-        r[34], r[45] = op, vi
-    p = FrameParser(clock=lambda: 1_795_000_000.25, schema=V2)
+    for r, (op, vi) in zip(recs, (("1234", "71500"), ("", "4900")), strict=True):
+        r[36], r[41] = op, vi
+    p = FrameParser(clock=at, schema=V2)
     batch = p.parse(frame(recs))
     assert isinstance(batch, FrameBatch)  # the fast path, with the new columns in its pattern
     batch.number(1)
     ticks = batch.ticks
-    assert [(t.market_op, t.vi_price) for t in ticks] == [("20", 71500), ("A1", 4900)]  # type: ignore[attr-defined]
+    assert [(t.ask1_qty, t.prev_volume) for t in ticks] == [("1234", 71500), ("", 4900)]  # type: ignore[attr-defined]
     lines = batch.lines()
     assert lines == "".join(reference_line(t, V2) for t in ticks)
     assert lines == batch.lines()  # rendered again, from the records: the same bytes
     first = json.loads(lines.splitlines()[0])
     assert list(first) == list(V2.names)
-    assert first["market_op"] == "20" and first["vi_price"] == 71500 and first["halted"] is False
+    assert first["ask1_qty"] == "1234" and first["prev_volume"] == 71500
+    assert first["halted"] is False
 
 
 def test_the_general_path_and_the_fast_formatter_know_the_added_field() -> None:
     r = record()
-    r[34], r[45], r[2] = "20", "71500", "072100"  # a price with a leading zero: general path
-    p = FrameParser(clock=lambda: 1_795_000_000.25, schema=V2)
+    r[36], r[41], r[2] = "20", "71500", "072100"  # a price with a leading zero: general path
+    p = FrameParser(clock=at, schema=V2)
     (t,) = p.parse(frame([r]))
     assert not isinstance(p.parse(frame([r])), FrameBatch)
-    assert (t.price, t.market_op, t.vi_price) == (72100, "20", 71500)  # type: ignore[attr-defined]
+    assert (t.price, t.ask1_qty, t.prev_volume) == (72100, "20", 71500)  # type: ignore[attr-defined]
     assert LineFormatter([V2]).tick_lines([t]) == [reference_line(t, V2)]
 
 
 def test_a_line_written_before_the_field_existed_reads_as_null(tmp_path: Path) -> None:
-    old = reference_line(random_tick(random.Random(5)))  # version 1: no market_op, vi_price
+    old = reference_line(random_tick(random.Random(5)))  # no ask1_qty, prev_volume
     import pyarrow.json as pj
 
     arrow = arrow_schema(V2)
@@ -147,16 +150,16 @@ def test_a_line_written_before_the_field_existed_reads_as_null(tmp_path: Path) -
             )
         ),
     )
-    assert table.column("market_op").to_pylist() == [None]
-    assert table.column("vi_price").to_pylist() == [None]
-    assert arrow.field("market_op").nullable and arrow.field("vi_price").nullable
+    assert table.column("ask1_qty").to_pylist() == [None]
+    assert table.column("prev_volume").to_pylist() == [None]
+    assert arrow.field("ask1_qty").nullable and arrow.field("prev_volume").nullable
 
 
 def test_the_added_fields_migration_adds_nullable_columns() -> None:
     schemas = {Track.SCALP: V2, Track.SWING: SCHEMAS[Track.SWING]}
-    assert pgschema.add_columns(2, schemas) == (
-        "ALTER TABLE scalp_ticks ADD COLUMN IF NOT EXISTS market_op text",
-        "ALTER TABLE scalp_ticks ADD COLUMN IF NOT EXISTS vi_price bigint",
+    assert pgschema.add_columns(NEXT, schemas) == (
+        "ALTER TABLE scalp_ticks ADD COLUMN IF NOT EXISTS ask1_qty text",
+        "ALTER TABLE scalp_ticks ADD COLUMN IF NOT EXISTS prev_volume bigint",
     )
 
 

@@ -250,3 +250,122 @@ def test_quotes_of_a_symbol_no_session_trades_still_move() -> None:
     second = m.quote("000270")
     assert int(second["acml_vol"]) > int(first["acml_vol"]) > 0
     assert m.quote("000270")["stck_prpr"].isdigit()
+
+
+# --- the simulator speaks like the real servers ------------------------------------------
+
+
+def _market(at: float = FIXED) -> Market:
+    return Market(load_universe(), random.Random(5), lambda: at)
+
+
+def test_records_carry_the_values_real_frames_show() -> None:
+    recs = [r.split("^") for r in _market().records(["005930", "000660"], 400)]
+    assert all(len(r) == 46 for r in recs)
+    for r in recs[2:]:  # after each symbol's opening print
+        price, ask1, bid1, side = int(r[2]), int(r[10]), int(r[11]), r[21]
+        assert price == (ask1 if side == "1" else bid1)  # a buy at the ask, a sell at the bid
+        assert ask1 > bid1
+        assert 0.0 <= float(r[22]) <= 1.0  # SHNU_RATE is a fraction
+        assert (r[34], r[43], r[44]) == ("20", "0", "")  # regular; MRKT_TRTM_CLS_CODE empty
+        assert int(r[45]) == int(r[7]) > 0  # VI_STND_PRC: a price (the day's open)
+    rates = [float(r[22]) for r in recs[-50:]]
+    assert 0.3 < sum(rates) / len(rates) < 0.7
+
+
+def test_the_first_print_of_the_day_is_the_opening_auction_s_and_the_close_has_its_own() -> None:
+    m = _market()
+    first = m.records(["005930"], 1)[0].split("^")
+    assert first[34] == "10" and int(first[12]) >= 50  # the opening auction's print
+    assert m.records(["005930"], 1)[0].split("^")[34] == "20"
+    (close,) = m.auction_prints(["005930"])
+    assert close.split("^")[34] == "21" and m.auction_prints(["005930"]) == []
+
+
+def test_wide_records_carry_market_cls_code_and_after_hours_records_43_columns() -> None:
+    m = _market()
+    wide = m.records(["005930"], 3, wide=True)
+    assert all(len(r.split("^")) == 47 and r.endswith("^2") for r in wide)
+    late = m.records(["005930"], 3, kind="after_hours")
+    assert all(len(r.split("^")) == 43 and r.split("^")[34] == "40" for r in late)
+
+
+async def _feed_kinds(at: datetime, subs: list[tuple[str, str]], seconds: float = 0.6) -> list[str]:
+    """The frames a connection with ``subs`` gets in ``seconds`` when the clock says ``at``."""
+    import httpx
+
+    cfg = SimConfig(seed=9, rate=400, market_hours="krx", clock=lambda: at.timestamp())
+    sim = Simulator(cfg)
+    ep = await sim.start()
+    out: list[str] = []
+    try:
+        async with httpx.AsyncClient() as c:
+            r = await c.post(ep.rest_url + "/oauth2/Approval",
+                             json={"grant_type": "client_credentials", "appkey": "k",
+                                   "secretkey": "s"})  # fmt: skip
+            key = r.json()["approval_key"]
+        async with connect(ep.ws_url, ping_interval=None) as ws:
+            for tr, sym in subs:
+                await ws.send(sub(key, sym).replace("H0STCNT0", tr))
+                ack = await ws.recv()
+                while isinstance(ack, str) and ack[:1] == "0":  # frames of the first one
+                    out.append(ack)
+                    ack = await ws.recv()
+                assert json.loads(ack)["body"]["msg_cd"] == "OPSP0000"
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(seconds):
+                    while True:
+                        msg = await ws.recv()
+                        if isinstance(msg, str) and msg[:1] == "0":
+                            out.append(msg)
+    finally:
+        await sim.stop()
+    return out
+
+
+async def test_h0stoup0_frames_come_only_in_after_hours_trading_and_regular_ones_not_then() -> None:
+    subs = [("H0STCNT0", "005930"), ("H0STOUP0", "005930")]
+    late = await _feed_kinds(datetime(2026, 3, 16, 16, 30, tzinfo=KST), subs)
+    assert late and all(f.startswith("0|H0STOUP0|") for f in late)
+    assert all(len(f.split("|", 3)[3].split("^")) % 43 == 0 for f in late)
+    day = await _feed_kinds(datetime(2026, 3, 16, 10, 30, tzinfo=KST), subs)
+    assert day and all(f.startswith("0|H0STCNT0|") for f in day)
+
+
+async def test_auctions_at_the_open_and_the_close_send_no_continuous_trades() -> None:
+    subs = [("H0STCNT0", "005930"), ("H0STCNT0", "000660")]
+    assert await _feed_kinds(datetime(2026, 3, 16, 8, 45, tzinfo=KST), subs) == []
+    assert await _feed_kinds(datetime(2026, 3, 16, 15, 25, tzinfo=KST), subs) == []
+    closing = await _feed_kinds(datetime(2026, 3, 16, 15, 30, 5, tzinfo=KST), subs)
+    codes = [f.split("|", 3)[3].split("^")[34] for f in closing]
+    assert codes == ["21", "21"]  # one closing print per symbol
+
+
+async def test_a_token_asked_for_again_within_six_hours_is_the_same_token() -> None:
+    import httpx
+
+    now = [FIXED]
+    sim = Simulator(SimConfig(seed=2, clock=lambda: now[0]))
+    ep = await sim.start()
+    body = {"grant_type": "client_credentials", "appkey": "k", "appsecret": "s"}
+    try:
+        async with httpx.AsyncClient() as c:
+            first = (await c.post(ep.rest_url + "/oauth2/tokenP", json=body)).json()
+            refused = (await c.post(ep.rest_url + "/oauth2/tokenP", json=body)).json()
+            now[0] += 5 * 3600
+            again = (await c.post(ep.rest_url + "/oauth2/tokenP", json=body)).json()
+            now[0] += 2 * 3600
+            later = (await c.post(ep.rest_url + "/oauth2/tokenP", json=body)).json()
+    finally:
+        await sim.stop()
+    assert refused["error_code"] == "EGW00133" and "1분당 1회" in refused["error_description"]
+    assert again["access_token"] == first["access_token"]
+    assert later["access_token"] != first["access_token"]
+
+
+async def test_injected_frames_go_out_as_they_are() -> None:
+    async with subscribed(SimConfig(seed=9, rate=0), ["005930"]) as (sim, ws):
+        sim.inject(["0|H0STCNT0|001|garbage", "1|H0STCNT0|001|abc"])
+        got = await frames(ws, 2)
+    assert got == ["0|H0STCNT0|001|garbage", "1|H0STCNT0|001|abc"]
+    assert sim.stats.injected_sent == 2

@@ -35,6 +35,7 @@ class SessionState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     SESSION_STATE_CONNECTING: _ClassVar[SessionState]
     SESSION_STATE_CONNECTED: _ClassVar[SessionState]
     SESSION_STATE_BACKOFF: _ClassVar[SessionState]
+    SESSION_STATE_APPKEY_IN_USE: _ClassVar[SessionState]
 
 class Track(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -114,6 +115,7 @@ SESSION_STATE_DISCONNECTED: SessionState
 SESSION_STATE_CONNECTING: SessionState
 SESSION_STATE_CONNECTED: SessionState
 SESSION_STATE_BACKOFF: SessionState
+SESSION_STATE_APPKEY_IN_USE: SessionState
 TRACK_UNSPECIFIED: Track
 TRACK_SCALP: Track
 TRACK_SWING: Track
@@ -210,7 +212,7 @@ class Status(_message.Message):
     def __init__(self, generated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., daemon_version: _Optional[str] = ..., app_env: _Optional[str] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., uptime_seconds: _Optional[float] = ..., source: _Optional[_Union[Source, str]] = ..., source_detail: _Optional[str] = ..., host: _Optional[str] = ..., pid: _Optional[int] = ..., collector: _Optional[_Union[Collector, _Mapping]] = ..., volumes: _Optional[_Iterable[_Union[Volume, _Mapping]]] = ..., streams: _Optional[_Iterable[_Union[Stream, _Mapping]]] = ..., secrets: _Optional[_Iterable[_Union[SecretStatus, _Mapping]]] = ..., backups: _Optional[_Union[BackupStatus, _Mapping]] = ..., warnings: _Optional[_Iterable[_Union[ContractWarning, _Mapping]]] = ..., health: _Optional[_Iterable[_Union[ProbeHealth, _Mapping]]] = ..., tail: _Optional[_Union[TailStats, _Mapping]] = ..., recovery: _Optional[_Iterable[_Union[RecoveryReport, _Mapping]]] = ..., gaps_today: _Optional[_Iterable[_Union[Gap, _Mapping]]] = ..., degraded: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class Collector(_message.Message):
-    __slots__ = ("state", "last_error", "session", "subscriptions", "failed_subscriptions", "rates", "malformed_frames", "market")
+    __slots__ = ("state", "last_error", "session", "subscriptions", "failed_subscriptions", "rates", "malformed_frames", "market", "market_open", "market_hours")
     STATE_FIELD_NUMBER: _ClassVar[int]
     LAST_ERROR_FIELD_NUMBER: _ClassVar[int]
     SESSION_FIELD_NUMBER: _ClassVar[int]
@@ -219,6 +221,8 @@ class Collector(_message.Message):
     RATES_FIELD_NUMBER: _ClassVar[int]
     MALFORMED_FRAMES_FIELD_NUMBER: _ClassVar[int]
     MARKET_FIELD_NUMBER: _ClassVar[int]
+    MARKET_OPEN_FIELD_NUMBER: _ClassVar[int]
+    MARKET_HOURS_FIELD_NUMBER: _ClassVar[int]
     state: CollectorState
     last_error: str
     session: KisSession
@@ -227,7 +231,9 @@ class Collector(_message.Message):
     rates: _containers.RepeatedCompositeFieldContainer[TrackRate]
     malformed_frames: int
     market: str
-    def __init__(self, state: _Optional[_Union[CollectorState, str]] = ..., last_error: _Optional[str] = ..., session: _Optional[_Union[KisSession, _Mapping]] = ..., subscriptions: _Optional[_Iterable[str]] = ..., failed_subscriptions: _Optional[_Iterable[_Union[SubscriptionFailure, _Mapping]]] = ..., rates: _Optional[_Iterable[_Union[TrackRate, _Mapping]]] = ..., malformed_frames: _Optional[int] = ..., market: _Optional[str] = ...) -> None: ...
+    market_open: bool
+    market_hours: str
+    def __init__(self, state: _Optional[_Union[CollectorState, str]] = ..., last_error: _Optional[str] = ..., session: _Optional[_Union[KisSession, _Mapping]] = ..., subscriptions: _Optional[_Iterable[str]] = ..., failed_subscriptions: _Optional[_Iterable[_Union[SubscriptionFailure, _Mapping]]] = ..., rates: _Optional[_Iterable[_Union[TrackRate, _Mapping]]] = ..., malformed_frames: _Optional[int] = ..., market: _Optional[str] = ..., market_open: _Optional[bool] = ..., market_hours: _Optional[str] = ...) -> None: ...
 
 class KisSession(_message.Message):
     __slots__ = ("state", "url", "connected_since", "reconnects", "last_frame_at", "next_attempt_at", "last_error")
@@ -274,7 +280,7 @@ class TrackRate(_message.Message):
     def __init__(self, track: _Optional[_Union[Track, str]] = ..., rate_1s: _Optional[float] = ..., rate_1m: _Optional[float] = ..., total: _Optional[int] = ..., today: _Optional[int] = ..., last_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class Volume(_message.Message):
-    __slots__ = ("mount_point", "paths", "variables", "kind", "kind_reason", "fs_type", "capacity_bytes", "used_bytes", "free_bytes", "inodes_total", "inodes_free", "growth_bytes_per_second", "seconds_until_full", "writable", "nearly_full", "observer_bytes_per_trading_day", "projected_days_until_full", "projected_peak_bytes", "projection")
+    __slots__ = ("mount_point", "paths", "variables", "kind", "kind_reason", "fs_type", "capacity_bytes", "used_bytes", "free_bytes", "inodes_total", "inodes_free", "growth_bytes_per_second", "seconds_until_full", "writable", "nearly_full", "observer_bytes", "observer_growth_bytes_per_second", "observer_bytes_per_trading_day", "projected_days_until_full", "projected_peak_bytes", "projection")
     MOUNT_POINT_FIELD_NUMBER: _ClassVar[int]
     PATHS_FIELD_NUMBER: _ClassVar[int]
     VARIABLES_FIELD_NUMBER: _ClassVar[int]
@@ -290,6 +296,8 @@ class Volume(_message.Message):
     SECONDS_UNTIL_FULL_FIELD_NUMBER: _ClassVar[int]
     WRITABLE_FIELD_NUMBER: _ClassVar[int]
     NEARLY_FULL_FIELD_NUMBER: _ClassVar[int]
+    OBSERVER_BYTES_FIELD_NUMBER: _ClassVar[int]
+    OBSERVER_GROWTH_BYTES_PER_SECOND_FIELD_NUMBER: _ClassVar[int]
     OBSERVER_BYTES_PER_TRADING_DAY_FIELD_NUMBER: _ClassVar[int]
     PROJECTED_DAYS_UNTIL_FULL_FIELD_NUMBER: _ClassVar[int]
     PROJECTED_PEAK_BYTES_FIELD_NUMBER: _ClassVar[int]
@@ -309,11 +317,13 @@ class Volume(_message.Message):
     seconds_until_full: float
     writable: bool
     nearly_full: bool
+    observer_bytes: int
+    observer_growth_bytes_per_second: float
     observer_bytes_per_trading_day: float
     projected_days_until_full: float
     projected_peak_bytes: int
     projection: str
-    def __init__(self, mount_point: _Optional[str] = ..., paths: _Optional[_Iterable[str]] = ..., variables: _Optional[_Iterable[str]] = ..., kind: _Optional[_Union[VolumeKind, str]] = ..., kind_reason: _Optional[str] = ..., fs_type: _Optional[str] = ..., capacity_bytes: _Optional[int] = ..., used_bytes: _Optional[int] = ..., free_bytes: _Optional[int] = ..., inodes_total: _Optional[int] = ..., inodes_free: _Optional[int] = ..., growth_bytes_per_second: _Optional[float] = ..., seconds_until_full: _Optional[float] = ..., writable: _Optional[bool] = ..., nearly_full: _Optional[bool] = ..., observer_bytes_per_trading_day: _Optional[float] = ..., projected_days_until_full: _Optional[float] = ..., projected_peak_bytes: _Optional[int] = ..., projection: _Optional[str] = ...) -> None: ...
+    def __init__(self, mount_point: _Optional[str] = ..., paths: _Optional[_Iterable[str]] = ..., variables: _Optional[_Iterable[str]] = ..., kind: _Optional[_Union[VolumeKind, str]] = ..., kind_reason: _Optional[str] = ..., fs_type: _Optional[str] = ..., capacity_bytes: _Optional[int] = ..., used_bytes: _Optional[int] = ..., free_bytes: _Optional[int] = ..., inodes_total: _Optional[int] = ..., inodes_free: _Optional[int] = ..., growth_bytes_per_second: _Optional[float] = ..., seconds_until_full: _Optional[float] = ..., writable: _Optional[bool] = ..., nearly_full: _Optional[bool] = ..., observer_bytes: _Optional[int] = ..., observer_growth_bytes_per_second: _Optional[float] = ..., observer_bytes_per_trading_day: _Optional[float] = ..., projected_days_until_full: _Optional[float] = ..., projected_peak_bytes: _Optional[int] = ..., projection: _Optional[str] = ...) -> None: ...
 
 class Stream(_message.Message):
     __slots__ = ("name", "track", "current_file", "lines", "bytes", "opened_at", "next_rotation_at", "last_closed_file", "pending", "last_fsync_at", "last_error", "sinks")
@@ -378,7 +388,7 @@ class SecretStatus(_message.Message):
     def __init__(self, name: _Optional[str] = ..., present: _Optional[bool] = ..., source: _Optional[str] = ..., fingerprint: _Optional[str] = ..., age_seconds: _Optional[float] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class BackupStatus(_message.Message):
-    __slots__ = ("last_result", "last_id", "last_error", "last_success_at", "last_duration_seconds", "next_scheduled_at", "count", "total_bytes", "verification", "last_verified_at", "retain_days", "repository", "off_volume", "newest_snapshot", "newest_snapshot_at", "rpo_seconds", "rpo_bound_seconds", "rpo_over_bound", "repository_bytes", "repository_measured_at", "snapshots", "last_verified_snapshot", "last_drill_at", "last_drill_ok", "next_retry_at", "next_snapshot_at", "legacy_archives")
+    __slots__ = ("last_result", "last_id", "last_error", "last_success_at", "last_duration_seconds", "next_scheduled_at", "count", "total_bytes", "verification", "last_verified_at", "retain_days", "contents", "repository", "off_volume", "newest_snapshot", "newest_snapshot_at", "rpo_seconds", "rpo_bound_seconds", "rpo_over_bound", "repository_bytes", "repository_measured_at", "snapshots", "last_verified_snapshot", "last_drill_at", "last_drill_ok", "next_retry_at", "next_snapshot_at", "legacy_archives")
     LAST_RESULT_FIELD_NUMBER: _ClassVar[int]
     LAST_ID_FIELD_NUMBER: _ClassVar[int]
     LAST_ERROR_FIELD_NUMBER: _ClassVar[int]
@@ -390,6 +400,7 @@ class BackupStatus(_message.Message):
     VERIFICATION_FIELD_NUMBER: _ClassVar[int]
     LAST_VERIFIED_AT_FIELD_NUMBER: _ClassVar[int]
     RETAIN_DAYS_FIELD_NUMBER: _ClassVar[int]
+    CONTENTS_FIELD_NUMBER: _ClassVar[int]
     REPOSITORY_FIELD_NUMBER: _ClassVar[int]
     OFF_VOLUME_FIELD_NUMBER: _ClassVar[int]
     NEWEST_SNAPSHOT_FIELD_NUMBER: _ClassVar[int]
@@ -417,6 +428,7 @@ class BackupStatus(_message.Message):
     verification: VerificationState
     last_verified_at: _timestamp_pb2.Timestamp
     retain_days: int
+    contents: str
     repository: str
     off_volume: bool
     newest_snapshot: str
@@ -433,7 +445,7 @@ class BackupStatus(_message.Message):
     next_retry_at: _timestamp_pb2.Timestamp
     next_snapshot_at: _timestamp_pb2.Timestamp
     legacy_archives: int
-    def __init__(self, last_result: _Optional[_Union[BackupResult, str]] = ..., last_id: _Optional[str] = ..., last_error: _Optional[str] = ..., last_success_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_duration_seconds: _Optional[float] = ..., next_scheduled_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., count: _Optional[int] = ..., total_bytes: _Optional[int] = ..., verification: _Optional[_Union[VerificationState, str]] = ..., last_verified_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., retain_days: _Optional[int] = ..., repository: _Optional[str] = ..., off_volume: _Optional[bool] = ..., newest_snapshot: _Optional[str] = ..., newest_snapshot_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., rpo_seconds: _Optional[float] = ..., rpo_bound_seconds: _Optional[float] = ..., rpo_over_bound: _Optional[bool] = ..., repository_bytes: _Optional[int] = ..., repository_measured_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., snapshots: _Optional[int] = ..., last_verified_snapshot: _Optional[str] = ..., last_drill_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_drill_ok: _Optional[bool] = ..., next_retry_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., next_snapshot_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., legacy_archives: _Optional[int] = ...) -> None: ...
+    def __init__(self, last_result: _Optional[_Union[BackupResult, str]] = ..., last_id: _Optional[str] = ..., last_error: _Optional[str] = ..., last_success_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_duration_seconds: _Optional[float] = ..., next_scheduled_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., count: _Optional[int] = ..., total_bytes: _Optional[int] = ..., verification: _Optional[_Union[VerificationState, str]] = ..., last_verified_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., retain_days: _Optional[int] = ..., contents: _Optional[str] = ..., repository: _Optional[str] = ..., off_volume: _Optional[bool] = ..., newest_snapshot: _Optional[str] = ..., newest_snapshot_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., rpo_seconds: _Optional[float] = ..., rpo_bound_seconds: _Optional[float] = ..., rpo_over_bound: _Optional[bool] = ..., repository_bytes: _Optional[int] = ..., repository_measured_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., snapshots: _Optional[int] = ..., last_verified_snapshot: _Optional[str] = ..., last_drill_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_drill_ok: _Optional[bool] = ..., next_retry_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., next_snapshot_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., legacy_archives: _Optional[int] = ...) -> None: ...
 
 class ContractWarning(_message.Message):
     __slots__ = ("severity", "variable", "path", "message", "fix")
@@ -522,7 +534,7 @@ class TickBatch(_message.Message):
     def __init__(self, ticks: _Optional[_Iterable[_Union[Tick, _Mapping]]] = ..., dropped_since_last: _Optional[int] = ..., dropped_total: _Optional[int] = ..., replay: _Optional[bool] = ..., sent_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class Tick(_message.Message):
-    __slots__ = ("seq", "track", "symbol", "trade_date", "ts", "price", "sign", "change", "change_pct", "volume", "cum_volume", "cum_value", "open", "high", "low", "ask1", "bid1", "strength", "vwap", "side", "halted", "received_at", "swing")
+    __slots__ = ("seq", "track", "symbol", "trade_date", "ts", "price", "sign", "change", "change_pct", "volume", "cum_volume", "cum_value", "open", "high", "low", "ask1", "bid1", "strength", "vwap", "side", "halted", "received_at", "swing", "market_op", "hour_code", "random_end", "vi_price", "market_class", "session")
     SEQ_FIELD_NUMBER: _ClassVar[int]
     TRACK_FIELD_NUMBER: _ClassVar[int]
     SYMBOL_FIELD_NUMBER: _ClassVar[int]
@@ -546,6 +558,12 @@ class Tick(_message.Message):
     HALTED_FIELD_NUMBER: _ClassVar[int]
     RECEIVED_AT_FIELD_NUMBER: _ClassVar[int]
     SWING_FIELD_NUMBER: _ClassVar[int]
+    MARKET_OP_FIELD_NUMBER: _ClassVar[int]
+    HOUR_CODE_FIELD_NUMBER: _ClassVar[int]
+    RANDOM_END_FIELD_NUMBER: _ClassVar[int]
+    VI_PRICE_FIELD_NUMBER: _ClassVar[int]
+    MARKET_CLASS_FIELD_NUMBER: _ClassVar[int]
+    SESSION_FIELD_NUMBER: _ClassVar[int]
     seq: int
     track: Track
     symbol: str
@@ -569,7 +587,13 @@ class Tick(_message.Message):
     halted: bool
     received_at: _timestamp_pb2.Timestamp
     swing: SwingFields
-    def __init__(self, seq: _Optional[int] = ..., track: _Optional[_Union[Track, str]] = ..., symbol: _Optional[str] = ..., trade_date: _Optional[str] = ..., ts: _Optional[str] = ..., price: _Optional[int] = ..., sign: _Optional[int] = ..., change: _Optional[int] = ..., change_pct: _Optional[float] = ..., volume: _Optional[int] = ..., cum_volume: _Optional[int] = ..., cum_value: _Optional[int] = ..., open: _Optional[int] = ..., high: _Optional[int] = ..., low: _Optional[int] = ..., ask1: _Optional[int] = ..., bid1: _Optional[int] = ..., strength: _Optional[float] = ..., vwap: _Optional[float] = ..., side: _Optional[int] = ..., halted: _Optional[bool] = ..., received_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., swing: _Optional[_Union[SwingFields, _Mapping]] = ...) -> None: ...
+    market_op: str
+    hour_code: str
+    random_end: str
+    vi_price: int
+    market_class: str
+    session: str
+    def __init__(self, seq: _Optional[int] = ..., track: _Optional[_Union[Track, str]] = ..., symbol: _Optional[str] = ..., trade_date: _Optional[str] = ..., ts: _Optional[str] = ..., price: _Optional[int] = ..., sign: _Optional[int] = ..., change: _Optional[int] = ..., change_pct: _Optional[float] = ..., volume: _Optional[int] = ..., cum_volume: _Optional[int] = ..., cum_value: _Optional[int] = ..., open: _Optional[int] = ..., high: _Optional[int] = ..., low: _Optional[int] = ..., ask1: _Optional[int] = ..., bid1: _Optional[int] = ..., strength: _Optional[float] = ..., vwap: _Optional[float] = ..., side: _Optional[int] = ..., halted: _Optional[bool] = ..., received_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., swing: _Optional[_Union[SwingFields, _Mapping]] = ..., market_op: _Optional[str] = ..., hour_code: _Optional[str] = ..., random_end: _Optional[str] = ..., vi_price: _Optional[int] = ..., market_class: _Optional[str] = ..., session: _Optional[str] = ...) -> None: ...
 
 class SwingFields(_message.Message):
     __slots__ = ("upper_limit", "lower_limit", "per", "pbr", "eps", "bps", "w52_high", "w52_low", "market_cap", "vi")
