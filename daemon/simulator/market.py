@@ -315,9 +315,13 @@ def frame(tr_id: str, records: list[str]) -> str:
 def malformed(tr_id: str, records: list[str], rng: random.Random) -> str:
     """A broken frame of one of the kinds seen in the wild (the parser must count it)."""
     kind = rng.randrange(3)
-    if kind == 0 and records:  # field count not count x 46
-        good = frame(tr_id, records)
-        return good.rsplit("^", 1)[0]
+    if kind == 0 and records:  # field count not count x the TR's columns
+        fields = "^".join(records).split("^")
+        widths = {43, 46, 47} | {len(r.split("^")) for r in records}
+        fields.pop()  # cut short; a 47-column record cut by one would be a good 46-column one
+        while len(fields) % len(records) == 0 and len(fields) // len(records) in widths:
+            fields.pop()
+        return f"0|{tr_id}|{len(records):03d}|{'^'.join(fields)}"
     if kind == 1:  # count that is not a number
         return f"0|{tr_id}|0x{len(records)}|{'^'.join(records)}"
     return f"0|{tr_id}|001|garbage^{rng.getrandbits(32):x}"

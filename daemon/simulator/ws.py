@@ -50,6 +50,19 @@ class _Conn:
         self.appkey = ""
         self.subs: set[tuple[str, str]] = set()  # (tr_id, tr_key)
         self.opened = time.monotonic()
+        self.dropping = False  # the feed sends nothing more; the connection is about to go
+
+    async def drop(self, flush_within: float = 2.0) -> None:
+        """Abort the connection as a network drop would, once what was already handed to
+        the transport has left it (at most ``flush_within`` s): every frame counted as sent
+        then reached the peer's socket, so the stats stay exact across drops."""
+        self.dropping = True
+        transport = self.ws.transport
+        deadline = time.monotonic() + flush_within
+        # Polling on purpose: the transport has no event for an emptied buffer.
+        while transport.get_write_buffer_size() > 0 and time.monotonic() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(0.005)
+        transport.abort()
 
 
 class WsFeed:
@@ -189,7 +202,7 @@ class WsFeed:
             now = time.monotonic()
             if s.cfg.drop_every > 0 and now - conn.opened >= s.cfg.drop_every:
                 s.stats.drops += 1
-                conn.ws.transport.abort()
+                await conn.drop()
                 return
             if s.cfg.pingpong_every > 0 and now - last_ping >= gap:
                 last_ping = now
@@ -213,6 +226,8 @@ class WsFeed:
             now = time.monotonic()
             elapsed, last = now - last, now
             cfg = s.cfg
+            if conn.dropping:
+                return
             if not conn.subs or self._stalled(conn):
                 owed = 0.0
                 continue
@@ -256,6 +271,8 @@ class WsFeed:
                     frames.append((frame(tr_id, recs), k))
             # Counted as they go out: a connection dropped mid-batch sent only the first ones.
             for f, ticks in frames:
+                if conn.dropping:
+                    return
                 try:
                     await conn.ws.send(f)
                 except ConnectionClosed:

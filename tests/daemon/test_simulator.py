@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import random
+import time
 from collections.abc import AsyncIterator
 from datetime import datetime
 
@@ -15,11 +16,13 @@ from websockets.exceptions import ConnectionClosed
 
 from observer.daemon.clock import KST
 from observer.daemon.config import load_config
+from observer.daemon.kis.parser import FrameParser
 from observer.daemon.simulator.cli import config_from_args
 from observer.daemon.simulator.market import (
     FIELDS_PER_RECORD,
     Market,
     load_universe,
+    malformed,
     on_tick,
     tick_size,
 )
@@ -198,6 +201,23 @@ async def test_malformed_fraction_sends_broken_frames() -> None:
     bad = [f for f in got if not ok(f)]
     assert 10 <= len(bad) <= 70
     assert sim.stats.malformed_sent >= len(bad)
+
+
+def test_every_malformed_frame_is_refused_by_the_parser_wide_records_too() -> None:
+    # A 47-column record cut by one field used to be a good 46-column one: the simulator
+    # counted it malformed while the daemon wrote its tick.
+    rng = random.Random(1)
+    market = Market(load_universe(), rng, time.time)
+    parse = FrameParser().parse
+    symbols = list(load_universe())[:8]
+    accepted = 0
+    for wide in (False, True):
+        for kind, tr in (("regular", "H0STCNT0"), ("after_hours", "H0STOUP0")):
+            for _ in range(500):
+                records = market.records(symbols, rng.randint(1, 6), kind=kind, wide=wide)
+                batch = parse(malformed(tr, records, rng))
+                accepted += batch is not None and len(batch) > 0
+    assert accepted == 0
 
 
 async def test_stall_sends_nothing_while_the_connection_stays_open() -> None:

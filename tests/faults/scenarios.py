@@ -11,6 +11,8 @@ SCENARIOS: dict[str, Scenario] = {
     "postgres": storage.postgres_immediate,
     "disk-full": storage.disk_full,
     "feed": feed.drops_and_malformed,
+    "poison": feed.poison_frames,
+    "fuzz": feed.fuzz,
     "replay-flood": readers.replay_flood,
     "connections": readers.abandoned_connections,
     "archives": secrets.malicious_archives,
