@@ -73,26 +73,40 @@ def trading_days(start: date, n: int) -> list[date]:
 SYMBOLS = 41
 
 
-Pool = list[tuple[str, tuple[object, ...]]]
+#: A pool trade: its symbol, the Tick fields from price to halted, and schema 2's fields.
+Pool = list[tuple[str, tuple[object, ...], tuple[object, ...]]]
+#: Where those run in a Tick's fields (after symbol, date and time; received_at and seq are
+#: the simulated day's).
+_TRADE, _V2 = slice(3, 19), slice(21, None)
 
 
 def market_pool(n: int, seed: int = 5) -> Pool:
     """``n`` trades from the project's simulator market (a random walk on KRX tick sizes over
-    41 symbols, as the demo's feed), as the Tick fields after (symbol, date, time).
+    41 symbols, as the demo's feed), parsed as the daemon parses them (schema 2's fields
+    included), keeping what follows symbol, date and time.
 
     Built once: an hour's ticks are the pool's trades with that hour's date, times and seqs
     (lines differ in every chunk, so nothing deduplicates that would not in a real feed).
+    The parser's clock is the market's: a trade date is checked against the date it arrives.
     """
     universe = load_universe()
     symbols = list(universe)[:SYMBOLS]
     clock = [datetime(2026, 11, 2, 9, 0, tzinfo=KST).timestamp()]
     market = Market(universe, random.Random(seed), lambda: clock[0])
-    parser = FrameParser(frozenset({TR_ID}), lines=False)
+    parser = FrameParser(frozenset({TR_ID}), lines=False, clock=lambda: clock[0])
     out: Pool = []
-    while len(out) < n:
+    for _ in range(10 * n // 50 + 100):  # bounded: a frame of 50 records a simulated second
+        if len(out) >= n:
+            break
         clock[0] += 1.0
         for t in parser.parse(frame(TR_ID, market.records(symbols, 50))):
-            out.append((t.symbol, astuple(t)[3:19]))
+            fields = astuple(t)
+            out.append((t.symbol, fields[_TRADE], fields[_V2]))
+    if len(out) < n or parser.malformed:
+        raise RuntimeError(
+            f"the simulator's frames gave {len(out):,} of {n:,} trades ({parser.malformed:,} "
+            "frames malformed): the pool would not be the feed the daemon writes"
+        )
     return out[:n]
 
 
@@ -106,8 +120,8 @@ def hour_ticks(day: str, hour: int, n: int, seq0: int, pool: Pool) -> list[Tick]
     out = []
     for i in range(n):
         sec = (i * span) // n
-        sym, fields = pool[i % size]
-        out.append(Tick(sym, day, times[sec], *fields, base + sec + 0.25, seq0 + i))  # type: ignore[arg-type, call-arg]
+        sym, fields, v2 = pool[i % size]
+        out.append(Tick(sym, day, times[sec], *fields, base + sec + 0.25, seq0 + i, *v2))  # type: ignore[arg-type, call-arg]
     return out
 
 
