@@ -36,8 +36,8 @@ PANELS: tuple[tuple[str, str], ...] = (
 )  # fmt: skip
 
 ACTIONS: tuple[Action, ...] = (
-    Action("b", "backup", "Back up now", "Take a backup now (asks first); streamed progress, then the archive checksum", footer="Back up"),
-    Action("v", "verify", "Verify newest backup", "Re-hash the newest backup and every member against its manifest", footer="Verify"),
+    Action("b", "backup", "Back up now", "Take a backup now (asks first); restic's progress, then the snapshot id and its manifest's sha256", footer="Back up"),
+    Action("v", "verify", "Verify newest backup", "Restore the newest snapshot to scratch space and compare every file's sha256 with its manifest", footer="Verify"),
     Action("t", "tail", "Tail ticks", "Tail screen: filter by symbol, pause/follow, dropped counter", footer="Tail"),
     Action("d", "dashboard", "Dashboard", "Back to the dashboard"),
     Action("o", "rotate", "Rotate segments now", "Close the current tick files and open new ones", footer="Rotate"),

@@ -297,6 +297,9 @@ class ObserverConsole(App[int]):
             self.post_message(ControlFailed(action, str(err)))
 
     def _newest_backup_id(self) -> str:
+        status = self.state.status
+        if status is not None and status.backups.newest_snapshot:
+            return status.backups.newest_snapshot  # the daemon's newest, whoever took it
         if self.state.backup_manifest is not None:
             return self.state.backup_manifest.id
         if self.state.backup_list:
@@ -340,7 +343,8 @@ class ObserverConsole(App[int]):
         self.state.backup_manifest = message.manifest
         self.state.touch()
         self.notify(
-            f"Backup {message.manifest.id} done, sha256 {message.manifest.archive_sha256[:16]}…"
+            f"Snapshot {message.manifest.id} done, manifest sha256 "
+            f"{(message.manifest.manifest_sha256 or message.manifest.archive_sha256)[:16]}…"
         )
         self.run_control("list")
 

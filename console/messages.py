@@ -70,7 +70,7 @@ class BackupProgressed(Message):
 
 @dataclass
 class BackupFinished(Message):
-    """The backup is done; its manifest carries the archive checksum."""
+    """The snapshot is done; its manifest carries the snapshot id and the manifest's sha256."""
 
     manifest: pb.BackupManifest
 

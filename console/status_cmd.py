@@ -72,6 +72,15 @@ def render_text(target: str, status: pb.Status, probes: dict[str, bool]) -> str:
     lines.append(
         f"  backups: last {fmt.enum_label(pb.BackupResult, b.last_result)} {b.last_id}, {b.count} kept"
     )
+    if b.repository:
+        rpo = fmt.duration(b.rpo_seconds) if b.HasField("rpo_seconds") else "nothing off the volume"
+        size = fmt.size(b.repository_bytes) if b.HasField("repository_bytes") else "not measured"
+        over = " OVER ITS BOUND" if b.rpo_over_bound else ""
+        lines.append(
+            f"  RPO {rpo}{over} (bound {fmt.duration(b.rpo_bound_seconds)}), repository "
+            f"{b.repository} ({size}{'' if b.off_volume else ', on the data disk'}), verified "
+            f"{b.last_verified_snapshot or 'none'}"
+        )
     for d in status.degraded:
         lines.append(f"  degraded: {d}")
     bad = problems(status, probes)

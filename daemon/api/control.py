@@ -63,6 +63,7 @@ class ControlServicer(pb_grpc.ControlServiceServicer):
             files_total=n,
             bytes_done=size,
             bytes_total=size,
+            percent=100.0,
             manifest=manifest_to_proto(manifest),
         )
 

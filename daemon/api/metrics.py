@@ -20,7 +20,7 @@ from observer.daemon.api.ports import DaemonPort
 from observer.daemon.api.server import listen_host
 from observer.daemon.config import Config
 from observer.daemon.errors import ContractError
-from observer.daemon.status.model import BackupResult, SessionState, Status
+from observer.daemon.status.model import BackupResult, BackupStatus, SessionState, Status
 
 log = logging.getLogger(__name__)
 
@@ -94,13 +94,34 @@ def families(s: Status) -> Iterator[Any]:
         "observer_volume_growth_bytes_per_second", "Volume growth", labels=labels
     )
     ifree = GaugeMetricFamily("observer_volume_inodes_free", "Free inodes", labels=labels)
+    written = GaugeMetricFamily(
+        "observer_volume_observer_bytes_per_trading_day",
+        "Observer's own bytes written to the volume per trading day (its files, by trade date)",
+        labels=labels,
+    )
+    full = GaugeMetricFamily(
+        "observer_volume_projected_days_until_full",
+        "Days until the volume is full at the retention policy and Observer's rate "
+        "(absent: never, or no rate yet)",
+        labels=labels,
+    )
+    peak = GaugeMetricFamily(
+        "observer_volume_projected_peak_bytes",
+        "Used bytes at the retention policy's steady state (absent when it grows forever)",
+        labels=labels,
+    )
     for v in s.volumes:
         key = [v.mount_point, v.kind.value]
         cap.add_metric(key, v.capacity_bytes)
         free.add_metric(key, v.free_bytes)
         growth.add_metric(key, v.growth_bytes_per_second)
         ifree.add_metric(key, v.inodes_free)
-    yield from (cap, free, growth, ifree)
+        written.add_metric(key, v.observer_bytes_per_trading_day)
+        if v.projected_days_until_full is not None:
+            full.add_metric(key, v.projected_days_until_full)
+        if v.projected_peak_bytes is not None:
+            peak.add_metric(key, v.projected_peak_bytes)
+    yield from (cap, free, growth, ifree, written, full, peak)
     b = s.backups
     if b.last_success_at is not None:
         yield GaugeMetricFamily(
@@ -119,6 +140,7 @@ def families(s: Status) -> Iterator[Any]:
         value=1.0 if b.last_result is BackupResult.FAILED else 0.0,
     )
     yield GaugeMetricFamily("observer_backups", "Backups kept", value=b.count)
+    yield from _off_volume(b)
     health = GaugeMetricFamily(
         "observer_health_serving", "1 when the probe is SERVING", labels=["service"]
     )
@@ -128,6 +150,47 @@ def families(s: Status) -> Iterator[Any]:
     yield GaugeMetricFamily(
         "observer_uptime_seconds", "Seconds since the daemon started", value=s.uptime_seconds
     )
+
+
+def _gauge(name: str, doc: str, value: float, repository: str | None = None) -> Any:
+    """One gauge, labelled with the repository (never its credentials) when given."""
+    if repository is None:
+        return GaugeMetricFamily(name, doc, value=value)
+    g = GaugeMetricFamily(name, doc, labels=["repository"])
+    g.add_metric([repository], value)
+    return g
+
+
+def _off_volume(b: BackupStatus) -> Iterator[Any]:
+    """The RPO, the repository, the last verified snapshot and the drill."""
+    repo = b.repository
+    if b.rpo_seconds is not None:
+        yield _gauge("observer_backup_rpo_seconds",
+                     "Age of the newest data off the data volume (newest snapshot)",
+                     b.rpo_seconds, repo)  # fmt: skip
+    yield _gauge("observer_backup_rpo_bound_seconds",
+                 "Bound on the RPO during market hours (OBSERVER_BACKUP_RPO_MINUTES)",
+                 b.rpo_bound_seconds)  # fmt: skip
+    yield _gauge("observer_backup_rpo_over_bound",
+                 "1 when, during market hours, the RPO is above its bound or no snapshot exists",
+                 float(b.rpo_over_bound))  # fmt: skip
+    yield _gauge("observer_backup_off_volume",
+                 "1 when the repository is off the data volume's filesystem",
+                 float(b.off_volume), repo)  # fmt: skip
+    if b.repository_bytes is not None:
+        yield _gauge("observer_backup_repository_bytes", "Bytes the repository holds",
+                     b.repository_bytes, repo)  # fmt: skip
+    yield _gauge("observer_backup_snapshots", "Snapshots recorded for the repository", b.snapshots)
+    if b.last_verified_at is not None:
+        yield _gauge("observer_backup_last_verified_timestamp_seconds",
+                     "When the newest verified snapshot was verified (restored, every sha256 "
+                     "matched)", b.last_verified_at)  # fmt: skip
+    if b.last_drill_at is not None:
+        yield _gauge("observer_backup_last_drill_timestamp_seconds",
+                     "When the last restore drill ran", b.last_drill_at)  # fmt: skip
+        yield _gauge("observer_backup_last_drill_ok",
+                     "1 when the last restore drill matched every sha256",
+                     float(bool(b.last_drill_ok)))  # fmt: skip
 
 
 class _StatusCollector(Collector):

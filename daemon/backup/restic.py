@@ -286,7 +286,9 @@ class Restic:
         io_seen = _io_counter(proc.pid)
         try:
             while proc.poll() is None:
-                time.sleep(_POLL)
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    proc.wait(timeout=_POLL)  # returns as soon as restic exits
+                    break
                 io_now = _io_counter(proc.pid)
                 if io_now != io_seen:
                     io_seen = io_now

@@ -31,7 +31,7 @@ from pathlib import Path
 from observer.daemon.backup.archive import Progress, ProgressFn
 from observer.daemon.backup.engine import Engine
 from observer.daemon.backup.legacy import LegacyArchives
-from observer.daemon.backup.manifest import Manifest, load_snapshots
+from observer.daemon.backup.manifest import Manifest, load_snapshots, snapshots_dir
 from observer.daemon.backup.repository import on_same_volume, resolve
 from observer.daemon.backup.stage import CONTENTS, state_dir
 from observer.daemon.backup.verify import VerifyResult
@@ -45,7 +45,7 @@ log = logging.getLogger(__name__)
 #: Receives one event for the event bus (observer.jsonl): kind and fields.
 EventFn = Callable[[str, Mapping[str, object]], object]
 
-#: The repository's size is measured after a snapshot at most this often (seconds).
+#: An object store's size is measured after a snapshot at most this often (seconds).
 _MEASURE_EVERY = 900.0
 _DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
@@ -65,7 +65,8 @@ class OffVolume:
     rpo_seconds: float | None  # age of the newest data off the volume (None: nothing yet)
     rpo_bound_seconds: float
     over_bound: bool  # during market hours, rpo above the bound (or nothing off the volume)
-    repository_bytes: int
+    repository_bytes: int | None  # None until measured
+    repository_measured_at: float | None
     snapshots: int
     last_verified_snapshot: str
     last_verified_at: float | None
@@ -108,8 +109,11 @@ class BackupService:
         self._failures = 0
         self._retry_at: float | None = None
         self._rotation_due: float | None = None
-        self._repo_bytes = 0
-        self._repo_measured = -_MEASURE_EVERY
+        self._repo_bytes: int | None = None
+        self._repo_measured = -_MEASURE_EVERY  # monotonic
+        self._repo_measured_at: float | None = None  # wall clock
+        self._measured_after_snapshot = False
+        self._snap_cache: tuple[int, builtins.list[Manifest]] | None = None
         self._wake: asyncio.Event | None = None
 
     # --- the engine ----------------------------------------------------------------------
@@ -124,6 +128,11 @@ class BackupService:
     def running(self) -> bool:
         return self._running
 
+    @property
+    def repository_size(self) -> int | None:
+        """The repository's bytes at the last measurement (None before the first)."""
+        return self._repo_bytes
+
     # --- taking a snapshot ---------------------------------------------------------------
     def run_sync(self, progress: ProgressFn | None = None, *, now: float | None = None) -> Manifest:
         """Take a snapshot in the calling thread (CLI); Busy when one is already running."""
@@ -134,9 +143,15 @@ class BackupService:
             with engine.lock():
                 self._events("backup_started", {"repository": engine.repository.display})
                 m = engine.snapshot(report, now=now)
-                if time.monotonic() - self._repo_measured > _MEASURE_EVERY:
-                    self._repo_bytes = engine.repository_bytes()
-                    self._repo_measured = time.monotonic()
+                # a local repository is measured after every snapshot (a walk of its files);
+                # an object store (restic stats) after the first and then every 15 minutes
+                if (
+                    engine.repository.local
+                    or not self._measured_after_snapshot
+                    or time.monotonic() - self._repo_measured > _MEASURE_EVERY
+                ):
+                    self._measured(engine.repository_bytes())
+                    self._measured_after_snapshot = True
         except Busy:
             raise
         except ObserverError as e:
@@ -149,6 +164,8 @@ class BackupService:
             )
             self._failed(msg)
             raise ObserverError(msg) from e
+        finally:
+            self._snap_cache = None  # records were written
         self._last_result, self._last_error = BackupResult.OK, ""
         self._last_id, self._last_duration = m.short_id, time.monotonic() - started
         self._failures, self._retry_at = 0, None
@@ -178,6 +195,24 @@ class BackupService:
             m.short_id, len(m.files), m.data_added, m.repository, m.manifest_sha256,
         )  # fmt: skip
         return m
+
+    def _measured(self, nbytes: int) -> None:
+        self._repo_bytes = nbytes
+        self._repo_measured = time.monotonic()
+        self._repo_measured_at = self._clock()
+
+    def measure_repository(self) -> int | None:
+        """Measure the repository's size now (at start: status shows it before the first
+        snapshot); None, logged, when the repository cannot be read."""
+        try:
+            self._measured(self.engine.repository_bytes())
+        except ObserverError as e:
+            log.warning("cannot measure the backup repository: %s", e)
+            return None
+        except OSError as e:
+            log.warning("cannot measure the backup repository: %s", e.strerror or e)
+            return None
+        return self._repo_bytes
 
     def _failed(self, message: str) -> None:
         self._last_result, self._last_error = BackupResult.FAILED, message
@@ -209,12 +244,22 @@ class BackupService:
 
     # --- reading -------------------------------------------------------------------------
     def snapshots(self) -> builtins.list[Manifest]:
-        """Snapshots recorded for the configured repository, newest first."""
+        """Snapshots recorded for the configured repository, newest first.
+
+        The records are read again only when their folder changed (status asks several
+        times a second; a month of snapshots is hundreds of records).
+        """
         try:
             shown = self.engine.repository.display
         except ObserverError:
             return []
-        return [m for m in load_snapshots(self.state) if m.repository == shown]
+        try:
+            stamp = snapshots_dir(self.state).stat().st_mtime_ns
+        except OSError:
+            stamp = -1
+        if self._snap_cache is None or self._snap_cache[0] != stamp or stamp == -1:
+            self._snap_cache = (stamp, load_snapshots(self.state))
+        return [m for m in self._snap_cache[1] if m.repository == shown]
 
     def list(self) -> builtins.list[Manifest]:
         """Every snapshot, then the legacy archives, each newest first."""
@@ -233,7 +278,10 @@ class BackupService:
         else:
             engine = self.engine
             with engine.lock():
-                m, result = engine.verify(backup_id, self.cfg.backup_verify_read_percent)
+                try:
+                    m, result = engine.verify(backup_id, self.cfg.backup_verify_read_percent)
+                finally:
+                    self._snap_cache = None
             result.id = m.short_id
         self._events(
             "backup_verified",
@@ -288,8 +336,11 @@ class BackupService:
     def policy_sync(self) -> builtins.list[str]:
         engine = self.engine
         with engine.lock():
-            removed = engine.apply_policy()
-            self._repo_bytes = engine.repository_bytes()
+            try:
+                removed = engine.apply_policy()
+            finally:
+                self._snap_cache = None
+            self._measured(engine.repository_bytes())
         if removed:
             self._events("backup_policy", {"forgotten": removed})
         return removed
@@ -338,6 +389,10 @@ class BackupService:
     async def schedule_loop(self) -> None:
         """Run until cancelled: rotation-triggered and daily snapshots, retries, policy, drill."""
         self._wake = asyncio.Event()
+        # the repository's size in status from the start (in the background: a slow object
+        # store must not delay the first snapshot)
+        measuring = asyncio.ensure_future(asyncio.to_thread(self.measure_repository))
+        measuring.add_done_callback(lambda t: t.cancelled() or t.exception())
         daily = self.next_scheduled()
         while True:
             due = self._next_due(daily)
@@ -404,6 +459,7 @@ class BackupService:
             rpo_bound_seconds=bound,
             over_bound=over,
             repository_bytes=self._repo_bytes,
+            repository_measured_at=self._repo_measured_at,
             snapshots=len(snaps),
             last_verified_snapshot=verified.short_id if verified else "",
             last_verified_at=verified.verified_at if verified else None,
@@ -415,9 +471,12 @@ class BackupService:
         )
 
     def status(self, now: float | None = None) -> BackupStatus:
+        """Last result, schedule and verification, with what is off the volume (the RPO)."""
+        now = self._clock() if now is None else now
         snaps = self.snapshots()
         legacy = self.legacy.list()
         newest = snaps[0] if snaps else None
+        off = self.off_volume_status(now)
         last_result = BackupResult.RUNNING if self._running else self._last_result
         if last_result is BackupResult.NONE and newest is not None:
             last_result = BackupResult.OK
@@ -428,16 +487,32 @@ class BackupService:
         return BackupStatus(
             last_result=last_result,
             last_id=self._last_id or (newest.short_id if newest else ""),
-            last_error=self._last_error,
+            last_error=off.last_error,
             last_success_at=newest.created_at if newest else None,
             last_duration_seconds=self._last_duration
             or (newest.duration_seconds if newest else 0.0),
             next_scheduled_at=self.next_scheduled(now),
             count=len(snaps) + len(legacy),
-            total_bytes=self._repo_bytes + sum(m.archive_bytes for m in legacy),
+            total_bytes=(off.repository_bytes or 0) + sum(m.archive_bytes for m in legacy),
             verification=verification,
-            last_verified_at=newest.verified_at if newest else None,
+            last_verified_at=off.last_verified_at,
             retain_days=self.cfg.backup_keep_daily,
+            repository=off.repository,
+            off_volume=off.off_volume,
+            newest_snapshot=off.newest_snapshot,
+            newest_snapshot_at=off.newest_at,
+            rpo_seconds=off.rpo_seconds,
+            rpo_bound_seconds=off.rpo_bound_seconds,
+            rpo_over_bound=off.over_bound,
+            repository_bytes=off.repository_bytes,
+            repository_measured_at=off.repository_measured_at,
+            snapshots=off.snapshots,
+            last_verified_snapshot=off.last_verified_snapshot,
+            last_drill_at=off.last_drill_at,
+            last_drill_ok=off.last_drill_ok,
+            next_retry_at=off.next_retry_at,
+            next_snapshot_at=off.next_due_at,
+            legacy_archives=len(legacy),
             contents=CONTENTS,
         )
 

@@ -5,7 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from observer.daemon.doctor import check_env, check_runtime, check_secrets, check_storage
+from observer.daemon.doctor import (
+    check_backup,
+    check_env,
+    check_runtime,
+    check_secrets,
+    check_storage,
+)
 from observer.daemon.doctor.context import Context
 from observer.daemon.doctor.findings import Finding, Severity
 from observer.daemon.doctor.render import (
@@ -46,6 +52,8 @@ def check_context(ctx: Context) -> list[Finding]:
         mine += check_runtime.check_security(ctx, col)
         mine += check_runtime.check_memory(col)
         mine += check_runtime.check_network(ctx, col)
+        mine += check_backup.check_backup_repository(ctx, col)
+        mine += check_backup.check_retention_capacity(ctx, col)
         out += mine + check_env.fallback_summary(col, mine)
     return _dedupe(out)
 

@@ -37,6 +37,7 @@ from observer.daemon.kis.codes import split_code
 from observer.daemon.kis.parser import FrameParser
 from observer.daemon.kis.session import RealtimeSession, SessionPhase
 from observer.daemon.model import Track
+from observer.daemon.status import capacity
 from observer.daemon.status import model as st
 from observer.daemon.stores.parquet import ParquetSink
 from observer.daemon.stores.postgres import PostgresSink
@@ -59,6 +60,8 @@ _POSTGRES_STATE = {
 SNAPSHOT_EVERY = 10.0
 #: Seconds between two walks of the written paths for Observer's own bytes per volume.
 OWN_BYTES_EVERY = 5.0
+#: Observer's files are measured for the capacity projection this often (seconds).
+CAPACITY_EVERY = 60.0
 
 
 @dataclass(frozen=True)
@@ -108,6 +111,7 @@ class StatusBuilder:
         self._counts: deque[tuple[float, dict[Track, int]]] = deque(maxlen=62)
         self._failures: dict[str, str] = {}
         self._gaps_cache: tuple[str, float, list[st.GapRecord]] = ("", 0.0, [])
+        self._projections: dict[str, capacity.Projection] = {}
 
     def _problems(self) -> dict[str, str]:
         """Background tasks that failed lately, and the status's own failures."""
@@ -123,14 +127,18 @@ class StatusBuilder:
 
     async def sample_loop(self) -> None:
         """Sample once a second (off the event loop: statvfs, and every OWN_BYTES_EVERY
-        seconds a walk of the written paths); keep ``status.json`` every SNAPSHOT_EVERY."""
-        last_snapshot = last_walk = -SNAPSHOT_EVERY
+        seconds a walk of the written paths); keep ``status.json`` every SNAPSHOT_EVERY
+        seconds; project the volumes' capacity every CAPACITY_EVERY seconds."""
+        last_snapshot = last_walk = last_capacity = -CAPACITY_EVERY
         while True:
             now = time.monotonic()
             walk = now - last_walk >= OWN_BYTES_EVERY
             if walk:
                 last_walk = now
             await asyncio.to_thread(self.sample, now, walk=walk)
+            if now - last_capacity >= CAPACITY_EVERY:
+                last_capacity = now
+                await asyncio.to_thread(self.project_capacity)
             if now - last_snapshot >= SNAPSHOT_EVERY:
                 last_snapshot = now
                 await asyncio.to_thread(self._write_snapshot, st.to_json(self.build()))
@@ -145,6 +153,31 @@ class StatusBuilder:
                 own = vol.tree_bytes([Path(p) for p in v.paths])
                 self._own[v.mount_point] = own
                 self._own_growth.setdefault(v.mount_point, vol.GrowthTracker()).add(own, now)
+
+    def project_capacity(self, now: float | None = None) -> None:
+        """Measure Observer's files per volume and project each volume at the policy."""
+        today = to_kst(time.time() if now is None else now).date()
+        b = self.d.backups
+        try:
+            found = capacity.measure(
+                self.cfg, today, mounts=self._mount_table(), snapshots=b.snapshots(),
+                repository_bytes=b.repository_size,
+            )  # fmt: skip
+        except OSError as e:
+            self._failures["capacity"] = f"cannot measure Observer's files: {e.strerror or e}"
+            return
+        self._failures.pop("capacity", None)
+        projections = {}
+        for v in self._volumes():
+            use = found.get(v.mount_point)
+            if use is None:
+                continue
+            reserve = self.cfg.min_free_mb * 1024 * 1024
+            projections[v.mount_point] = capacity.project(
+                v.capacity_bytes, v.used_bytes, reserve, use.classes, today,
+                transient=use.transient,
+            )  # fmt: skip
+        self._projections = projections
 
     def _write_snapshot(self, text: str) -> None:
         path = self.cfg.snapshot_dir / "status.json"
@@ -204,6 +237,12 @@ class StatusBuilder:
                     observer_bytes=self._own.get(u.mount_point),
                     observer_growth_bytes_per_second=own.rate() if own else 0.0,
                 )
+                pr = self._projections.get(u.mount_point)
+                if pr is not None:
+                    vs.observer_bytes_per_trading_day = pr.bytes_per_trading_day
+                    vs.projected_days_until_full = pr.days_until_full
+                    vs.projected_peak_bytes = pr.peak_bytes
+                    vs.projection = pr.text
                 by_mount[u.mount_point] = vs
             vs.paths.append(str(path))
             vs.variables.append(v.name)
@@ -248,8 +287,9 @@ class StatusBuilder:
             out.append(self._postgres_lag(self.d.postgres, track))
         return out
 
-    def _degraded(self) -> list[str]:
-        """Degraded-but-collecting conditions: a failed background part, PostgreSQL away."""
+    def _degraded(self, backups: st.BackupStatus) -> list[str]:
+        """Degraded-but-collecting conditions: a failed background part, intake paused,
+        PostgreSQL away, the RPO over its bound."""
         out = [f"{k}: {v}" for k, v in self._problems().items()]
         out += self.d.intake.paused()
         pg = self.d.postgres
@@ -257,6 +297,15 @@ class StatusBuilder:
             s = pg.status()
             if s.state in ("retrying", "connecting") and s.last_error:
                 out.append(f"{s.last_error} ({s.lag_rows} lines waiting)")
+        if backups.rpo_over_bound:
+            bound = f"OBSERVER_BACKUP_RPO_MINUTES={self.cfg.backup_rpo_minutes}"
+            if backups.rpo_seconds is None:
+                what = "nothing is off the data volume yet"
+            else:
+                what = (f"the newest data off the volume is {backups.rpo_seconds / 60:.0f} min "
+                        "old")  # fmt: skip
+            why = f": {backups.last_error}" if backups.last_error else ""
+            out.append(f"backups: {what}, over {bound} during market hours{why}")
         return out
 
     def _streams(self) -> list[st.StreamStatus]:
@@ -462,6 +511,7 @@ class StatusBuilder:
         d = self.d
         cfg = self.cfg
         subs = d.hub.subscribers()
+        backups = d.backups.status()
         return st.Status(
             daemon_version=__version__,
             app_env=cfg.app_env,
@@ -474,11 +524,11 @@ class StatusBuilder:
             volumes=self._volumes(),
             streams=self._streams(),
             secrets=self._secrets(),
-            backups=d.backups.status(),
+            backups=backups,
             warnings=self._warnings(),
             health=d.health.probes(),
             tail=st.TailStats(subscribers=len(subs), dropped_total=d.hub.dropped_total),
             recovery=self._recovery(),
             gaps_today=self._gaps_today(),
-            degraded=self._degraded(),
+            degraded=self._degraded(backups),
         )

@@ -149,6 +149,11 @@ class VolumeStatus:
     observer_bytes: int | None = None
     #: Growth of observer_bytes, bytes per second (what drives seconds_until_full).
     observer_growth_bytes_per_second: float = 0.0
+    # --- capacity at the retention policy (daemon/status/capacity.py) ---------------------
+    observer_bytes_per_trading_day: float = 0.0  # Observer's own files, not the filesystem
+    projected_days_until_full: float | None = None  # None: never, or no rate yet
+    projected_peak_bytes: int | None = None  # the steady state; None when it grows forever
+    projection: str = ""
 
 
 @dataclass
@@ -199,10 +204,28 @@ class BackupStatus:
     count: int = 0
     total_bytes: int = 0
     verification: Verification = Verification.UNVERIFIED
+    #: When ``last_verified_snapshot`` was verified.
     last_verified_at: float | None = None
     retain_days: int = 0
     #: What a backup holds, in words.
     contents: str = ""
+    # --- off the data volume (the RPO) -------------------------------------------------
+    repository: str = ""  # display form, never credentials
+    off_volume: bool = False  # False: a local repository on the data volume's filesystem
+    newest_snapshot: str = ""
+    newest_snapshot_at: float | None = None  # when the newest snapshot's data was read
+    rpo_seconds: float | None = None  # age of the newest data off the volume
+    rpo_bound_seconds: float = 0.0
+    rpo_over_bound: bool = False  # during market hours, above the bound (or no snapshot)
+    repository_bytes: int | None = None  # None until measured
+    repository_measured_at: float | None = None
+    snapshots: int = 0
+    last_verified_snapshot: str = ""
+    last_drill_at: float | None = None
+    last_drill_ok: bool | None = None
+    next_retry_at: float | None = None
+    next_snapshot_at: float | None = None
+    legacy_archives: int = 0
 
 
 @dataclass
@@ -364,6 +387,8 @@ _TIME_FIELDS = frozenset(
         "generated_at", "started_at", "connected_since", "last_frame_at", "next_attempt_at",
         "last_at", "opened_at", "next_rotation_at", "last_fsync_at", "expires_at",
         "last_success_at", "next_scheduled_at", "last_verified_at", "at", "start", "end",
+        "newest_snapshot_at", "repository_measured_at", "last_drill_at", "next_retry_at",
+        "next_snapshot_at",
     }
 )  # fmt: skip
 

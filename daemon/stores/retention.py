@@ -103,6 +103,16 @@ def sha256_of(path: Path) -> str:
     return h.hexdigest()
 
 
+def log_classes(c: Config) -> list[tuple[str, Path, int]]:
+    """The log classes: (category, folder, days kept; 0 = forever)."""
+    return [
+        ("scalp_log", c.log_dir / "scalp", c.retain_scalp_log_days),
+        ("swing_log", c.log_dir / "swing", c.retain_swing_log_days),
+        ("system_log", c.system_log_dir, c.retain_system_log_days),
+        ("maintenance_log", c.maintenance_log_dir, c.retain_system_log_days),
+    ]
+
+
 class Retention:
     """Plans and applies the retention rules for one daemon's volumes."""
 
@@ -141,13 +151,7 @@ class Retention:
         self._plan_backups(p, now, held)
         self._plan_raw(p, now, held)
         self._plan_datasets(p, now, held)
-        c = self.cfg
-        for category, logs, days in (
-            ("scalp_log", c.log_dir / "scalp", c.retain_scalp_log_days),
-            ("swing_log", c.log_dir / "swing", c.retain_swing_log_days),
-            ("system_log", c.system_log_dir, c.retain_system_log_days),
-            ("maintenance_log", c.maintenance_log_dir, c.retain_system_log_days),
-        ):
+        for category, logs, days in log_classes(self.cfg):
             self._plan_plain(p, now, category, logs, days)
         for (where, category, reason), s in sorted(p.summary.items()):
             total = p.seen.get(where, s.files)

@@ -25,6 +25,7 @@ from observer.v1 import observer_pb2_grpc as pb_grpc
 #: 2026-11-20 10:15:00 KST, the fixed "now" of every canned snapshot.
 NOW = 1_795_138_500.0
 TOKEN = "standin-control-token"
+REPOSITORY = "s3:https://objectstorage.example/observer-backups/observer-prod"
 
 SYMBOLS = ["005930", "000660", "035420", "005380", "051910", "006400", "035720", "068270"]
 _BASE = [71_000, 182_500, 201_000, 245_000, 388_000, 402_500, 48_650, 176_300]
@@ -36,7 +37,9 @@ def ts(seconds: float) -> Timestamp:
     return t
 
 
-def canned_status(*, ephemeral: bool = False, backups: int = 2) -> pb.Status:
+def canned_status(
+    *, ephemeral: bool = False, backups: int = 2, rpo_seconds: float = 1500.0
+) -> pb.Status:
     """A realistic snapshot of a daemon collecting on the simulator, every value fixed."""
     st = pb.Status(
         generated_at=ts(NOW),
@@ -164,15 +167,25 @@ def canned_status(*, ephemeral: bool = False, backups: int = 2) -> pb.Status:
     )  # fmt: skip
     b = st.backups
     b.last_result = pb.BACKUP_RESULT_OK if backups else pb.BACKUP_RESULT_NONE
+    b.repository = REPOSITORY
+    b.off_volume = True
+    b.rpo_bound_seconds = 90 * 60
     if backups:
-        b.last_id = "20261119T070000Z-1a2b"
-        b.last_success_at.CopyFrom(ts(NOW - 11700))
+        b.last_id = b.newest_snapshot = b.last_verified_snapshot = "1a2b3c4d"
+        b.last_success_at.CopyFrom(ts(NOW - rpo_seconds))
+        b.newest_snapshot_at.CopyFrom(ts(NOW - rpo_seconds))
+        b.rpo_seconds = rpo_seconds
         b.last_duration_seconds = 14.2
         b.verification = pb.VERIFICATION_STATE_VERIFIED
-        b.last_verified_at.CopyFrom(ts(NOW - 11680))
+        b.last_verified_at.CopyFrom(ts(NOW - rpo_seconds + 20))
+        b.last_drill_at.CopyFrom(ts(NOW - 2 * 86400 - 3600))
+        b.last_drill_ok = True
+    b.rpo_over_bound = not backups or rpo_seconds > b.rpo_bound_seconds  # 10:15, market hours
     b.next_scheduled_at.CopyFrom(ts(NOW + 20700))
-    b.count = backups
-    b.total_bytes = backups * 512 * 1024**2
+    b.next_snapshot_at.CopyFrom(ts(NOW + 2700 + 600))
+    b.count = b.snapshots = backups
+    b.total_bytes = b.repository_bytes = backups * 512 * 1024**2
+    b.repository_measured_at.CopyFrom(ts(NOW - 600))
     b.retain_days = 14
     b.contents = (
         "the tick files (assets/), the Parquet datasets (datasets/), the event bus "
@@ -208,13 +221,22 @@ def canned_ticks(n: int, start: int = 0) -> list[pb.Tick]:
     return out
 
 
-def manifest(backup_id: str) -> pb.BackupManifest:
-    digest = hashlib.sha256(backup_id.encode()).hexdigest()
+def manifest(snapshot_id: str) -> pb.BackupManifest:
+    """A snapshot's manifest as the daemon sends it (the deprecated archive fields filled in
+    their snapshot meaning, as the daemon does for older clients)."""
+    digest = hashlib.sha256(snapshot_id.encode()).hexdigest()
+    files = [
+        pb.BackupFile(path=f"assets/scalp/20261120_0{i}.jsonl", bytes=107_374_182,
+                      sha256=hashlib.sha256(f"{snapshot_id}{i}".encode()).hexdigest())
+        for i in range(5)
+    ]  # fmt: skip
     return pb.BackupManifest(
-        id=backup_id, created_at=ts(NOW), daemon_version="0.1.0",
-        archive=f"backups/archives/{backup_id}.tar.gz", archive_bytes=536_870_912,
-        archive_sha256=digest, duration_seconds=14.2,
+        id=snapshot_id[:8], created_at=ts(NOW), daemon_version="0.1.0",
+        archive=f"{REPOSITORY}#{snapshot_id}", archive_bytes=88_080_384,
+        archive_sha256=digest, files=files, duration_seconds=14.2,
         verification=pb.VERIFICATION_STATE_VERIFIED, verified_at=ts(NOW),
+        snapshot_id=snapshot_id, repository=REPOSITORY, manifest_sha256=digest,
+        data_added=88_080_384, total_file_bytes=5 * 107_374_182,
     )  # fmt: skip
 
 
@@ -232,6 +254,7 @@ class StandIn:
     backup_step_seconds: float = 0.05
     backups_taken: int = 0
     hold_backup: asyncio.Event | None = None  # when set, the backup waits for it before DONE
+    hold_after_files: int = 0  # ... or, when > 0, after this many files; < 0: before any
     tail_requests: list[pb.TailRequest] = field(default_factory=list)
 
     @property
@@ -292,23 +315,34 @@ class _Control(pb_grpc.ControlServiceServicer):
     async def TriggerBackup(self, request, context):
         await self._check(context)
         n = self.s.backup_steps
-        yield pb.BackupProgress(phase=pb.BACKUP_PHASE_SCANNING, files_total=n, bytes_total=n * 1000)
+        size = 107_374_182
+        if self.s.hold_backup is not None and self.s.hold_after_files < 0:
+            await self.s.hold_backup.wait()  # restic still opening the repository
+        yield pb.BackupProgress(phase=pb.BACKUP_PHASE_SCANNING, files_total=n, bytes_total=n * size)
         for i in range(1, n + 1):
             await asyncio.sleep(self.s.backup_step_seconds)
             yield pb.BackupProgress(
                 phase=pb.BACKUP_PHASE_ARCHIVING, files_done=i, files_total=n,
-                bytes_done=i * 1000, bytes_total=n * 1000, current_file=f"assets/scalp/20261120_0{i}.jsonl",
+                bytes_done=i * size, bytes_total=n * size, percent=100.0 * i / n,
+                current_file=f"assets/scalp/20261120_0{i}.jsonl",
             )  # fmt: skip
-        if self.s.hold_backup is not None:
+            if self.s.hold_backup is not None and i == self.s.hold_after_files:
+                await self.s.hold_backup.wait()
+        if self.s.hold_backup is not None and not self.s.hold_after_files:
             await self.s.hold_backup.wait()
-        yield pb.BackupProgress(phase=pb.BACKUP_PHASE_FINALIZING, files_done=n, files_total=n)
+        yield pb.BackupProgress(
+            phase=pb.BACKUP_PHASE_FINALIZING, files_done=n, files_total=n, percent=100.0
+        )
         self.s.backups_taken += 1
-        m = manifest(f"20261120T011500Z-{self.s.backups_taken:04x}")
-        yield pb.BackupProgress(phase=pb.BACKUP_PHASE_DONE, files_done=n, files_total=n, manifest=m)
+        m = manifest(f"5e1f0c{self.s.backups_taken:02x}" + "9a" * 28)
+        yield pb.BackupProgress(
+            phase=pb.BACKUP_PHASE_DONE, files_done=n, files_total=n, bytes_done=n * size,
+            bytes_total=n * size, percent=100.0, manifest=m,
+        )  # fmt: skip
 
     async def ListBackups(self, request, context):
         await self._check(context)
-        return pb.ListBackupsResponse(backups=[manifest("20261119T070000Z-1a2b")])
+        return pb.ListBackupsResponse(backups=[manifest("1a2b3c4d" + "7e" * 28)])
 
     async def VerifyBackup(self, request, context):
         await self._check(context)

@@ -63,11 +63,12 @@ async def test_volumes_rotation_secrets_and_backups_panels_fill_from_real_status
         assert ".jsonl" in text and "lines" in text  # rotation: the current segment
         assert "OBSERVER_CONTROL_TOKEN" in text and fingerprint in text
         assert daemon.token not in text
-        assert "schedule off" in text  # backups: OBSERVER_BACKUP_TIME is empty in the harness
+        assert "daily off" in text  # backups: OBSERVER_BACKUP_TIME is empty in the harness
+        assert "RPO " in text and "repo " in text  # the age off the volume, the repository
         assert "startup ●" in text and "readiness ●" in text
 
 
-async def test_backup_triggered_from_the_ui_completes_and_shows_the_archive_checksum(
+async def test_backup_triggered_from_the_ui_shows_the_snapshot_and_its_manifest_sha256(
     daemon,
 ) -> None:
     app = ObserverConsole(daemon.target, token=daemon.token)
@@ -78,9 +79,12 @@ async def test_backup_triggered_from_the_ui_completes_and_shows_the_archive_chec
         await eventually(lambda: app.state.backup_manifest is not None, within=30)
         manifest = app.state.backup_manifest
         assert manifest is not None
-        await eventually(lambda: manifest.archive_sha256 in screen_text(app))
+        await eventually(lambda: manifest.manifest_sha256 in screen_text(app))
+        assert manifest.snapshot_id.startswith(manifest.id) and manifest.id in screen_text(app)
         # the checksum shown is the sha256 of the manifest stored inside the snapshot
-        repo, _, snapshot = manifest.archive.rpartition("#")
+        repo, snapshot = manifest.repository, manifest.snapshot_id
+        assert manifest.archive == f"{repo}#{snapshot}"  # the deprecated field, for old clients
+        assert manifest.archive_sha256 == manifest.manifest_sha256
         dumped = await asyncio.to_thread(
             subprocess.run,
             ["restic", "dump", "--no-lock", snapshot, "/.observer-manifest.json"],
@@ -88,8 +92,8 @@ async def test_backup_triggered_from_the_ui_completes_and_shows_the_archive_chec
                  "RESTIC_PASSWORD_FILE": repo + ".password", "HOME": str(daemon.root)},
             capture_output=True, check=True, timeout=60,
         )  # fmt: skip
-        assert hashlib.sha256(dumped.stdout).hexdigest() == manifest.archive_sha256
-        assert "Backup done" in screen_text(app)
+        assert hashlib.sha256(dumped.stdout).hexdigest() == manifest.manifest_sha256
+        assert "Snapshot done" in screen_text(app) and "manifest sha256" in screen_text(app)
 
 
 async def test_a_wrong_control_token_shows_the_refusal_plainly(daemon) -> None:

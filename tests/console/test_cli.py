@@ -36,6 +36,7 @@ def test_status_prints_the_daemon_once_and_exits_zero_when_healthy(daemon, capsy
     assert cli.main(["--target", daemon.target, "status"]) == 0
     out = capsys.readouterr().out
     assert "healthy" in out and "startup ok" in out and "readiness ok" in out
+    assert "  RPO " in out and "repository " in out  # the age off the volume, and where
 
 
 def test_status_json_carries_health_probes_and_the_full_status(daemon, capsys) -> None:
@@ -44,6 +45,9 @@ def test_status_json_carries_health_probes_and_the_full_status(daemon, capsys) -
     assert doc["healthy"] is True
     assert doc["probes"]["observer.readiness"] is True
     assert doc["status"]["volumes"][0]["variables"]
+    b = doc["status"]["backups"]
+    assert b["repository"] and b["rpo_bound_seconds"] == 5400 and "repository_bytes" in b
+    assert all("projection" in v for v in doc["status"]["volumes"])
     assert daemon.token not in json.dumps(doc)
 
 

@@ -64,6 +64,12 @@ def ephemeral_standin() -> Iterator[Served]:
     yield from _serve(canned_status(ephemeral=True))
 
 
+@pytest.fixture
+def late_standin() -> Iterator[Served]:
+    """The newest snapshot is 3h05m old at 10:15 KST: over the 90-minute RPO bound."""
+    yield from _serve(canned_status(rpo_seconds=3 * 3600 + 300))
+
+
 def _app() -> ObserverConsole:
     app = ObserverConsole(ADDRESS, token=TOKEN, sample_rates=False, clock=lambda: 1000.0)
     app.state.rates.extend(RATES)
@@ -101,6 +107,10 @@ def test_ephemeral_volume_is_a_red_warning(snap_compare, ephemeral_standin) -> N
     assert snap_compare(_app(), terminal_size=(120, 36), run_before=_settled)
 
 
+def test_an_rpo_over_its_bound_is_red_in_the_backup_panel(snap_compare, late_standin) -> None:
+    assert snap_compare(_app(), terminal_size=(120, 36), run_before=_settled)
+
+
 def test_backup_dialog_shows_progress_then_the_checksum(snap_compare, standin) -> None:
     async def backup(pilot: Pilot[object]) -> None:
         await _settled(pilot)
@@ -115,6 +125,28 @@ def test_backup_dialog_shows_progress_then_the_checksum(snap_compare, standin) -
         await pilot.pause()
 
     assert snap_compare(_app(), terminal_size=(120, 36), run_before=backup)
+
+
+def test_backup_dialog_streams_restics_files_bytes_and_percent(snap_compare, standin) -> None:
+    standin.standin.hold_backup = asyncio.Event()  # the stand-in holds after 3 of 5 files
+    standin.standin.hold_after_files = 3
+
+    async def uploading(pilot: Pilot[object]) -> None:
+        await _settled(pilot)
+        app = pilot.app
+        assert isinstance(app, ObserverConsole)
+        await pilot.press("b", "y")
+
+        def last_file_read() -> bool:
+            p = app.state.backup_progress
+            return p is not None and p.phase == pb.BACKUP_PHASE_ARCHIVING and p.files_done == 3
+
+        await eventually(last_file_read)
+        app.flush()
+        app.clear_notifications()
+        await pilot.pause()
+
+    assert snap_compare(_app(), terminal_size=(120, 36), run_before=uploading)
 
 
 def test_disconnected_shows_the_banner_and_stale_panels(snap_compare, standin) -> None:

@@ -1,10 +1,14 @@
 """Fixtures shared by the daemon tests: one real PostgreSQL server and one real SeaweedFS
-S3 object store for the session."""
+S3 object store for the session, and a directory on another filesystem than tmp_path."""
 
 from __future__ import annotations
 
 import itertools
+import os
+import shutil
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -62,3 +66,19 @@ def s3(seaweed: SeaweedS3) -> SeaweedS3:
         seaweed.resume()
         seaweed.wait_ready(30)
     return seaweed
+
+
+@pytest.fixture
+def other_filesystem() -> Iterator[Path]:
+    """A directory on another filesystem than the tests' temp directory (tmpfs /dev/shm):
+    a repository there is off the data volume."""
+    shm = Path("/dev/shm")
+    if not shm.is_dir() or not os.access(shm, os.W_OK):
+        pytest.skip("/dev/shm is not a writable directory here")
+    d = Path(tempfile.mkdtemp(prefix="observer-other-fs-", dir=shm))
+    try:
+        if os.stat(d).st_dev == os.stat(tempfile.gettempdir()).st_dev:
+            pytest.skip("/dev/shm is on the same filesystem as the temp directory")
+        yield d
+    finally:
+        shutil.rmtree(d, ignore_errors=True)

@@ -11,6 +11,7 @@ import os
 import shutil
 import stat
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -352,6 +353,35 @@ def test_facts_of_closed_files_are_read_once(
     os.utime(scalp_path(cfg.data_dir, "20261120", 9), (1, 1))
     svc.run_sync()
     assert reads == ["assets/scalp/20261120_09.jsonl"]  # changed mtime: read again
+
+
+def test_observer_daemon_backup_with_nothing_configured_just_works(tmp_path: Path) -> None:
+    """The shell command in an empty directory with a bare environment: the embedded
+    default repository is created under ./observer-runtime/, the snapshot is verified, and
+    verify and restore find it again."""
+    write_lines(
+        scalp_path(tmp_path / "observer-runtime" / "data", "20261120", 9),
+        ticks("20261120", 9, 200),
+    )
+    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path)}
+    daemon = [sys.executable, "-m", "observer.daemon"]
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*daemon, *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+        )
+
+    backup = run("backup")
+    assert backup.returncode == 0, backup.stderr
+    assert f"repository  {tmp_path}/observer-runtime/backup-repo" in backup.stdout
+    assert "verified    yes" in backup.stdout
+    snapshot = backup.stdout.split("snapshot ", 1)[1].split()[0]
+    assert (tmp_path / "observer-runtime" / "backup-repo.password").is_file()
+    verify = run("verify")
+    assert verify.returncode == 0 and verify.stdout.startswith(f"OK {snapshot}: 1 files")
+    restore = run("restore", snapshot, "--into", str(tmp_path / "restored"))
+    assert restore.returncode == 0, restore.stderr
+    assert (tmp_path / "restored" / "assets" / "scalp" / "20261120_09.jsonl").is_file()
 
 
 def test_status_says_what_a_backup_holds_and_it_matches_what_is_archived(tmp_path: Path) -> None:

@@ -76,7 +76,7 @@ def test_snapshot_verify_restore_against_the_object_store(tmp_path: Path, s3: Se
         assert hashlib.sha256((into / f.path).read_bytes()).hexdigest() == f.sha256
     assert _snapshots_in_repo(svc) == [m.snapshot_id]
     st = svc.off_volume_status()
-    assert st.repository_bytes > 0 and st.last_verified_snapshot == m.short_id
+    assert st.repository_bytes and st.last_verified_snapshot == m.short_id
 
 
 def test_retention_deletes_raw_only_after_a_verified_snapshot_in_the_store_holds_it(

@@ -194,6 +194,22 @@ INCIDENTS: dict[str, list[Want]] = {
         Want(C, DEP, f"{OBS}.volumeMounts[data].readOnly",
              "remove readOnly: true from the volumeMount 'data'"),
     ],
+    # Backups and capacity (production)
+    "backup-repo-on-data-pvc": [
+        Want(H, "ConfigMap/observer-config", "data.OBSERVER_BACKUP_REPOSITORY",
+             "set OBSERVER_BACKUP_REPOSITORY to an s3: repository off the node",
+             "on claim observer-data-pvc, the data volume it is meant to protect"),
+    ],
+    "backup-repo-unset": [
+        Want(H, "ConfigMap/observer-config", "data.OBSERVER_BACKUP_REPOSITORY",
+             "set OBSERVER_BACKUP_REPOSITORY to an s3: repository off the node",
+             "/opt/platform/runtime/observer/observer-runtime/backup-repo"),
+    ],
+    "data-pvc-too-small": [
+        Want(H, "PersistentVolumeClaim/observer-data-pvc", "spec.resources.requests.storage",
+             "raise spec.resources.requests.storage of claim observer-data-pvc to 18Gi",
+             "OBSERVER_RETAIN_RAW_DAYS=7, OBSERVER_RETAIN_DATASET_DAYS=180"),
+    ],
 }  # fmt: skip
 
 #: Correct layouts: doctor must pass them (exit 0, INFO at most).

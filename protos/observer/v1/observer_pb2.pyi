@@ -280,7 +280,7 @@ class TrackRate(_message.Message):
     def __init__(self, track: _Optional[_Union[Track, str]] = ..., rate_1s: _Optional[float] = ..., rate_1m: _Optional[float] = ..., total: _Optional[int] = ..., today: _Optional[int] = ..., last_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class Volume(_message.Message):
-    __slots__ = ("mount_point", "paths", "variables", "kind", "kind_reason", "fs_type", "capacity_bytes", "used_bytes", "free_bytes", "inodes_total", "inodes_free", "growth_bytes_per_second", "seconds_until_full", "writable", "nearly_full", "observer_bytes", "observer_growth_bytes_per_second")
+    __slots__ = ("mount_point", "paths", "variables", "kind", "kind_reason", "fs_type", "capacity_bytes", "used_bytes", "free_bytes", "inodes_total", "inodes_free", "growth_bytes_per_second", "seconds_until_full", "writable", "nearly_full", "observer_bytes", "observer_growth_bytes_per_second", "observer_bytes_per_trading_day", "projected_days_until_full", "projected_peak_bytes", "projection")
     MOUNT_POINT_FIELD_NUMBER: _ClassVar[int]
     PATHS_FIELD_NUMBER: _ClassVar[int]
     VARIABLES_FIELD_NUMBER: _ClassVar[int]
@@ -298,6 +298,10 @@ class Volume(_message.Message):
     NEARLY_FULL_FIELD_NUMBER: _ClassVar[int]
     OBSERVER_BYTES_FIELD_NUMBER: _ClassVar[int]
     OBSERVER_GROWTH_BYTES_PER_SECOND_FIELD_NUMBER: _ClassVar[int]
+    OBSERVER_BYTES_PER_TRADING_DAY_FIELD_NUMBER: _ClassVar[int]
+    PROJECTED_DAYS_UNTIL_FULL_FIELD_NUMBER: _ClassVar[int]
+    PROJECTED_PEAK_BYTES_FIELD_NUMBER: _ClassVar[int]
+    PROJECTION_FIELD_NUMBER: _ClassVar[int]
     mount_point: str
     paths: _containers.RepeatedScalarFieldContainer[str]
     variables: _containers.RepeatedScalarFieldContainer[str]
@@ -315,7 +319,11 @@ class Volume(_message.Message):
     nearly_full: bool
     observer_bytes: int
     observer_growth_bytes_per_second: float
-    def __init__(self, mount_point: _Optional[str] = ..., paths: _Optional[_Iterable[str]] = ..., variables: _Optional[_Iterable[str]] = ..., kind: _Optional[_Union[VolumeKind, str]] = ..., kind_reason: _Optional[str] = ..., fs_type: _Optional[str] = ..., capacity_bytes: _Optional[int] = ..., used_bytes: _Optional[int] = ..., free_bytes: _Optional[int] = ..., inodes_total: _Optional[int] = ..., inodes_free: _Optional[int] = ..., growth_bytes_per_second: _Optional[float] = ..., seconds_until_full: _Optional[float] = ..., writable: _Optional[bool] = ..., nearly_full: _Optional[bool] = ..., observer_bytes: _Optional[int] = ..., observer_growth_bytes_per_second: _Optional[float] = ...) -> None: ...
+    observer_bytes_per_trading_day: float
+    projected_days_until_full: float
+    projected_peak_bytes: int
+    projection: str
+    def __init__(self, mount_point: _Optional[str] = ..., paths: _Optional[_Iterable[str]] = ..., variables: _Optional[_Iterable[str]] = ..., kind: _Optional[_Union[VolumeKind, str]] = ..., kind_reason: _Optional[str] = ..., fs_type: _Optional[str] = ..., capacity_bytes: _Optional[int] = ..., used_bytes: _Optional[int] = ..., free_bytes: _Optional[int] = ..., inodes_total: _Optional[int] = ..., inodes_free: _Optional[int] = ..., growth_bytes_per_second: _Optional[float] = ..., seconds_until_full: _Optional[float] = ..., writable: _Optional[bool] = ..., nearly_full: _Optional[bool] = ..., observer_bytes: _Optional[int] = ..., observer_growth_bytes_per_second: _Optional[float] = ..., observer_bytes_per_trading_day: _Optional[float] = ..., projected_days_until_full: _Optional[float] = ..., projected_peak_bytes: _Optional[int] = ..., projection: _Optional[str] = ...) -> None: ...
 
 class Stream(_message.Message):
     __slots__ = ("name", "track", "current_file", "lines", "bytes", "opened_at", "next_rotation_at", "last_closed_file", "pending", "last_fsync_at", "last_error", "sinks")
@@ -380,7 +388,7 @@ class SecretStatus(_message.Message):
     def __init__(self, name: _Optional[str] = ..., present: _Optional[bool] = ..., source: _Optional[str] = ..., fingerprint: _Optional[str] = ..., age_seconds: _Optional[float] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class BackupStatus(_message.Message):
-    __slots__ = ("last_result", "last_id", "last_error", "last_success_at", "last_duration_seconds", "next_scheduled_at", "count", "total_bytes", "verification", "last_verified_at", "retain_days", "contents")
+    __slots__ = ("last_result", "last_id", "last_error", "last_success_at", "last_duration_seconds", "next_scheduled_at", "count", "total_bytes", "verification", "last_verified_at", "retain_days", "contents", "repository", "off_volume", "newest_snapshot", "newest_snapshot_at", "rpo_seconds", "rpo_bound_seconds", "rpo_over_bound", "repository_bytes", "repository_measured_at", "snapshots", "last_verified_snapshot", "last_drill_at", "last_drill_ok", "next_retry_at", "next_snapshot_at", "legacy_archives")
     LAST_RESULT_FIELD_NUMBER: _ClassVar[int]
     LAST_ID_FIELD_NUMBER: _ClassVar[int]
     LAST_ERROR_FIELD_NUMBER: _ClassVar[int]
@@ -393,6 +401,22 @@ class BackupStatus(_message.Message):
     LAST_VERIFIED_AT_FIELD_NUMBER: _ClassVar[int]
     RETAIN_DAYS_FIELD_NUMBER: _ClassVar[int]
     CONTENTS_FIELD_NUMBER: _ClassVar[int]
+    REPOSITORY_FIELD_NUMBER: _ClassVar[int]
+    OFF_VOLUME_FIELD_NUMBER: _ClassVar[int]
+    NEWEST_SNAPSHOT_FIELD_NUMBER: _ClassVar[int]
+    NEWEST_SNAPSHOT_AT_FIELD_NUMBER: _ClassVar[int]
+    RPO_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    RPO_BOUND_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    RPO_OVER_BOUND_FIELD_NUMBER: _ClassVar[int]
+    REPOSITORY_BYTES_FIELD_NUMBER: _ClassVar[int]
+    REPOSITORY_MEASURED_AT_FIELD_NUMBER: _ClassVar[int]
+    SNAPSHOTS_FIELD_NUMBER: _ClassVar[int]
+    LAST_VERIFIED_SNAPSHOT_FIELD_NUMBER: _ClassVar[int]
+    LAST_DRILL_AT_FIELD_NUMBER: _ClassVar[int]
+    LAST_DRILL_OK_FIELD_NUMBER: _ClassVar[int]
+    NEXT_RETRY_AT_FIELD_NUMBER: _ClassVar[int]
+    NEXT_SNAPSHOT_AT_FIELD_NUMBER: _ClassVar[int]
+    LEGACY_ARCHIVES_FIELD_NUMBER: _ClassVar[int]
     last_result: BackupResult
     last_id: str
     last_error: str
@@ -405,7 +429,23 @@ class BackupStatus(_message.Message):
     last_verified_at: _timestamp_pb2.Timestamp
     retain_days: int
     contents: str
-    def __init__(self, last_result: _Optional[_Union[BackupResult, str]] = ..., last_id: _Optional[str] = ..., last_error: _Optional[str] = ..., last_success_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_duration_seconds: _Optional[float] = ..., next_scheduled_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., count: _Optional[int] = ..., total_bytes: _Optional[int] = ..., verification: _Optional[_Union[VerificationState, str]] = ..., last_verified_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., retain_days: _Optional[int] = ..., contents: _Optional[str] = ...) -> None: ...
+    repository: str
+    off_volume: bool
+    newest_snapshot: str
+    newest_snapshot_at: _timestamp_pb2.Timestamp
+    rpo_seconds: float
+    rpo_bound_seconds: float
+    rpo_over_bound: bool
+    repository_bytes: int
+    repository_measured_at: _timestamp_pb2.Timestamp
+    snapshots: int
+    last_verified_snapshot: str
+    last_drill_at: _timestamp_pb2.Timestamp
+    last_drill_ok: bool
+    next_retry_at: _timestamp_pb2.Timestamp
+    next_snapshot_at: _timestamp_pb2.Timestamp
+    legacy_archives: int
+    def __init__(self, last_result: _Optional[_Union[BackupResult, str]] = ..., last_id: _Optional[str] = ..., last_error: _Optional[str] = ..., last_success_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_duration_seconds: _Optional[float] = ..., next_scheduled_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., count: _Optional[int] = ..., total_bytes: _Optional[int] = ..., verification: _Optional[_Union[VerificationState, str]] = ..., last_verified_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., retain_days: _Optional[int] = ..., contents: _Optional[str] = ..., repository: _Optional[str] = ..., off_volume: _Optional[bool] = ..., newest_snapshot: _Optional[str] = ..., newest_snapshot_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., rpo_seconds: _Optional[float] = ..., rpo_bound_seconds: _Optional[float] = ..., rpo_over_bound: _Optional[bool] = ..., repository_bytes: _Optional[int] = ..., repository_measured_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., snapshots: _Optional[int] = ..., last_verified_snapshot: _Optional[str] = ..., last_drill_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_drill_ok: _Optional[bool] = ..., next_retry_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., next_snapshot_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., legacy_archives: _Optional[int] = ...) -> None: ...
 
 class ContractWarning(_message.Message):
     __slots__ = ("severity", "variable", "path", "message", "fix")
@@ -584,7 +624,7 @@ class TriggerBackupRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class BackupProgress(_message.Message):
-    __slots__ = ("phase", "files_done", "files_total", "bytes_done", "bytes_total", "current_file", "manifest")
+    __slots__ = ("phase", "files_done", "files_total", "bytes_done", "bytes_total", "current_file", "manifest", "percent")
     PHASE_FIELD_NUMBER: _ClassVar[int]
     FILES_DONE_FIELD_NUMBER: _ClassVar[int]
     FILES_TOTAL_FIELD_NUMBER: _ClassVar[int]
@@ -592,6 +632,7 @@ class BackupProgress(_message.Message):
     BYTES_TOTAL_FIELD_NUMBER: _ClassVar[int]
     CURRENT_FILE_FIELD_NUMBER: _ClassVar[int]
     MANIFEST_FIELD_NUMBER: _ClassVar[int]
+    PERCENT_FIELD_NUMBER: _ClassVar[int]
     phase: BackupPhase
     files_done: int
     files_total: int
@@ -599,7 +640,8 @@ class BackupProgress(_message.Message):
     bytes_total: int
     current_file: str
     manifest: BackupManifest
-    def __init__(self, phase: _Optional[_Union[BackupPhase, str]] = ..., files_done: _Optional[int] = ..., files_total: _Optional[int] = ..., bytes_done: _Optional[int] = ..., bytes_total: _Optional[int] = ..., current_file: _Optional[str] = ..., manifest: _Optional[_Union[BackupManifest, _Mapping]] = ...) -> None: ...
+    percent: float
+    def __init__(self, phase: _Optional[_Union[BackupPhase, str]] = ..., files_done: _Optional[int] = ..., files_total: _Optional[int] = ..., bytes_done: _Optional[int] = ..., bytes_total: _Optional[int] = ..., current_file: _Optional[str] = ..., manifest: _Optional[_Union[BackupManifest, _Mapping]] = ..., percent: _Optional[float] = ...) -> None: ...
 
 class BackupFile(_message.Message):
     __slots__ = ("path", "bytes", "sha256", "records", "first_ts", "last_ts")
@@ -618,7 +660,7 @@ class BackupFile(_message.Message):
     def __init__(self, path: _Optional[str] = ..., bytes: _Optional[int] = ..., sha256: _Optional[str] = ..., records: _Optional[int] = ..., first_ts: _Optional[str] = ..., last_ts: _Optional[str] = ...) -> None: ...
 
 class BackupManifest(_message.Message):
-    __slots__ = ("id", "created_at", "daemon_version", "archive", "archive_bytes", "archive_sha256", "files", "duration_seconds", "verification", "verified_at")
+    __slots__ = ("id", "created_at", "daemon_version", "archive", "archive_bytes", "archive_sha256", "files", "duration_seconds", "verification", "verified_at", "snapshot_id", "repository", "manifest_sha256", "data_added", "total_file_bytes")
     ID_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
     DAEMON_VERSION_FIELD_NUMBER: _ClassVar[int]
@@ -629,6 +671,11 @@ class BackupManifest(_message.Message):
     DURATION_SECONDS_FIELD_NUMBER: _ClassVar[int]
     VERIFICATION_FIELD_NUMBER: _ClassVar[int]
     VERIFIED_AT_FIELD_NUMBER: _ClassVar[int]
+    SNAPSHOT_ID_FIELD_NUMBER: _ClassVar[int]
+    REPOSITORY_FIELD_NUMBER: _ClassVar[int]
+    MANIFEST_SHA256_FIELD_NUMBER: _ClassVar[int]
+    DATA_ADDED_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_FILE_BYTES_FIELD_NUMBER: _ClassVar[int]
     id: str
     created_at: _timestamp_pb2.Timestamp
     daemon_version: str
@@ -639,7 +686,12 @@ class BackupManifest(_message.Message):
     duration_seconds: float
     verification: VerificationState
     verified_at: _timestamp_pb2.Timestamp
-    def __init__(self, id: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., daemon_version: _Optional[str] = ..., archive: _Optional[str] = ..., archive_bytes: _Optional[int] = ..., archive_sha256: _Optional[str] = ..., files: _Optional[_Iterable[_Union[BackupFile, _Mapping]]] = ..., duration_seconds: _Optional[float] = ..., verification: _Optional[_Union[VerificationState, str]] = ..., verified_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    snapshot_id: str
+    repository: str
+    manifest_sha256: str
+    data_added: int
+    total_file_bytes: int
+    def __init__(self, id: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., daemon_version: _Optional[str] = ..., archive: _Optional[str] = ..., archive_bytes: _Optional[int] = ..., archive_sha256: _Optional[str] = ..., files: _Optional[_Iterable[_Union[BackupFile, _Mapping]]] = ..., duration_seconds: _Optional[float] = ..., verification: _Optional[_Union[VerificationState, str]] = ..., verified_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., snapshot_id: _Optional[str] = ..., repository: _Optional[str] = ..., manifest_sha256: _Optional[str] = ..., data_added: _Optional[int] = ..., total_file_bytes: _Optional[int] = ...) -> None: ...
 
 class ListBackupsRequest(_message.Message):
     __slots__ = ()

@@ -290,7 +290,9 @@ class ControlServiceServicer:
     """
 
     def TriggerBackup(self, request, context):
-        """Takes a backup now. Streams progress; the last message carries the manifest.
+        """Takes a snapshot now (restic, into OBSERVER_BACKUP_REPOSITORY). Streams restic's
+        progress (files, bytes, percent); the last message (phase DONE) carries the manifest:
+        the snapshot id and the sha256 of Observer's manifest stored in the snapshot.
         A backup already running: RESOURCE_EXHAUSTED.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -298,14 +300,17 @@ class ControlServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListBackups(self, request, context):
-        """Every backup in backups/manifests/, newest first.
+        """The snapshots recorded for the configured repository, newest first, then the legacy
+        .tar.gz archives of earlier versions still on the data volume, newest first.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def VerifyBackup(self, request, context):
-        """Re-hashes the archive and every member against the manifest.
+        """A snapshot: restic check (reading OBSERVER_BACKUP_VERIFY_READ_PERCENT of the pack data),
+        then every file restored to scratch space and its sha256 compared with the manifest.
+        A legacy archive: re-hashes the archive and every member against its manifest.
         Unknown id: NOT_FOUND; malformed id (slashes, "..", absolute): INVALID_ARGUMENT.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
