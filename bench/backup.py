@@ -291,7 +291,12 @@ def main() -> int:
         print(f"bench/backup.py needs restic and SeaweedFS: {reason}")
         return 2
     work = Path(tempfile.mkdtemp(prefix="observer-bench-backup-", dir=args.work))
-    s3 = SeaweedS3(work / "seaweed")
+    # The store holds the repository (about 60 B a tick after restic's compression) and,
+    # until SeaweedFS vacuums them, the packs prune deleted: room for 3 times the run's
+    # ticks at 60 B, in volumes of 256 MB that take disk only as they are written (the
+    # tests' 1.25 GiB filled on day 8 at 2 million ticks a day).
+    need = 3 * 60 * args.days * args.ticks_per_day
+    s3 = SeaweedS3(work / "seaweed", volume_mb=256, volumes=max(20, -(-need // (256 << 20))))
     s3.start()
     started = time.monotonic()
     try:

@@ -61,8 +61,12 @@ def free_port_pair() -> int:
 
 
 class SeaweedS3:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, volume_mb: int = 64, volumes: int = 20) -> None:
+        """A store of at most ``volumes`` SeaweedFS volumes of ``volume_mb`` each (files
+        that grow as they are written): 1.25 GiB by default, enough for the tests; a
+        PutObject beyond it fails with an internal error."""
         self.root = root
+        self.volume_mb, self.volumes = volume_mb, volumes
         self.dir = root / "data"
         self.dir.mkdir(parents=True, exist_ok=True)
         self.config = root / "s3.json"
@@ -105,8 +109,8 @@ class SeaweedS3:
             weed, "server", f"-dir={self.dir}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
             "-s3", f"-s3.port={p['s3']}", f"-s3.config={self.config}",
             f"-master.port={p['master']}", f"-volume.port={p['volume']}",
-            f"-filer.port={p['filer']}", "-master.volumeSizeLimitMB=64",
-            "-volume.max=20", "-s3.port.iceberg=0", "-s3.port.lance=0",
+            f"-filer.port={p['filer']}", f"-master.volumeSizeLimitMB={self.volume_mb}",
+            f"-volume.max={self.volumes}", "-s3.port.iceberg=0", "-s3.port.lance=0",
         ]  # fmt: skip
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
