@@ -393,7 +393,7 @@ class Config:
     retain_dataset_days: int = setting(
         "OBSERVER_RETAIN_DATASET_DAYS",
         Kind.INT,
-        "180",
+        "150",
         "Days Parquet datasets are kept on the volume (older ones only once a verified snapshot "
         "off the volume holds them; the repository's monthly snapshots keep them longer); 0 = forever.",
     )

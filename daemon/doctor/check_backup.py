@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import date
 from pathlib import PurePosixPath
 
-from observer.daemon.config import LOCAL_RUNTIME, is_local_repository
+from observer.daemon.config import LOCAL_RUNTIME, is_local_repository, var
 from observer.daemon.doctor.check_runtime import mebibytes
 from observer.daemon.doctor.check_storage import storage_at
 from observer.daemon.doctor.context import Collector, Context, best_mount, normalize
@@ -148,8 +148,9 @@ def check_retention_capacity(ctx: Context, col: Collector) -> list[Finding]:
             f"{size} claim {claim} fills {days}, whatever its size, and then the collector "
             "stops being ready and ticks are lost.",
             f"set {' and '.join(forever)} in ConfigMap observer-config to a number of days "
-            "(the defaults: raw files 7, Parquet 180; the repository's snapshots keep the older "
-            "files).",
+            f"(the defaults: raw files {var('OBSERVER_RETAIN_RAW_DAYS').default}, Parquet "
+            f"{var('OBSERVER_RETAIN_DATASET_DAYS').default}; the repository's snapshots keep "
+            "the older files).",
             forever[0],
         )]  # fmt: skip
     need = peak + reserve

@@ -40,10 +40,11 @@ HORIZON_DAYS = 3650
 SESSION_MINUTES, SEGMENT_MINUTES = 390, 60
 
 #: The design load the issue sizes the volume for, and what one tick weighs on disk there
-#: (bench/backup.py measures both per-tick figures: the JSONL line and its Parquet row).
+#: (bench/backup.py measures both per-tick figures: the JSONL line and its Parquet row; at
+#: schema version 2, 30 days at 2 million ticks a day from the simulator's market).
 DESIGN_TICKS_PER_DAY = 2_000_000
-RAW_BYTES_PER_TICK = 378.0
-PARQUET_BYTES_PER_TICK = 28.5
+RAW_BYTES_PER_TICK = 484.8
+PARQUET_BYTES_PER_TICK = 31.2
 
 
 def max_trading_days(calendar_days: int) -> int:

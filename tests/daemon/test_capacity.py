@@ -133,7 +133,7 @@ def test_measure_applies_the_policy_only_when_snapshots_go_off_the_volume(
     off = measure(load_config(environ=env, cwd=tmp_path).config, TODAY, mounts=mounts)
     raw = next(c for c in off[mount].classes if c.name == "raw")
     parquet = next(c for c in off[mount].classes if c.name == "parquet")
-    assert (raw.keep_days, parquet.keep_days) == (7, 180)
+    assert (raw.keep_days, parquet.keep_days) == (7, 150)
     assert parquet.per_day == pytest.approx(60_000_000, rel=1e-6)
     assert off[mount].transient == pytest.approx(700_000_000 * 60 / 390)
 

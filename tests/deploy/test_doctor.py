@@ -207,8 +207,8 @@ INCIDENTS: dict[str, list[Want]] = {
     ],
     "data-pvc-too-small": [
         Want(H, "PersistentVolumeClaim/observer-data-pvc", "spec.resources.requests.storage",
-             "raise spec.resources.requests.storage of claim observer-data-pvc to 18Gi",
-             "OBSERVER_RETAIN_RAW_DAYS=7, OBSERVER_RETAIN_DATASET_DAYS=180"),
+             "raise spec.resources.requests.storage of claim observer-data-pvc to 19Gi",
+             "OBSERVER_RETAIN_RAW_DAYS=7, OBSERVER_RETAIN_DATASET_DAYS=150"),
     ],
 }  # fmt: skip
 

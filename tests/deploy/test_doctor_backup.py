@@ -64,7 +64,7 @@ def test_a_claim_that_holds_the_steady_state_above_70_percent_is_a_warning() -> 
     pvc["spec"]["resources"]["requests"]["storage"] = "16Gi"
     [f] = _on(objs, SIZE)
     assert f.severity is Severity.WARNING and "little room" in f.message
-    assert "to 18Gi" in f.fix
+    assert "to 19Gi" in f.fix
     pvc["spec"]["resources"]["requests"]["storage"] = "20Gi"  # the shipped size: below 70 %
     assert _on(objs, SIZE) == []
 
