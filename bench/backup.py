@@ -34,6 +34,8 @@ from dataclasses import astuple
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
+import pyarrow.parquet as pq
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -46,9 +48,10 @@ from observer.daemon.config import Config, load_config  # noqa: E402
 from observer.daemon.ingest.writer import SegmentWriter  # noqa: E402
 from observer.daemon.kis.parser import FrameParser  # noqa: E402
 from observer.daemon.model import Tick, Track  # noqa: E402
+from observer.daemon.segments import count_lines, segment_date  # noqa: E402
 from observer.daemon.simulator.market import Market, frame, load_universe  # noqa: E402
 from observer.daemon.status import capacity  # noqa: E402
-from observer.daemon.stores.parquet import convert_segment  # noqa: E402
+from observer.daemon.stores.parquet import convert_segment, dataset_path  # noqa: E402
 from observer.daemon.stores.retention import Retention  # noqa: E402
 from tests.seaweed import BUCKET, SeaweedS3, skip_reason  # noqa: E402
 
@@ -329,7 +332,13 @@ def main() -> int:
             _m, nfiles, nbytes = svc.engine.restore_into("latest", into)
         restore_s = time.perf_counter() - t0
         run.spent["full restore"] = restore_s
+        # the newest snapshot holds every tick of the run: Parquet of every closed hour of
+        # all the days, and raw JSONL of the last ones (the open segment only there)
+        minutes = sum(HOURS.values())
+        written = len(days) * sum(args.ticks_per_day * m // minutes for m in HOURS.values())
+        restored, restored_dates = _restored_ticks(into)
         shutil.rmtree(into, ignore_errors=True)
+        assert restored == written, f"restored {restored:,} ticks, the run wrote {written:,}"
         # the weekly drill as the schedule runs it: restic check reading
         # OBSERVER_BACKUP_VERIFY_READ_PERCENT of the packs, then every file of the newest
         # snapshot restored to scratch in batches and compared with the manifest
@@ -389,6 +398,10 @@ def main() -> int:
             f"| full restore of the newest snapshot, every sha256 checked | {nbytes / restore_s / 1e6:.0f} MB/s "
             f"({nfiles} files, {nbytes / GIB:.2f} GiB, {restore_s:.0f} s) | | |"
         )
+        print(
+            f"| ticks in the restored snapshot / ticks written | {restored:,} of {restored_dates} trade "
+            f"dates / {written:,} | | all |"
+        )
         base_volume = len(days) * raw_day + base_total  # raw kept forever + archives on the volume
         print(
             f"| weekly drill: check {c.backup_verify_read_percent:g} % of the packs, restore every file to "
@@ -438,12 +451,24 @@ def main() -> int:
 
 
 def _lines(data: Path) -> int:
-    n = 0
-    for p in (data / "assets").rglob("*.jsonl"):
-        with open(p, "rb") as f:
-            while b := f.read(1 << 20):
-                n += b.count(b"\n")
-    return n
+    return sum(count_lines(p) for p in (data / "assets").rglob("*.jsonl"))
+
+
+def _restored_ticks(into: Path) -> tuple[int, int]:
+    """Ticks a restored tree holds, each counted once, and their trade dates.
+
+    Parquet rows of every dataset file, plus the lines of raw segments that have no Parquet
+    file (the open segment, cut at its last complete line).
+    """
+    ticks, dates = 0, set()
+    for p in (into / "datasets").rglob("*.parquet"):
+        ticks += pq.read_metadata(p).num_rows
+        dates.add(p.parent.name.removeprefix("date="))
+    for seg in (into / "assets").rglob("*.jsonl"):
+        if not dataset_path(seg, into / "datasets").is_file():
+            ticks += count_lines(seg)
+            dates.add(segment_date(seg))
+    return ticks, len(dates)
 
 
 def _days_to_fill(daily_archives: list[int], raw_day: float) -> str:
