@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import time
 from bisect import bisect_right
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
@@ -215,6 +216,8 @@ class Hub:
         self._reach = 0  # lowest cursor + buffer of the shared subscribers (when last known)
         self._ids = itertools.count(1)
         self.published: dict[Track, int] = {t: 0 for t in Track}
+        #: When each track last published a batch (epoch seconds), None before the first.
+        self.last_at: dict[Track, float | None] = {t: None for t in Track}
         self._dropped = 0
         self._dropping = False  # some subscriber dropped since drops were last logged
 
@@ -315,6 +318,7 @@ class Hub:
             if offer is None or not offer(items, n):
                 await put(items)
         self.published[track] += n
+        self.last_at[track] = time.time()
         durable = self._durable.get(track)
         if durable is None:
             self._deliver(track, items, n)

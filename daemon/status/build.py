@@ -385,7 +385,7 @@ class StatusBuilder:
                     track=t, rate_1s=r1, rate_1m=r60, total=d.hub.published[t],
                     # seq numbers each track's records of a trade date from 1, across
                     # restarts: the day's last seq is the day's count.
-                    today=d.hub.seq.last(t, today),
+                    today=d.hub.seq.last(t, today), last_at=d.hub.last_at[t],
                 )
             )  # fmt: skip
         c.malformed_frames = d.parser.malformed

@@ -4,6 +4,7 @@ build them on a tmp directory and read the status without a network or a server)
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -125,12 +126,17 @@ async def test_today_counts_the_days_records_across_a_restart(tmp_path: Path) ->
     write_lines(scalp_path(data, today, 9), ticks(today, 9, 25))  # before a restart
     parts = _parts(tmp_path)
     scalp = next(r for r in parts.status.build().collector.rates if r.track is Track.SCALP)
-    assert (scalp.total, scalp.today) == (0, 25)
+    assert (scalp.total, scalp.today, scalp.last_at) == (0, 25, None)
     writer = parts.writers[Track.SCALP]
     await writer.start()
+    before = time.time()
     await parts.hub.publish(Track.SCALP, [tick(i, date=today) for i in range(5)])
-    scalp = next(r for r in parts.status.build().collector.rates if r.track is Track.SCALP)
+    status = parts.status.build()
+    scalp = next(r for r in status.collector.rates if r.track is Track.SCALP)
     assert (scalp.total, scalp.today) == (5, 30)
+    assert scalp.last_at is not None and before <= scalp.last_at <= time.time()
+    [wire] = [r for r in status_to_proto(status).collector.rates if r.HasField("last_at")]
+    assert wire.last_at.seconds == int(scalp.last_at)  # the swing track published nothing
     await writer.close()
     await parts.http.aclose()
 
