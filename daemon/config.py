@@ -490,9 +490,10 @@ class Origin:
         return f"{self.source} {self.detail}".strip()
 
 
-def closest_name(name: str) -> str | None:
-    """The table's variable most like ``name`` (a likely typo), if any is close."""
-    found = difflib.get_close_matches(name, list(BY_NAME), n=1, cutoff=0.6)
+def closest_name(name: str, cutoff: float = 0.6) -> str | None:
+    """The table's variable most like ``name`` (a likely typo), if any is as close as
+    ``cutoff`` (difflib's ratio)."""
+    found = difflib.get_close_matches(name, list(BY_NAME), n=1, cutoff=cutoff)
     return found[0] if found else None
 
 

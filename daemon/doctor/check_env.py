@@ -5,10 +5,9 @@ accept the settings at all.
 
 from __future__ import annotations
 
-import difflib
 import re
 
-from observer.daemon.config import BY_NAME, ENV_TABLE
+from observer.daemon.config import BY_NAME, ENV_TABLE, closest_name
 from observer.daemon.doctor.context import Collector, Context
 from observer.daemon.doctor.expected import RUNTIME_ENV, SECRET_OWNERS, cluster_value
 from observer.daemon.doctor.findings import Finding, Severity
@@ -21,7 +20,6 @@ _JUDGED = frozenset(
     {"KIS_ENV", "DB_HOST", "DB_NAME", "DB_USER", "DB_PORT", "OBSERVER_LISTEN_ADDRESS",
      "OBSERVER_CONTAINER", "OBSERVER_ENV_FILE"}
 )  # fmt: skip
-_NAMES = [v.name for v in ENV_TABLE]
 _SHORT = {v.name.removeprefix("OBSERVER_"): v.name for v in ENV_TABLE}
 _PATH_WORDS = re.compile(r"_(PATH|FOLDER|ROOT|DIRECTORY)$")
 
@@ -32,7 +30,7 @@ def meant(key: str) -> str | None:
     short = _PATH_WORDS.sub("_DIR", key.removeprefix("OBSERVER_"))
     if short in _SHORT:
         return _SHORT[short]
-    return next(iter(difflib.get_close_matches(key, _NAMES, n=1, cutoff=0.8)), None)
+    return closest_name(key, cutoff=0.8)
 
 
 def secret_home(col: Collector, name: str) -> tuple[str, str, str]:
