@@ -65,7 +65,8 @@ def rpo_line(b: pb.BackupStatus) -> Text:
     bound = f"bound {fmt.duration(b.rpo_bound_seconds)}" if b.rpo_bound_seconds else "no bound"
     line = Text("RPO ")
     if not b.HasField("rpo_seconds"):
-        line.append("nothing off the volume yet", OVER if b.rpo_over_bound else "yellow")
+        what = "nothing off the volume" + ("" if b.repository and not b.off_volume else " yet")
+        line.append(what, OVER if b.rpo_over_bound else "yellow")
         line.append(f" ({bound} in market hours)", "dim")
         return line
     age = fmt.duration(b.rpo_seconds)

@@ -446,7 +446,9 @@ class BackupService:
         snaps = self.snapshots()
         newest = snaps[0] if snaps else None
         verified = next((m for m in snaps if m.verified_ok), None)
-        rpo = None if newest is None else max(0.0, now - newest.created_at)
+        # the RPO is the age of the newest data off the volume: a repository on the data's
+        # own disk holds nothing that survives it, however new its snapshots
+        rpo = None if newest is None or not off else max(0.0, now - newest.created_at)
         bound = self.cfg.backup_rpo_minutes * 60.0
         over = in_market_hours(to_kst(now)) and (rpo is None or rpo > bound)
         drill = self.last_drill()

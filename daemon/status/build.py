@@ -299,7 +299,11 @@ class StatusBuilder:
                 out.append(f"{s.last_error} ({s.lag_rows} lines waiting)")
         if backups.rpo_over_bound:
             bound = f"OBSERVER_BACKUP_RPO_MINUTES={self.cfg.backup_rpo_minutes}"
-            if backups.rpo_seconds is None:
+            if backups.rpo_seconds is None and backups.repository and not backups.off_volume:
+                what = (f"nothing is off the data volume: the repository {backups.repository} is "
+                        "on the data's own disk (set OBSERVER_BACKUP_REPOSITORY to an object store "
+                        "or a directory on another disk)")  # fmt: skip
+            elif backups.rpo_seconds is None:
                 what = "nothing is off the data volume yet"
             else:
                 what = (f"the newest data off the volume is {backups.rpo_seconds / 60:.0f} min "

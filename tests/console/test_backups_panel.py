@@ -48,6 +48,13 @@ def test_nothing_off_the_volume_during_market_hours_is_red_and_outside_them_yell
     assert _styled(rpo_line(b), "yellow") == ["nothing off the volume yet"]
 
 
+def test_snapshots_on_the_data_disk_are_nothing_off_the_volume() -> None:
+    b = canned_status().backups  # snapshots, but the daemon says none of them is off it
+    b.off_volume, b.rpo_over_bound = False, True
+    b.ClearField("rpo_seconds")
+    assert _styled(rpo_line(b), OVER) == ["nothing off the volume"]
+
+
 def test_the_repository_line_says_size_and_count_and_warns_when_on_the_data_disk() -> None:
     b = canned_status().backups
     assert repository_line(b, 70).plain == f"repo {REPOSITORY}"

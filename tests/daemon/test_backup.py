@@ -279,8 +279,13 @@ def test_a_wrong_password_for_a_local_repository_names_the_setting(tmp_path: Pat
     assert "OBSERVER_REPO_PASSWORD" in str(e.value) and "not-the-password" not in str(e.value)
 
 
-async def test_a_rotation_brings_a_snapshot_within_the_bound(tmp_path: Path) -> None:
-    cfg = _cfg(tmp_path, OBSERVER_BACKUP_TIME="", OBSERVER_BACKUP_AFTER_ROTATION_MINUTES="10")
+async def test_a_rotation_brings_a_snapshot_within_the_bound(
+    tmp_path: Path, other_filesystem: Path
+) -> None:
+    cfg = _cfg(
+        tmp_path, OBSERVER_BACKUP_TIME="", OBSERVER_BACKUP_AFTER_ROTATION_MINUTES="10",
+        OBSERVER_BACKUP_REPOSITORY=str(other_filesystem / "repo"),
+    )  # fmt: skip
     _populate(cfg)
     svc = BackupService(cfg, settle_seconds=0.2)
     task = asyncio.create_task(svc.schedule_loop())

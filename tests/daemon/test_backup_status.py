@@ -5,6 +5,7 @@ and the RPO is over its bound only during market hours. Against a real restic re
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import shutil
 from datetime import datetime
@@ -115,6 +116,13 @@ def test_a_repository_on_the_data_volumes_filesystem_is_not_off_the_volume(tmp_p
     assert b.repository == str(tmp_path / "repo") and not b.off_volume
     assert _metric(_status(b), "observer_backup_off_volume")[0][1] == 0.0
     assert _metric(_status(b), "observer_backup_rpo_seconds") == []  # no snapshot: no age
+    write_lines(scalp_path(cfg.data_dir, "20261124", 9), ticks("20261124", 9, 200))
+    svc = BackupService(cfg, clock=lambda: MORNING)
+    m = svc.run_sync(now=MORNING - 60)
+    # a snapshot a minute old, but on the data's own disk: nothing is off the volume
+    b = svc.status()
+    assert b.newest_snapshot == m.short_id and b.rpo_seconds is None and b.rpo_over_bound
+    assert _metric(_status(b), "observer_backup_rpo_seconds") == []
 
 
 def test_the_repository_is_shown_without_its_credentials(tmp_path: Path) -> None:
@@ -148,11 +156,22 @@ async def test_the_schedule_measures_the_repository_at_start(tmp_path: Path) -> 
         await asyncio.gather(task, return_exceptions=True)
 
 
-async def test_an_rpo_over_its_bound_is_degraded_in_the_daemons_status(tmp_path: Path) -> None:
+async def test_an_rpo_over_its_bound_is_degraded_in_the_daemons_status(
+    tmp_path: Path, other_filesystem: Path
+) -> None:
     from tests.daemon.test_status_build import _parts
 
-    parts = _parts(tmp_path)
-    parts.backups._clock = lambda: MORNING  # market hours, nothing off the volume yet
+    parts = _parts(tmp_path)  # the default repository: ./observer-runtime, the data's disk
+    parts.backups._clock = lambda: MORNING  # market hours
+    [line] = [x for x in parts.status.build().degraded if x.startswith("backups:")]
+    repo = tmp_path / "observer-runtime" / "backup-repo"
+    assert line == (
+        f"backups: nothing is off the data volume: the repository {repo} is on the data's own "
+        "disk (set OBSERVER_BACKUP_REPOSITORY to an object store or a directory on another "
+        "disk), over OBSERVER_BACKUP_RPO_MINUTES=90 during market hours"
+    )
+    engine, other = parts.backups.engine, str(other_filesystem / "repo")
+    engine.repository = dataclasses.replace(engine.repository, location=other, display=other)
     [line] = [x for x in parts.status.build().degraded if x.startswith("backups:")]
     assert line == (
         "backups: nothing is off the data volume yet, over OBSERVER_BACKUP_RPO_MINUTES=90 "
