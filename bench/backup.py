@@ -364,7 +364,7 @@ def main() -> int:
             VOLUME, used, c.min_free_mb << 20,
             [capacity.ClassUse("raw", c.retain_raw_days, assets, raw_day, 5),
              capacity.ClassUse("parquet", c.retain_dataset_days, parquet, pq_day, 5)],
-            days[-1], transient=raw_day * capacity.SEGMENT_MINUTES / capacity.SESSION_MINUTES,
+            days[-1], transient=capacity.stage_copy_bytes(raw_day),
         )  # fmt: skip
         projected = float(proj.peak_bytes or 0)
         wall = time.monotonic() - started
@@ -427,7 +427,7 @@ def main() -> int:
             f"days: at most {raw_days_max} trading days on the volume (the run's peak held "
             f"{run.raw_days_peak} days of segments), Parquet {c.retain_dataset_days} days: at most {pq_days_max}; "
             f"other files {other / 1e6:.0f} MB (restic's cache {cache / 1e6:.0f} MB); the open segment's stage copy "
-            f"{raw_day * capacity.SEGMENT_MINUTES / capacity.SESSION_MINUTES / 1e9:.2f} GB"
+            f"{capacity.stage_copy_bytes(raw_day) / 1e9:.2f} GB"
         )
         print(f"projection: {proj.text}")
         if run.check is not None:

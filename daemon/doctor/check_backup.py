@@ -17,11 +17,10 @@ from observer.daemon.doctor.pod import dig, ref
 from observer.daemon.doctor.render import Obj
 from observer.daemon.status.capacity import (
     DESIGN_TICKS_PER_DAY,
-    SEGMENT_MINUTES,
-    SESSION_MINUTES,
     design_classes,
     design_peak,
     project,
+    stage_copy_bytes,
 )
 
 REPOSITORY = "OBSERVER_BACKUP_REPOSITORY"
@@ -137,7 +136,7 @@ def check_retention_capacity(ctx: Context, col: Collector) -> list[Finding]:
     peak = design_peak(cfg)
     if peak is None:
         classes = design_classes(cfg)
-        transient = classes[0].per_day * SEGMENT_MINUTES / SESSION_MINUTES
+        transient = stage_copy_bytes(classes[0].per_day)
         p = project(int(capacity), 0, reserve, classes, date.today(), transient=transient)
         days = f"in {p.days_until_full:.0f} days" if p.days_until_full else "in time"
         forever = [n for n, d in (("OBSERVER_RETAIN_RAW_DAYS", cfg.retain_raw_days),

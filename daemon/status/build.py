@@ -168,11 +168,11 @@ class StatusBuilder:
             return
         self._failures.pop("capacity", None)
         projections = {}
+        reserve = self.cfg.min_free_mb * 1024 * 1024
         for v in self._volumes():
             use = found.get(v.mount_point)
             if use is None:
                 continue
-            reserve = self.cfg.min_free_mb * 1024 * 1024
             projections[v.mount_point] = capacity.project(
                 v.capacity_bytes, v.used_bytes, reserve, use.classes, today,
                 transient=use.transient,

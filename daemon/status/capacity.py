@@ -47,6 +47,12 @@ RAW_BYTES_PER_TICK = 484.8
 PARQUET_BYTES_PER_TICK = 31.2
 
 
+def stage_copy_bytes(raw_per_day: float) -> float:
+    """Room a snapshot's stage copy of the open hourly segment takes at its peak, at
+    ``raw_per_day`` bytes of raw JSONL a trading day."""
+    return raw_per_day * SEGMENT_MINUTES / SESSION_MINUTES
+
+
 def max_trading_days(calendar_days: int) -> int:
     """Weekdays in the worst window of ``calendar_days`` consecutive days (holidays aside)."""
     if calendar_days <= 0:
@@ -251,7 +257,7 @@ def measure(
         v = out.setdefault(_mount_of(folder, mounts), VolumeCapacity(""))
         v.classes.append(use)
         if name == "raw":  # a snapshot stages a copy of the open hourly segment
-            v.transient += per_day * SEGMENT_MINUTES / SESSION_MINUTES
+            v.transient += stage_copy_bytes(per_day)
     if repo is not None and repo.path is not None and repository_bytes is not None:
         per_day = repository_rate(snapshots, repository_bytes, today)
         v = out.setdefault(_mount_of(repo.path, mounts), VolumeCapacity(""))
@@ -281,5 +287,4 @@ def design_peak(cfg: Config, ticks_per_day: int = DESIGN_TICKS_PER_DAY) -> float
     steady = [c.steady_bytes for c in classes]
     if any(s is None for s in steady):
         return None
-    transient = classes[0].per_day * SEGMENT_MINUTES / SESSION_MINUTES
-    return sum(s or 0.0 for s in steady) + transient
+    return sum(s or 0.0 for s in steady) + stage_copy_bytes(classes[0].per_day)
