@@ -166,13 +166,13 @@ def _off_volume(b: BackupStatus) -> Iterator[Any]:
     repo = b.repository
     if b.rpo_seconds is not None:
         yield _gauge("observer_backup_rpo_seconds",
-                     "Age of the newest data off the data volume (newest snapshot)",
+                     "Age of the newest data off the data volume (absent: nothing off it)",
                      b.rpo_seconds, repo)  # fmt: skip
     yield _gauge("observer_backup_rpo_bound_seconds",
                  "Bound on the RPO during market hours (OBSERVER_BACKUP_RPO_MINUTES)",
                  b.rpo_bound_seconds)  # fmt: skip
     yield _gauge("observer_backup_rpo_over_bound",
-                 "1 when, during market hours, the RPO is above its bound or no snapshot exists",
+                 "1 when, during market hours, the RPO is above its bound or nothing is off the volume",
                  float(b.rpo_over_bound))  # fmt: skip
     yield _gauge("observer_backup_off_volume",
                  "1 when the repository is off the data volume's filesystem",

@@ -62,7 +62,7 @@ class OffVolume:
     off_volume: bool  # False: a local repository on the data volume's filesystem
     newest_snapshot: str
     newest_at: float | None  # when the data of the newest snapshot was read
-    rpo_seconds: float | None  # age of the newest data off the volume (None: nothing yet)
+    rpo_seconds: float | None  # age of the newest data off the volume (None: nothing off it)
     rpo_bound_seconds: float
     over_bound: bool  # during market hours, rpo above the bound (or nothing off the volume)
     repository_bytes: int | None  # None until measured

@@ -214,9 +214,9 @@ class BackupStatus:
     off_volume: bool = False  # False: a local repository on the data volume's filesystem
     newest_snapshot: str = ""
     newest_snapshot_at: float | None = None  # when the newest snapshot's data was read
-    rpo_seconds: float | None = None  # age of the newest data off the volume
+    rpo_seconds: float | None = None  # age of the newest data off the volume (None: none)
     rpo_bound_seconds: float = 0.0
-    rpo_over_bound: bool = False  # during market hours, above the bound (or no snapshot)
+    rpo_over_bound: bool = False  # during market hours, above the bound (or none off it)
     repository_bytes: int | None = None  # None until measured
     repository_measured_at: float | None = None
     snapshots: int = 0
